@@ -1,0 +1,774 @@
+//! What the platform POSTs to us: the webhook envelope and its three payloads.
+//!
+//! [`Webhook::from_slice`] is the one place a body becomes typed values. It is tolerant where
+//! the platform is loose (unknown fields are ignored, nullable fields are optional, `eventData`
+//! may be a map or the older v2 string, integers may arrive as strings) and strict where routing
+//! needs it: a missing `sessionId`, `callStatus` or (for a new call) `destination`, or an unknown
+//! `eventType`, is a [`WebhookError`] naming the field.
+//!
+//! Parsing is single-pass on the happy path. Only when a payload fails to parse do we parse it a
+//! second time, field by field, to name the field that is wrong.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// A parsed webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Webhook {
+    /// VCA: the platform needs the next callflow.
+    CallAction(CallAction),
+    /// VCS: status telemetry.
+    CallStatus(CallStatusEvent),
+    /// VSS: the session is over.
+    SessionSummary(SessionSummary),
+}
+
+impl Webhook {
+    /// Parses a webhook body.
+    pub fn from_slice(body: &[u8]) -> Result<Self, WebhookError> {
+        let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(WebhookError::json)?;
+        let event_type = envelope
+            .event_type
+            .ok_or(WebhookError::MissingField { field: "eventType" })?;
+        let payload = envelope
+            .payload
+            .ok_or(WebhookError::MissingField { field: "payload" })?;
+        match event_type.as_ref() {
+            "CALL_ACTION" => {
+                let action: CallAction = parse_payload(payload)?;
+                action.check()?;
+                Ok(Self::CallAction(action))
+            }
+            "CALL_STATUS" => {
+                let status: CallStatusEvent = parse_payload(payload)?;
+                require(&status.session_id, "payload.sessionId")?;
+                Ok(Self::CallStatus(status))
+            }
+            "SESSION_SUMMARY" => {
+                let summary: SessionSummary = parse_payload(payload)?;
+                require(&summary.session_id, "payload.sessionId")?;
+                Ok(Self::SessionSummary(summary))
+            }
+            other => Err(WebhookError::UnknownEventType(other.to_owned())),
+        }
+    }
+
+    /// The session this webhook belongs to (never empty).
+    pub fn session_id(&self) -> &str {
+        match self {
+            Self::CallAction(a) => &a.session_id,
+            Self::CallStatus(s) => &s.session_id,
+            Self::SessionSummary(s) => &s.session_id,
+        }
+    }
+
+    /// The envelope's `eventType`.
+    pub const fn event_type(&self) -> &'static str {
+        match self {
+            Self::CallAction(_) => "CALL_ACTION",
+            Self::CallStatus(_) => "CALL_STATUS",
+            Self::SessionSummary(_) => "SESSION_SUMMARY",
+        }
+    }
+}
+
+/// Why a webhook body was refused. Each variant names the field, as a dotted path from the
+/// envelope (`payload.sessionId`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// The body is not JSON (the platform's -1001).
+    #[error("body is not valid JSON: {message} at line {line} column {column}")]
+    InvalidJson {
+        /// serde_json's description.
+        message: String,
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+    },
+    /// A field routing needs is absent, null or empty.
+    #[error("{field}: is missing but it is required")]
+    MissingField {
+        /// The field's path.
+        field: &'static str,
+    },
+    /// A field has the wrong type or an impossible value.
+    #[error("{field}: {message}")]
+    InvalidField {
+        /// The field's path.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// `eventType` is not one we know.
+    #[error(
+        "eventType: unknown event type {0:?}; expected CALL_ACTION, CALL_STATUS or SESSION_SUMMARY"
+    )]
+    UnknownEventType(String),
+}
+
+impl WebhookError {
+    fn json(err: serde_json::Error) -> Self {
+        if err.is_data() {
+            // The body is JSON but not an object with the envelope's shape.
+            return Self::InvalidField {
+                field: "$".to_owned(),
+                message: format!("the body must be a webhook object: {err}"),
+            };
+        }
+        let message = err.to_string();
+        // serde_json appends " at line L column C"; we report those separately.
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(head, _)| head)
+            .to_owned();
+        Self::InvalidJson {
+            message,
+            line: err.line(),
+            column: err.column(),
+        }
+    }
+
+    /// A stable, machine-readable name for the kind of error.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidJson { .. } => "invalid_json",
+            Self::MissingField { .. } => "missing_field",
+            Self::InvalidField { .. } => "invalid_field",
+            Self::UnknownEventType(_) => "unknown_event_type",
+        }
+    }
+
+    /// The path of the offending field, if one is to blame.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidJson { .. } => None,
+            Self::MissingField { field } => Some(field),
+            Self::InvalidField { field, .. } => Some(field),
+            Self::UnknownEventType(_) => Some("eventType"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "eventType", borrow, default)]
+    event_type: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    payload: Option<&'a RawValue>,
+}
+
+fn require(value: &str, field: &'static str) -> Result<(), WebhookError> {
+    if value.is_empty() {
+        Err(WebhookError::MissingField { field })
+    } else {
+        Ok(())
+    }
+}
+
+/// Parses a payload; on failure, finds the field to blame by parsing one field at a time.
+/// Every payload type has only optional or defaulted fields, so a one-field object parses
+/// unless that very field is wrong.
+fn parse_payload<'de, T: Deserialize<'de>>(raw: &'de RawValue) -> Result<T, WebhookError> {
+    serde_json::from_str(raw.get()).map_err(|err| {
+        let fields: serde_json::Map<String, serde_json::Value> =
+            match serde_json::from_str(raw.get()) {
+                Ok(fields) => fields,
+                Err(_) => {
+                    return WebhookError::InvalidField {
+                        field: "payload".to_owned(),
+                        message: "must be an object".to_owned(),
+                    };
+                }
+            };
+        for (name, value) in fields {
+            let single = serde_json::Value::Object(std::iter::once((name.clone(), value)).collect());
+            if let Err(field_err) = T::deserialize(single) {
+                let message = field_err.to_string();
+                return WebhookError::InvalidField {
+                    field: format!("payload.{name}"),
+                    message,
+                };
+            }
+        }
+        WebhookError::InvalidField {
+            field: "payload".to_owned(),
+            message: err.to_string(),
+        }
+    })
+}
+
+/// `callStatus` of a `CALL_ACTION`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum CallStatus {
+    /// A new inbound call: start the flow.
+    CallReceived,
+    /// The previous callflow finished: continue.
+    ActionCompleted,
+    /// A value this version does not know (kept, so the error can quote it).
+    Other(String),
+    /// Absent.
+    #[default]
+    Missing,
+}
+
+impl CallStatus {
+    /// The wire value.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::CallReceived => "CALL_RECEIVED",
+            Self::ActionCompleted => "ACTION_COMPLETED",
+            Self::Other(s) => s,
+            Self::Missing => "",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CallStatus {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Option::<std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(match s.as_deref() {
+            None | Some("") => Self::Missing,
+            Some("CALL_RECEIVED") => Self::CallReceived,
+            Some("ACTION_COMPLETED") => Self::ActionCompleted,
+            Some(other) => Self::Other(other.to_owned()),
+        })
+    }
+}
+
+impl Serialize for CallStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The payload of a `CALL_ACTION` (VCA) webhook.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CallAction {
+    /// Unique per delivery event: the idempotency key (empty if the platform sent none).
+    #[serde(deserialize_with = "nullable_string")]
+    pub event_id: String,
+    /// The call leg.
+    #[serde(deserialize_with = "nullable_string")]
+    pub call_id: String,
+    /// The IVR session: the actor key. Never empty after parsing.
+    #[serde(deserialize_with = "nullable_string")]
+    pub session_id: String,
+    /// The tenant.
+    #[serde(deserialize_with = "nullable_string")]
+    pub sub_account_id: String,
+    /// `CALL_RECEIVED` or `ACTION_COMPLETED`.
+    pub call_status: CallStatus,
+    /// `INBOUND` / `OUTBOUND`.
+    pub call_direction: Option<String>,
+    /// `PSTN` / `VOIP`.
+    pub call_type: Option<String>,
+    /// The caller's number.
+    #[serde(deserialize_with = "nullable_string")]
+    pub source: String,
+    /// The called number: our virtual number for an inbound call; flows are routed by it.
+    #[serde(deserialize_with = "nullable_string")]
+    pub destination: String,
+    /// `MSISDN`.
+    pub source_format: Option<String>,
+    /// `MSISDN`.
+    pub destination_format: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub source_country_code: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub destination_country_code: Option<String>,
+    /// Virtual-number reference id.
+    pub source_ref_id: Option<String>,
+    /// Virtual-number reference id.
+    pub destination_ref_id: Option<String>,
+    /// Seconds since the call started.
+    #[serde(deserialize_with = "lenient_u64")]
+    pub call_duration: Option<u64>,
+    /// What the caller entered.
+    #[serde(deserialize_with = "event_data")]
+    pub event_data: Option<EventData>,
+    /// Final SIP code of the leg (after a `makeCall`: how the transfer went).
+    #[serde(deserialize_with = "lenient_u16")]
+    pub sip_code: Option<u16>,
+    /// ISO 8601.
+    pub timestamp: Option<String>,
+    /// The echo of the `clientActionId` our previous answer set.
+    pub client_action_id: Option<String>,
+}
+
+impl CallAction {
+    fn check(&self) -> Result<(), WebhookError> {
+        require(&self.session_id, "payload.sessionId")?;
+        match &self.call_status {
+            CallStatus::Missing => Err(WebhookError::MissingField {
+                field: "payload.callStatus",
+            }),
+            CallStatus::Other(other) => Err(WebhookError::InvalidField {
+                field: "payload.callStatus".to_owned(),
+                message: format!(
+                    "unknown call status {other:?}; expected CALL_RECEIVED or ACTION_COMPLETED"
+                ),
+            }),
+            CallStatus::CallReceived => require(&self.destination, "payload.destination"),
+            CallStatus::ActionCompleted => Ok(()),
+        }
+    }
+
+    /// The digits the caller entered, if any (`None` for silence or nothing valid).
+    pub fn dtmf(&self) -> Option<&str> {
+        self.event_data
+            .as_ref()
+            .and_then(|d| d.dtmf.as_deref())
+            .filter(|d| !d.is_empty())
+    }
+}
+
+/// `eventData` of a `CALL_ACTION`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EventData {
+    /// Captured digits; null when nothing valid was entered after all tries.
+    pub dtmf: Option<String>,
+    /// Speech recognition result, passed through untouched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asr_captured: Option<serde_json::Value>,
+}
+
+/// The payload of a `CALL_STATUS` (VCS) webhook: telemetry we acknowledge.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CallStatusEvent {
+    /// The delivery's id.
+    #[serde(deserialize_with = "nullable_string")]
+    pub event_id: String,
+    /// The call leg.
+    #[serde(deserialize_with = "nullable_string")]
+    pub call_id: String,
+    /// The session. Never empty after parsing.
+    #[serde(deserialize_with = "nullable_string")]
+    pub session_id: String,
+    /// The leg's status, as the platform names it.
+    pub call_status: Option<String>,
+    /// SIP code of the leg.
+    #[serde(deserialize_with = "lenient_u16")]
+    pub sip_code: Option<u16>,
+    /// Seconds since the call started.
+    #[serde(deserialize_with = "lenient_u64")]
+    pub call_duration: Option<u64>,
+    /// ISO 8601.
+    pub timestamp: Option<String>,
+}
+
+/// `sessionStatus` of a session summary.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum SessionStatus {
+    /// The session ended normally.
+    Completed,
+    /// A leg was busy.
+    Busy,
+    /// A leg was not answered.
+    NoAnswer,
+    /// The session failed.
+    Failed,
+    /// The session was canceled.
+    Canceled,
+    /// The platform hit an error (see `errorDetails`).
+    Error,
+    /// A status this version does not know.
+    Other(String),
+    /// Absent.
+    #[default]
+    Missing,
+}
+
+impl SessionStatus {
+    /// Every status the platform documents, for pre-registering metrics.
+    pub const KNOWN: [SessionStatus; 6] = [
+        Self::Completed,
+        Self::Busy,
+        Self::NoAnswer,
+        Self::Failed,
+        Self::Canceled,
+        Self::Error,
+    ];
+
+    /// The wire value (`OTHER` for unknown and missing ones, so it is safe as a metric label).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Completed => "COMPLETED",
+            Self::Busy => "BUSY",
+            Self::NoAnswer => "NO_ANSWER",
+            Self::Failed => "FAILED",
+            Self::Canceled => "CANCELED",
+            Self::Error => "ERROR",
+            Self::Other(_) | Self::Missing => "OTHER",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SessionStatus {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Option::<std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(match s.as_deref() {
+            None | Some("") => Self::Missing,
+            Some("COMPLETED") => Self::Completed,
+            Some("BUSY") => Self::Busy,
+            Some("NO_ANSWER") => Self::NoAnswer,
+            Some("FAILED") => Self::Failed,
+            Some("CANCELED") | Some("CANCELLED") => Self::Canceled,
+            Some("ERROR") => Self::Error,
+            Some(other) => Self::Other(other.to_owned()),
+        })
+    }
+}
+
+impl Serialize for SessionStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Other(other) => s.serialize_str(other),
+            Self::Missing => s.serialize_none(),
+            known => s.serialize_str(known.label()),
+        }
+    }
+}
+
+/// The payload of a `SESSION_SUMMARY` (VSS) webhook.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SessionSummary {
+    /// The session. Never empty after parsing.
+    #[serde(deserialize_with = "nullable_string")]
+    pub session_id: String,
+    /// The tenant.
+    pub sub_account_id: Option<String>,
+    /// How the session ended.
+    pub session_status: SessionStatus,
+    /// ISO 8601.
+    pub start_time: Option<String>,
+    /// ISO 8601.
+    pub end_time: Option<String>,
+    /// The last action run, e.g. `MAKE_CALL`, `HANGUP`, `SAY_AND_CAPTURE`.
+    pub last_action: Option<String>,
+    /// How many legs the session had.
+    #[serde(deserialize_with = "lenient_u64")]
+    pub call_count: Option<u64>,
+    /// Echo of the Callflows API request id, for outbound sessions.
+    pub client_request_id: Option<String>,
+    /// Set when the platform failed the session.
+    pub error_details: Option<ErrorDetails>,
+    /// The legs, keyed `callA`, `callB`, ...
+    pub details: BTreeMap<String, CallLeg>,
+}
+
+/// `errorDetails` of a session summary.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ErrorDetails {
+    /// The platform's message.
+    pub error_msg: Option<String>,
+    /// -2001 ... -2010, -9999.
+    #[serde(deserialize_with = "lenient_i64")]
+    pub error_code: Option<i64>,
+}
+
+/// One leg of a session summary.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CallLeg {
+    /// The leg.
+    pub call_id: Option<String>,
+    /// `INBOUND` / `OUTBOUND`.
+    pub call_direction: Option<String>,
+    /// `PSTN` / `VOIP`.
+    pub call_type: Option<String>,
+    /// ISO 8601.
+    pub initiated_timestamp: Option<String>,
+    /// ISO 8601; absent if the leg never connected.
+    pub connected_timestamp: Option<String>,
+    /// ISO 8601.
+    pub disconnected_timestamp: Option<String>,
+    /// Calling number.
+    pub source: Option<String>,
+    /// Called number.
+    pub destination: Option<String>,
+    /// `MSISDN`.
+    pub source_format: Option<String>,
+    /// `MSISDN`.
+    pub destination_format: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub source_country_code: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub destination_country_code: Option<String>,
+    /// Virtual-number reference id.
+    pub source_ref_id: Option<String>,
+    /// Virtual-number reference id.
+    pub destination_ref_id: Option<String>,
+    /// COMPLETED, BUSY, NO_ANSWER, FAILED, CANCELED.
+    pub call_status: Option<String>,
+    /// Seconds.
+    #[serde(deserialize_with = "lenient_u64")]
+    pub call_duration: Option<u64>,
+    /// Voice quality, when measured.
+    pub call_quality: Option<CallQuality>,
+}
+
+/// `callQuality` of a leg.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CallQuality {
+    /// Mean opinion score.
+    pub mos: Option<f64>,
+    /// Share of packets lost.
+    pub packet_loss_rate: Option<f64>,
+    /// Milliseconds.
+    pub jitter: Option<f64>,
+}
+
+fn nullable_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+}
+
+/// An integer that may arrive as a number, a string of digits, or null.
+struct LenientInt;
+
+impl<'de> Visitor<'de> for LenientInt {
+    type Value = Option<i128>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an integer, a string holding an integer, or null")
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(v.into()))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(v.into()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        if v.fract() == 0.0 && v.abs() < 1e18 {
+            Ok(Some(v as i128))
+        } else {
+            Err(E::invalid_value(de::Unexpected::Float(v), &self))
+        }
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        let v = v.trim();
+        if v.is_empty() {
+            return Ok(None);
+        }
+        v.parse()
+            .map(Some)
+            .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+fn lenient_int<'de, D: Deserializer<'de>, T: TryFrom<i128>>(d: D) -> Result<Option<T>, D::Error> {
+    match d.deserialize_any(LenientInt)? {
+        None => Ok(None),
+        Some(v) => T::try_from(v)
+            .map(Some)
+            .map_err(|_| de::Error::custom(format!("{v} is out of range"))),
+    }
+}
+
+fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    lenient_int(d)
+}
+
+fn lenient_u16<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    lenient_int(d)
+}
+
+fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    lenient_int(d)
+}
+
+/// `eventData`: a map (v3), the digits as a bare string (v2), or null.
+fn event_data<'de, D: Deserializer<'de>>(d: D) -> Result<Option<EventData>, D::Error> {
+    struct EventDataVisitor;
+
+    impl<'de> Visitor<'de> for EventDataVisitor {
+        type Value = Option<EventData>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object with dtmf, a string of digits, or null")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(EventData {
+                dtmf: Some(v.to_owned()),
+                asr_captured: None,
+            }))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            EventData::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    d.deserialize_any(EventDataVisitor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CALL_RECEIVED: &str = r#"{"namespace":"VOICE","eventType":"CALL_ACTION","payload":{
+        "eventId":"e1","callId":"c1","sessionId":"s1","subAccountId":"acme",
+        "callStatus":"CALL_RECEIVED","source":"+6591110000","destination":"+6568888888",
+        "sourceRefId":null,"callDuration":0,"sipCode":200,"extraField":{"nested":true}}}"#;
+
+    fn call_action(body: &str) -> CallAction {
+        match Webhook::from_slice(body.as_bytes()).unwrap() {
+            Webhook::CallAction(a) => a,
+            other => panic!("not a call action: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_call_received_ignoring_unknown_fields() {
+        let a = call_action(CALL_RECEIVED);
+        assert_eq!(a.session_id, "s1");
+        assert_eq!(a.call_status, CallStatus::CallReceived);
+        assert_eq!(a.destination, "+6568888888");
+        assert_eq!(a.source_ref_id, None);
+        assert_eq!(a.sip_code, Some(200));
+        assert_eq!(a.dtmf(), None);
+    }
+
+    #[test]
+    fn event_data_as_map_string_or_null() {
+        let body = |ed: &str| {
+            format!(
+                r#"{{"eventType":"CALL_ACTION","payload":{{"sessionId":"s","callStatus":"ACTION_COMPLETED","eventData":{ed}}}}}"#
+            )
+        };
+        assert_eq!(call_action(&body(r#"{"dtmf":"12"}"#)).dtmf(), Some("12"));
+        assert_eq!(call_action(&body(r#""7""#)).dtmf(), Some("7"));
+        assert_eq!(call_action(&body("null")).dtmf(), None);
+        assert_eq!(call_action(&body(r#"{"dtmf":null,"asrCaptured":null}"#)).dtmf(), None);
+        assert_eq!(call_action(&body(r#"{"dtmf":""}"#)).dtmf(), None);
+    }
+
+    #[test]
+    fn integers_as_strings() {
+        let a = call_action(
+            r#"{"eventType":"CALL_ACTION","payload":{"sessionId":"s","callStatus":"ACTION_COMPLETED","callDuration":"14","sipCode":"486"}}"#,
+        );
+        assert_eq!(a.call_duration, Some(14));
+        assert_eq!(a.sip_code, Some(486));
+    }
+
+    #[test]
+    fn missing_session_id_names_the_field() {
+        let err = Webhook::from_slice(
+            br#"{"eventType":"CALL_ACTION","payload":{"callStatus":"CALL_RECEIVED","destination":"+65"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err, WebhookError::MissingField { field: "payload.sessionId" });
+        assert_eq!(err.to_string(), "payload.sessionId: is missing but it is required");
+        let err = Webhook::from_slice(
+            br#"{"eventType":"SESSION_SUMMARY","payload":{"sessionId":null}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.field(), Some("payload.sessionId"));
+    }
+
+    #[test]
+    fn unknown_event_type_and_missing_envelope_fields() {
+        let err = Webhook::from_slice(br#"{"eventType":"CALL_PARTY","payload":{}}"#).unwrap_err();
+        assert_eq!(err, WebhookError::UnknownEventType("CALL_PARTY".into()));
+        assert_eq!(err.field(), Some("eventType"));
+        let err = Webhook::from_slice(br#"{"payload":{}}"#).unwrap_err();
+        assert_eq!(err.field(), Some("eventType"));
+        let err = Webhook::from_slice(br#"{"eventType":"CALL_ACTION"}"#).unwrap_err();
+        assert_eq!(err.field(), Some("payload"));
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        let err = Webhook::from_slice(
+            br#"{"eventType":"CALL_ACTION","payload":{"sessionId":"s","callStatus":"ACTION_COMPLETED","sipCode":"busy"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.field(), Some("payload.sipCode"), "{err}");
+        let err = Webhook::from_slice(
+            br#"{"eventType":"CALL_ACTION","payload":{"sessionId":42,"callStatus":"ACTION_COMPLETED"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.field(), Some("payload.sessionId"), "{err}");
+        let err = Webhook::from_slice(br#"{"eventType":"CALL_ACTION","payload":[1]}"#).unwrap_err();
+        assert_eq!(err.field(), Some("payload"), "{err}");
+        let err = Webhook::from_slice(br#"[1,2]"#).unwrap_err();
+        assert_eq!(err.field(), Some("$"), "{err}");
+    }
+
+    #[test]
+    fn unknown_or_missing_call_status() {
+        let err = Webhook::from_slice(
+            br#"{"eventType":"CALL_ACTION","payload":{"sessionId":"s","callStatus":"DANCING"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.field(), Some("payload.callStatus"));
+        let err = Webhook::from_slice(br#"{"eventType":"CALL_ACTION","payload":{"sessionId":"s"}}"#)
+            .unwrap_err();
+        assert_eq!(err, WebhookError::MissingField { field: "payload.callStatus" });
+        let err = Webhook::from_slice(
+            br#"{"eventType":"CALL_ACTION","payload":{"sessionId":"s","callStatus":"CALL_RECEIVED"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err, WebhookError::MissingField { field: "payload.destination" });
+    }
+
+    #[test]
+    fn invalid_json_reports_position() {
+        let err = Webhook::from_slice(b"{\"eventType\": \n  \"CALL_ACTION\",,}").unwrap_err();
+        match err {
+            WebhookError::InvalidJson { line, column, .. } => {
+                assert_eq!(line, 2);
+                assert_eq!(column, 17);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn session_summary_statuses() {
+        let summary = |s: &str| {
+            let body = format!(
+                r#"{{"eventType":"SESSION_SUMMARY","version":5,"payload":{{"sessionId":"s","sessionStatus":"{s}","callCount":"2","errorDetails":{{"errorMsg":"x","errorCode":"-2003"}}}}}}"#
+            );
+            match Webhook::from_slice(body.as_bytes()).unwrap() {
+                Webhook::SessionSummary(s) => s,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(summary("NO_ANSWER").session_status, SessionStatus::NoAnswer);
+        assert_eq!(summary("NO_ANSWER").call_count, Some(2));
+        assert_eq!(
+            summary("NO_ANSWER").error_details.unwrap().error_code,
+            Some(-2003)
+        );
+        assert_eq!(summary("WEIRD").session_status.label(), "OTHER");
+    }
+}
