@@ -1,1 +1,32 @@
-//! stub
+//! Switchboard's flow language and the IVR state machine.
+//!
+//! A business describes its phone menu once, in YAML (or the same structure in JSON); this
+//! crate checks it and turns every caller's key presses into the right callflows. It is pure: no
+//! I/O, no clock of its own, no randomness. Reading files is the caller's job.
+//!
+//! # Layout
+//! * [`yaml`]: a YAML/JSON tree whose nodes carry line and column.
+//! * [`compile`](mod@compile): source to a checked [`Flow`], with every problem reported as
+//!   `file:line:col: node 'x': message`.
+//! * [`model`]: the executable graph and branch conditions.
+//! * [`template`]: `{{caller}}`, `{{called}}`, `{{digits}}`, `{{vars.NAME}}`.
+//! * [`state`]: [`SessionState`], the small plain data a session is, and the `clientActionId`
+//!   codec.
+//! * [`engine`]: [`step`], the state machine.
+//! * [`set`]: [`FlowSet`], routing by number and versions across reloads.
+//!
+//! The language is documented for flow authors in `docs/flows.md`.
+
+pub mod compile;
+pub mod engine;
+pub mod model;
+pub mod set;
+pub mod state;
+pub mod template;
+pub mod yaml;
+
+pub use compile::{Compiled, Diagnostic, Severity, compile};
+pub use engine::{Disposition, Event, Reply, Signal, Trace, TransferResult, step};
+pub use model::{Flow, FlowVersion, NodeId, NodeKind, Target};
+pub use set::FlowSet;
+pub use state::{ActionId, Awaiting, SessionState};

@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 /// A parsed webhook.
+// One value lives per request and is matched at once; boxing the large variant would only add
+// an allocation to the hot path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Webhook {
     /// VCA: the platform needs the next callflow.

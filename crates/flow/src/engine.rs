@@ -1,0 +1,534 @@
+//! The IVR state machine: `step(&Flow, &mut SessionState, Event, now) -> Reply`.
+//!
+//! `step` is pure: no I/O, no clock (time is an argument), no randomness. It batches
+//! consecutive non-blocking nodes into one callflow (a callflow ends at the first
+//! `sayAndCapture`, `makeCall` or `hangup`), so a caller waits for one webhook round trip per
+//! key press. Each answer carries a `clientActionId` naming flow, version, node and sequence
+//! number; an event echoing an older one is stale and gets the previous answer again, with no
+//! state change.
+
+use chrono::{DateTime, Utc};
+use switchboard_protocol::callflow::MAX_ACTIONS;
+use switchboard_protocol::{
+    Action, Callflow, MakeCall, Msisdn, PlayFile, Say, SayAndCapture, Text,
+};
+
+use crate::model::{Capture, Facts, Flow, Menu, NodeId, NodeKind, Speech, Target};
+use crate::state::{ActionId, Awaiting, SessionState};
+use crate::template::{Scope, Template};
+
+/// Most nodes one step may pass through; more means a loop of says, and the call is ended.
+const MAX_HOPS: usize = 64;
+
+/// Said when a flow cannot continue (a loop, or a number that is not a number after templating
+/// with no `on_error`).
+pub const APOLOGY: &str = "We are sorry, something went wrong. Please call again later. Goodbye.";
+
+/// What happened on the call, as far as the flow is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// `CALL_RECEIVED`: the call starts.
+    Start,
+    /// `ACTION_COMPLETED`: the last callflow finished.
+    Completed {
+        /// The echoed `clientActionId`.
+        action_id: Option<&'a str>,
+        /// Digits entered; `None` for silence.
+        dtmf: Option<&'a str>,
+        /// SIP code of the leg (the transfer's result after a `makeCall`).
+        sip_code: Option<u16>,
+    },
+}
+
+/// The answer to an event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// The callflow to answer with.
+    pub callflow: Callflow,
+    /// Whether the state moved.
+    pub disposition: Disposition,
+    /// What the step did, for metrics.
+    pub trace: Trace,
+}
+
+/// Whether a step moved the session on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// The event was new; the state advanced.
+    Advanced,
+    /// The event echoed an earlier answer (a duplicate or late delivery): the previous answer is
+    /// repeated and nothing changed.
+    Stale,
+}
+
+/// How a transfer ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferResult {
+    /// Answered (2xx, or no code).
+    Answered,
+    /// 486 or 600.
+    Busy,
+    /// 408, 480 or 487.
+    NoAnswer,
+    /// Any other failure.
+    Failed,
+}
+
+impl TransferResult {
+    /// Classifies a SIP code.
+    pub fn from_sip(code: Option<u16>) -> Self {
+        match code {
+            None | Some(100..=299) => Self::Answered,
+            Some(486 | 600) => Self::Busy,
+            Some(408 | 480 | 487) => Self::NoAnswer,
+            Some(_) => Self::Failed,
+        }
+    }
+
+    /// A metric label.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Answered => "answered",
+            Self::Busy => "busy",
+            Self::NoAnswer => "no_answer",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Something worth counting that happened at a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// A key that is not an option, or an entry a capture refused.
+    Invalid(NodeId),
+    /// Silence.
+    NoInput(NodeId),
+    /// A counter ran out; the call went to `on_fail`.
+    Exhausted(NodeId),
+    /// A capture stored a good entry.
+    Captured(NodeId),
+    /// A transfer ended.
+    Transfer(NodeId, TransferResult),
+    /// The flow could not continue at this node and apologised.
+    Failed(NodeId),
+}
+
+/// What one step did: the nodes it entered, in order, and the signals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// Nodes entered.
+    pub visits: Vec<NodeId>,
+    /// Signals raised.
+    pub signals: Vec<Signal>,
+}
+
+/// Runs one step of a session. See the module documentation.
+pub fn step(flow: &Flow, state: &mut SessionState, event: Event<'_>, now: DateTime<Utc>) -> Reply {
+    let mut exec = Exec {
+        flow,
+        state,
+        now,
+        actions: Vec::with_capacity(4),
+        trace: Trace::default(),
+    };
+    match event {
+        Event::Start => {
+            if exec.state.seq > 0 {
+                return exec.stale();
+            }
+            exec.goto(Target::Node(flow.start));
+        }
+        Event::Completed {
+            action_id,
+            dtmf,
+            sip_code,
+        } => {
+            if let Some(seq) = action_id.and_then(ActionId::parse).map(|id| id.seq)
+                && seq < exec.state.seq
+            {
+                return exec.stale();
+            }
+            if exec.state.seq == 0 {
+                // A completion before any answer: only a misdirected event can do this.
+                return exec.stale();
+            }
+            exec.completed(dtmf.filter(|d| !d.is_empty()), sip_code);
+        }
+    }
+    exec.finish()
+}
+
+struct Exec<'a> {
+    flow: &'a Flow,
+    state: &'a mut SessionState,
+    now: DateTime<Utc>,
+    actions: Vec<Action>,
+    trace: Trace,
+}
+
+impl Exec<'_> {
+    fn stale(self) -> Reply {
+        let callflow = self.state.last_reply.clone().unwrap_or_else(|| Callflow {
+            client_action_id: None,
+            actions: vec![Action::Hangup],
+        });
+        Reply {
+            callflow,
+            disposition: Disposition::Stale,
+            trace: self.trace,
+        }
+    }
+
+    fn finish(mut self) -> Reply {
+        if self.actions.is_empty() {
+            self.actions.push(Action::Hangup);
+            self.state.awaiting = Awaiting::Nothing;
+        }
+        self.state.seq += 1;
+        let callflow = Callflow {
+            client_action_id: Some(self.state.action_id()),
+            actions: self.actions,
+        };
+        self.state.last_reply = Some(callflow.clone());
+        Reply {
+            callflow,
+            disposition: Disposition::Advanced,
+            trace: self.trace,
+        }
+    }
+
+    fn current(&self) -> Option<NodeId> {
+        self.flow.node_id(&self.state.node)
+    }
+
+    fn completed(&mut self, dtmf: Option<&str>, sip_code: Option<u16>) {
+        let Some(id) = self.current() else {
+            // The state names a node the flow no longer has (only possible after a reload
+            // that dropped the session's version): start over rather than fail the call.
+            self.goto(Target::Node(self.flow.start));
+            return;
+        };
+        let flow = self.flow;
+        match (self.state.awaiting, &flow.node(id).kind) {
+            (Awaiting::Input, NodeKind::Menu(menu)) => self.menu_input(id, menu, dtmf),
+            (Awaiting::Input, NodeKind::Capture(capture)) => self.capture_input(id, capture, dtmf),
+            (Awaiting::Transfer, NodeKind::Transfer(transfer)) => {
+                let result = TransferResult::from_sip(sip_code);
+                self.trace.signals.push(crate::Signal::Transfer(id, result));
+                let target = match result {
+                    TransferResult::Answered => transfer.next,
+                    TransferResult::Busy => transfer.on_busy,
+                    TransferResult::NoAnswer => transfer.on_no_answer,
+                    TransferResult::Failed => transfer.on_error,
+                };
+                self.goto(target);
+            }
+            (Awaiting::Continue, _) => self.goto(Target::Node(id)),
+            (Awaiting::Nothing, _) => self.actions.push(Action::Hangup),
+            // The state and the node disagree (the node changed kind in a reload): re-enter it.
+            _ => self.goto(Target::Node(id)),
+        }
+    }
+
+    fn menu_input(&mut self, id: NodeId, menu: &Menu, dtmf: Option<&str>) {
+        match dtmf {
+            Some(digits) => {
+                self.state.digits.clear();
+                self.state.digits.push_str(digits);
+                if let Some(target) = menu.option(digits) {
+                    if target != Target::Back {
+                        let name = &self.flow.node(id).name;
+                        self.state.push_menu(name);
+                    }
+                    self.state.reset_counters();
+                    self.goto(target);
+                    return;
+                }
+                self.trace.signals.push(crate::Signal::Invalid(id));
+                self.state.invalid = self.state.invalid.saturating_add(1);
+                if self.state.invalid >= menu.max_invalid {
+                    self.exhausted(id, menu.on_fail);
+                } else {
+                    self.say_template(menu.invalid.as_ref(), &menu.speech, None);
+                    self.prompt_menu(id, menu);
+                }
+            }
+            None => {
+                self.trace.signals.push(crate::Signal::NoInput(id));
+                self.state.no_input = self.state.no_input.saturating_add(1);
+                if self.state.no_input >= menu.max_no_input {
+                    self.exhausted(id, menu.on_fail);
+                } else {
+                    self.say_template(menu.no_input.as_ref(), &menu.speech, None);
+                    self.prompt_menu(id, menu);
+                }
+            }
+        }
+    }
+
+    fn capture_input(&mut self, id: NodeId, capture: &Capture, dtmf: Option<&str>) {
+        if let Some(digits) = dtmf
+            && capture.accepts(digits)
+        {
+            self.trace.signals.push(crate::Signal::Captured(id));
+            self.state.digits.clear();
+            self.state.digits.push_str(digits);
+            self.state
+                .vars
+                .insert(capture.var.clone(), digits.to_owned());
+            self.state.reset_counters();
+            self.goto(capture.next);
+            return;
+        }
+        self.trace.signals.push(match dtmf {
+            Some(_) => crate::Signal::Invalid(id),
+            None => crate::Signal::NoInput(id),
+        });
+        self.state.attempts = self.state.attempts.saturating_add(1);
+        if self.state.attempts >= capture.max_attempts {
+            self.exhausted(id, capture.on_fail);
+        } else {
+            if dtmf.is_some() {
+                self.say_template(capture.invalid.as_ref(), &capture.speech, None);
+            }
+            self.prompt_capture(id, capture);
+        }
+    }
+
+    fn exhausted(&mut self, id: NodeId, on_fail: Target) {
+        self.trace.signals.push(crate::Signal::Exhausted(id));
+        self.state.reset_counters();
+        self.goto(on_fail);
+    }
+
+    /// Follows transitions from `target` until a node that waits for the platform.
+    fn goto(&mut self, mut target: Target) {
+        for _ in 0..MAX_HOPS {
+            let id = match target {
+                Target::Hangup => {
+                    self.actions.push(Action::Hangup);
+                    self.state.awaiting = Awaiting::Nothing;
+                    return;
+                }
+                Target::Back => {
+                    let back = self.state.menus.pop();
+                    match back.and_then(|name| self.flow.node_id(&name)) {
+                        Some(id) => id,
+                        None => self.flow.start,
+                    }
+                }
+                Target::Node(id) => id,
+            };
+            let flow = self.flow;
+            let node = flow.node(id);
+            let emits = matches!(node.kind, NodeKind::Say(_) | NodeKind::Play(_));
+            if emits && self.actions.len() + 2 > MAX_ACTIONS {
+                // The callflow is full: end it here and continue at this node when the
+                // platform reports that it has played what we sent.
+                self.state.node.clone_from(&node.name);
+                self.state.awaiting = Awaiting::Continue;
+                return;
+            }
+            self.trace.visits.push(id);
+            self.state.visit(&node.name);
+            match &node.kind {
+                NodeKind::Say(say) => {
+                    self.say_template(Some(&say.text), &say.speech, say.repeat);
+                    target = say.next;
+                }
+                NodeKind::Play(play) => {
+                    self.actions.push(Action::PlayFile(PlayFile {
+                        file_url: play.url.clone(),
+                        repetition: play.repeat,
+                    }));
+                    target = play.next;
+                }
+                NodeKind::Set(set) => {
+                    for (name, template) in &set.vars {
+                        let value = template.render(&scope(self.state));
+                        self.state.vars.insert(name.clone(), value);
+                    }
+                    target = set.next;
+                }
+                NodeKind::Branch(branch) => {
+                    let facts = Facts {
+                        now: self.now,
+                        caller: &self.state.caller,
+                        vars: &self.state.vars,
+                    };
+                    target = branch
+                        .rules
+                        .iter()
+                        .find(|(condition, _)| condition.holds(&facts))
+                        .map_or(branch.default, |(_, t)| *t);
+                }
+                NodeKind::Menu(menu) => {
+                    self.state.reset_counters();
+                    self.prompt_menu(id, menu);
+                    return;
+                }
+                NodeKind::Capture(capture) => {
+                    self.state.reset_counters();
+                    self.prompt_capture(id, capture);
+                    return;
+                }
+                NodeKind::Transfer(transfer) => {
+                    let scope = scope(self.state);
+                    let to = Msisdn::new(transfer.to.render(&scope));
+                    let from = match &transfer.from {
+                        Some(from) => Msisdn::new(from.render(&scope)),
+                        None => Msisdn::new(self.state.called.clone()),
+                    };
+                    match (to, from) {
+                        (Ok(destination), Ok(source)) => {
+                            self.actions.push(Action::MakeCall(MakeCall {
+                                source,
+                                destination,
+                                call_recording: transfer.record.then_some(true),
+                            }));
+                            self.state.node.clone_from(&node.name);
+                            self.state.awaiting = Awaiting::Transfer;
+                            return;
+                        }
+                        _ => {
+                            self.trace.signals.push(crate::Signal::Failed(id));
+                            target = transfer.on_error;
+                            if target == transfer.next && transfer.next == Target::Hangup {
+                                self.apologise();
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // A loop of says/plays longer than MAX_HOPS within one answer cannot happen (the
+        // callflow fills first), so this is a loop through set/branch nodes the checker missed.
+        if let Some(id) = self.current() {
+            self.trace.signals.push(crate::Signal::Failed(id));
+        }
+        self.apologise();
+    }
+
+    fn apologise(&mut self) {
+        self.actions.truncate(MAX_ACTIONS - 2);
+        if let Ok(text) = Text::new(APOLOGY) {
+            self.actions
+                .push(Action::Say(Say::new(text, self.flow.speech.voice.clone())));
+        }
+        self.actions.push(Action::Hangup);
+        self.state.awaiting = Awaiting::Nothing;
+    }
+
+    fn say_template(
+        &mut self,
+        template: Option<&Template>,
+        speech: &Speech,
+        repetition: Option<switchboard_protocol::Repetition>,
+    ) {
+        let Some(template) = template else { return };
+        // Text that renders empty (an unset variable on its own) is skipped, not spoken.
+        if let Some(text) = render_text(template, self.state) {
+            self.actions.push(Action::Say(Say {
+                text,
+                voice_profile: speech.voice.clone(),
+                repetition,
+                speed: speech.speed,
+            }));
+        }
+    }
+
+    fn prompt_menu(&mut self, id: NodeId, menu: &Menu) {
+        let attempt = self.state.invalid + self.state.no_input;
+        let template = match &menu.reprompt {
+            Some(reprompt) if attempt > 0 => reprompt,
+            _ => &menu.prompt,
+        };
+        let longest = menu.options.iter().map(|(k, _)| k.len()).max().unwrap_or(1);
+        let uniform = menu.options.iter().all(|(k, _)| k.len() == longest);
+        let has_hash = menu.options.iter().any(|(k, _)| k.contains('#'));
+        // Same-length keys end input as soon as enough are pressed; `#` as an option must not
+        // end input. Otherwise `#` ends a shorter key.
+        let complete_on_hash = !(uniform || has_hash);
+        let capture = build_capture(
+            render_text(template, self.state),
+            &menu.speech,
+            1,
+            longest as u64,
+            complete_on_hash,
+            menu.digit_timeout_ms,
+            menu.timeout_ms,
+        );
+        self.await_input(id, capture);
+    }
+
+    fn prompt_capture(&mut self, id: NodeId, capture: &Capture) {
+        let template = match &capture.reprompt {
+            Some(reprompt) if self.state.attempts > 0 => reprompt,
+            _ => &capture.prompt,
+        };
+        let action = build_capture(
+            render_text(template, self.state),
+            &capture.speech,
+            capture.min_digits.get().into(),
+            capture.max_digits.get().into(),
+            capture.finish_on_hash,
+            capture.digit_timeout_ms,
+            capture.timeout_ms,
+        );
+        self.await_input(id, action);
+    }
+
+    fn await_input(&mut self, id: NodeId, capture: Option<SayAndCapture>) {
+        match capture {
+            Some(capture) => {
+                self.actions.push(Action::SayAndCapture(capture));
+                self.state.node.clone_from(&self.flow.node(id).name);
+                self.state.awaiting = Awaiting::Input;
+            }
+            None => {
+                self.trace.signals.push(crate::Signal::Failed(id));
+                self.apologise();
+            }
+        }
+    }
+}
+
+fn scope(state: &SessionState) -> Scope<'_> {
+    Scope {
+        caller: &state.caller,
+        called: &state.called,
+        digits: &state.digits,
+        vars: &state.vars,
+    }
+}
+
+fn render_text(template: &Template, state: &SessionState) -> Option<Text> {
+    Text::sanitize(&template.render(&scope(state)))
+}
+
+/// A `sayAndCapture` with our settings: the platform tries once and we count retries.
+fn build_capture(
+    prompt: Option<Text>,
+    speech: &Speech,
+    min: u64,
+    max: u64,
+    complete_on_hash: bool,
+    digit_timeout_ms: Option<u32>,
+    timeout_ms: u32,
+) -> Option<SayAndCapture> {
+    use switchboard_protocol::DigitCount;
+    let mut capture = SayAndCapture::new(prompt?, speech.voice.clone());
+    if let Some(speed) = speech.speed {
+        capture = capture.speed(speed);
+    }
+    capture
+        .digits(Some(DigitCount::new(min).ok()?), DigitCount::new(max).ok()?)
+        .ok()?
+        .complete_on_hash(complete_on_hash)
+        .ok()?
+        .timeouts(digit_timeout_ms, timeout_ms)
+        .ok()?
+        .tries(1)
+        .ok()
+}

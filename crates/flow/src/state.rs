@@ -1,0 +1,224 @@
+//! A session's state: small, plain data that the runtime keeps in an actor and a store.
+//!
+//! It holds everything [`crate::step`] needs to continue a call on any replica: the flow and its
+//! version, where the call is, the retry counters, the variables, a bounded path, the menus
+//! `back` returns to, a sequence number, and the last answer (so a stale or duplicate event is
+//! answered identically without advancing anything).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use switchboard_protocol::{Callflow, ClientActionId};
+
+use crate::model::{Flow, FlowVersion, NodeKind};
+
+/// Most node names kept in [`SessionState::path`].
+pub const PATH_LIMIT: usize = 32;
+/// Most menus kept for `back`.
+pub const MENU_STACK_LIMIT: usize = 16;
+
+/// What the last answer is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Awaiting {
+    /// Digits for the menu or capture [`SessionState::node`].
+    Input,
+    /// The result of the transfer [`SessionState::node`].
+    Transfer,
+    /// The platform to finish playing; then run [`SessionState::node`].
+    Continue,
+    /// Nothing: the answer hung up.
+    Nothing,
+}
+
+/// One call's progress through a flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionState {
+    /// The flow's id.
+    pub flow: String,
+    /// The flow version the session started on (it stays on it across reloads).
+    pub version: FlowVersion,
+    /// The node the session is at (see [`Awaiting`]).
+    pub node: String,
+    /// What the last answer waits for.
+    pub awaiting: Awaiting,
+    /// Increases with every answer that advanced the session; encoded in `clientActionId`.
+    pub seq: u32,
+    /// Wrong keys at the current menu.
+    pub invalid: u8,
+    /// Silences at the current menu.
+    pub no_input: u8,
+    /// Failed attempts at the current capture.
+    pub attempts: u8,
+    /// The session's variables.
+    pub vars: BTreeMap<String, String>,
+    /// The nodes visited, oldest first, at most [`PATH_LIMIT`].
+    pub path: VecDeque<String>,
+    /// Menus left through an option, for `back`.
+    pub menus: Vec<String>,
+    /// The caller's number.
+    pub caller: String,
+    /// The number called.
+    pub called: String,
+    /// The digits entered last.
+    pub digits: String,
+    /// The last answer, repeated for stale and duplicate events.
+    pub last_reply: Option<Callflow>,
+}
+
+impl SessionState {
+    /// A session about to start `flow` (its first step is [`crate::Event::Start`]).
+    pub fn new(flow: &Flow, caller: &str, called: &str) -> Self {
+        Self {
+            flow: flow.id.clone(),
+            version: flow.version,
+            node: flow.node(flow.start).name.clone(),
+            awaiting: Awaiting::Continue,
+            seq: 0,
+            invalid: 0,
+            no_input: 0,
+            attempts: 0,
+            vars: BTreeMap::new(),
+            path: VecDeque::new(),
+            menus: Vec::new(),
+            caller: caller.to_owned(),
+            called: called.to_owned(),
+            digits: String::new(),
+            last_reply: None,
+        }
+    }
+
+    /// A session rebuilt from the `clientActionId` of an event this server has no state for
+    /// (after a restart on the in-memory store, say): at the node the id names, counters reset.
+    /// `None` if the id is not ours or names a node the flow does not have.
+    pub fn resume(flow: &Flow, id: &ActionId<'_>, caller: &str, called: &str) -> Option<Self> {
+        if id.flow != flow.id {
+            return None;
+        }
+        let node = flow.node(flow.node_id(id.node)?);
+        let awaiting = match node.kind {
+            NodeKind::Menu(_) | NodeKind::Capture(_) => Awaiting::Input,
+            NodeKind::Transfer(_) => Awaiting::Transfer,
+            _ => Awaiting::Continue,
+        };
+        let mut state = Self::new(flow, caller, called);
+        state.node = node.name.clone();
+        state.awaiting = awaiting;
+        state.seq = id.seq;
+        Some(state)
+    }
+
+    /// The `clientActionId` for the current position.
+    pub fn action_id(&self) -> ClientActionId {
+        let id = ActionId {
+            flow: &self.flow,
+            version: self.version,
+            node: &self.node,
+            seq: self.seq,
+        };
+        // Flow ids and node names are checked at load to keep this under 128 printable chars.
+        ClientActionId::new(id.to_string()).unwrap_or_else(|_| {
+            ClientActionId::new(format!("sb:{}", self.seq)).expect("a short ASCII id is valid")
+        })
+    }
+
+    pub(crate) fn visit(&mut self, name: &str) {
+        if self.path.len() == PATH_LIMIT {
+            self.path.pop_front();
+        }
+        self.path.push_back(name.to_owned());
+    }
+
+    pub(crate) fn push_menu(&mut self, name: &str) {
+        if let Some(at) = self.menus.iter().position(|m| m == name) {
+            self.menus.truncate(at);
+        }
+        if self.menus.len() == MENU_STACK_LIMIT {
+            self.menus.remove(0);
+        }
+        self.menus.push(name.to_owned());
+    }
+
+    pub(crate) fn reset_counters(&mut self) {
+        self.invalid = 0;
+        self.no_input = 0;
+        self.attempts = 0;
+    }
+}
+
+/// A decoded `clientActionId`: `flow:version:node:seq`, e.g. `restaurant:9f86d081:main:3`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActionId<'a> {
+    /// The flow id.
+    pub flow: &'a str,
+    /// The flow version.
+    pub version: FlowVersion,
+    /// The node name.
+    pub node: &'a str,
+    /// The session's sequence number when the answer was made.
+    pub seq: u32,
+}
+
+impl<'a> ActionId<'a> {
+    /// Decodes an id we made; `None` for anything else.
+    pub fn parse(text: &'a str) -> Option<Self> {
+        let mut parts = text.split(':');
+        let id = Self {
+            flow: parts.next().filter(|s| !s.is_empty())?,
+            version: FlowVersion::parse(parts.next()?)?,
+            node: parts.next().filter(|s| !s.is_empty())?,
+            seq: parts.next()?.parse().ok()?,
+        };
+        parts.next().is_none().then_some(id)
+    }
+}
+
+impl fmt::Display for ActionId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}:{}",
+            self.flow, self.version, self.node, self.seq
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_ids_round_trip() {
+        let id = ActionId {
+            flow: "restaurant",
+            version: FlowVersion(0x9f86_d081),
+            node: "main",
+            seq: 3,
+        };
+        let text = id.to_string();
+        assert_eq!(text, "restaurant:9f86d081:main:3");
+        assert_eq!(ActionId::parse(&text), Some(id));
+        for bad in [
+            "",
+            "a:b:c:d",
+            "restaurant:9f86d081:main",
+            "r:9f86d081:m:1:x",
+            ":9f86d081:m:1",
+            "ivr1_level2",
+        ] {
+            assert_eq!(ActionId::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn longest_names_fit_in_a_client_action_id() {
+        let id = ActionId {
+            flow: &"f".repeat(crate::compile::MAX_FLOW_ID),
+            version: FlowVersion(u32::MAX),
+            node: &"n".repeat(crate::compile::MAX_NODE_NAME),
+            seq: u32::MAX,
+        };
+        assert!(ClientActionId::new(id.to_string()).is_ok());
+    }
+}

@@ -1,0 +1,215 @@
+//! Templates: `{{caller}}`, `{{called}}`, `{{digits}}` and `{{vars.NAME}}` in any spoken text or
+//! number, parsed once at load into literal and placeholder parts.
+//!
+//! A placeholder may carry the `spell` filter, `{{digits|spell}}`, which separates the characters
+//! with spaces so text-to-speech reads `4 8 1 5` instead of "four thousand eight hundred...".
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// A parsed template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Placeholder { source: Source, spell: bool },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Source {
+    Caller,
+    Called,
+    Digits,
+    Var(String),
+}
+
+/// What a template is rendered with.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    /// The caller's number.
+    pub caller: &'a str,
+    /// The number called (our virtual number).
+    pub called: &'a str,
+    /// The digits entered last.
+    pub digits: &'a str,
+    /// The session's variables.
+    pub vars: &'a BTreeMap<String, String>,
+}
+
+impl Template {
+    /// Parses `text`; the error says what is wrong with which placeholder.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("{{") {
+            if start > 0 {
+                parts.push(Part::Literal(rest[..start].to_owned()));
+            }
+            let after = &rest[start + 2..];
+            let Some(end) = after.find("}}") else {
+                return Err(format!(
+                    "unclosed placeholder {:?}: add the closing }}}}",
+                    &rest[start..]
+                ));
+            };
+            let inner = after[..end].trim();
+            let (name, filter) = match inner.split_once('|') {
+                Some((name, filter)) => (name.trim(), Some(filter.trim())),
+                None => (inner, None),
+            };
+            let spell = match filter {
+                None => false,
+                Some("spell") => true,
+                Some(other) => {
+                    return Err(format!(
+                        "unknown filter {other:?} in {{{{{inner}}}}}; the only filter is spell"
+                    ));
+                }
+            };
+            let source = match name {
+                "caller" => Source::Caller,
+                "called" => Source::Called,
+                "digits" => Source::Digits,
+                var if var.starts_with("vars.") && is_var_name(&var[5..]) => {
+                    Source::Var(var[5..].to_owned())
+                }
+                other => {
+                    return Err(format!(
+                        "unknown placeholder {{{{{other}}}}}; use caller, called, digits or vars.NAME"
+                    ));
+                }
+            };
+            parts.push(Part::Placeholder { source, spell });
+            rest = &after[end + 2..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Literal(rest.to_owned()));
+        }
+        Ok(Self { parts })
+    }
+
+    /// A template without placeholders.
+    pub fn literal(text: &str) -> Self {
+        Self {
+            parts: vec![Part::Literal(text.to_owned())],
+        }
+    }
+
+    /// The text if the template has no placeholders.
+    pub fn as_literal(&self) -> Option<&str> {
+        match self.parts.as_slice() {
+            [] => Some(""),
+            [Part::Literal(text)] => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The variables the template reads.
+    pub fn vars(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Placeholder {
+                source: Source::Var(name),
+                ..
+            } => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Renders the template; unset variables render as nothing.
+    pub fn render(&self, scope: &Scope<'_>) -> String {
+        if let Some(text) = self.as_literal() {
+            return text.to_owned();
+        }
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Literal(text) => out.push_str(text),
+                Part::Placeholder { source, spell } => {
+                    let value = match source {
+                        Source::Caller => scope.caller,
+                        Source::Called => scope.called,
+                        Source::Digits => scope.digits,
+                        Source::Var(name) => scope.vars.get(name).map_or("", String::as_str),
+                    };
+                    if *spell {
+                        for (i, c) in value.chars().enumerate() {
+                            if i > 0 {
+                                out.push(' ');
+                            }
+                            let _ = write!(out, "{c}");
+                        }
+                    } else {
+                        out.push_str(value);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Variable names: ASCII letters, digits and `_`, starting with a letter, at most 64 long.
+pub fn is_var_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(vars: &BTreeMap<String, String>) -> Scope<'_> {
+        Scope {
+            caller: "+6591110000",
+            called: "+6568888888",
+            digits: "4815",
+            vars,
+        }
+    }
+
+    #[test]
+    fn renders_every_placeholder() {
+        let mut vars = BTreeMap::new();
+        vars.insert("name".to_owned(), "Ada".to_owned());
+        let t = Template::parse("Hi {{ vars.name }}, you called {{called}} from {{caller}}; you entered {{digits|spell}}.{{vars.unset}}").unwrap();
+        assert_eq!(
+            t.render(&scope(&vars)),
+            "Hi Ada, you called +6568888888 from +6591110000; you entered 4 8 1 5."
+        );
+        assert_eq!(t.vars().collect::<Vec<_>>(), ["name", "unset"]);
+    }
+
+    #[test]
+    fn literal_fast_path() {
+        let t = Template::parse("plain text").unwrap();
+        assert_eq!(t.as_literal(), Some("plain text"));
+        assert_eq!(t.render(&scope(&BTreeMap::new())), "plain text");
+    }
+
+    #[test]
+    fn rejects_bad_placeholders() {
+        assert!(
+            Template::parse("{{callr}}")
+                .unwrap_err()
+                .contains("unknown placeholder {{callr}}")
+        );
+        assert!(
+            Template::parse("{{caller")
+                .unwrap_err()
+                .contains("unclosed")
+        );
+        assert!(
+            Template::parse("{{digits|upper}}")
+                .unwrap_err()
+                .contains("unknown filter")
+        );
+        assert!(Template::parse("{{vars.}}").is_err());
+        assert!(Template::parse("{{vars.9x}}").is_err());
+    }
+}

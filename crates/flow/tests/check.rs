@@ -1,0 +1,183 @@
+//! `compile` rejects broken flows with every error at once, at the right line and column.
+
+use switchboard_flow::{FlowSet, Severity, compile};
+
+fn errors(source: &str) -> Vec<String> {
+    match compile(source, "broken.yaml") {
+        Ok(_) => panic!("flow compiled but should not have"),
+        Err(diags) => diags
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(ToString::to_string)
+            .collect(),
+    }
+}
+
+#[test]
+fn bundled_examples_compile_without_warnings() {
+    for file in ["restaurant", "support", "bank"] {
+        let path = format!("{}/../../flows/{file}.yaml", env!("CARGO_MANIFEST_DIR"));
+        let source = std::fs::read_to_string(&path).unwrap();
+        let compiled = compile(&source, &path).unwrap_or_else(|d| {
+            panic!(
+                "{file}: {}",
+                d.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        });
+        assert!(
+            compiled.warnings.is_empty(),
+            "{file}: {:?}",
+            compiled.warnings
+        );
+        assert_eq!(compiled.flow.id, file);
+    }
+}
+
+#[test]
+fn reports_all_errors_with_positions() {
+    let source = r#"id: broken
+numbers: ["+6568888888", "12ab"]
+defaults: { voice: en-US-BenjaminRUS, speed: 2.5 }
+start: main
+nodes:
+  main:
+    menu:
+      prompt: "Press 1"
+      timeout_ms: 5000
+      digit_timeout_ms: 5000
+      options: { "1": hours, "A": nowhere }
+      colour: blue
+  hours:
+    say: "open"
+    next: goodbye
+  promo:
+    play: "ftp://example.com/promo.ogg"
+  account:
+    capture: { prompt: "Enter", var: acct, max_digits: 26 }
+  connect:
+    transfer: { to: "12345678901234567" }
+"#;
+    let got = errors(source);
+    let expected = [
+        "broken.yaml:2:26: numbers: \"12ab\" is not an E.164 number (+ and 2 to 15 digits, no leading 0)",
+        "broken.yaml:3:46: speed must be 0.5..=2.0, got 2.5",
+        "broken.yaml:10:25: node 'main': digit_timeout_ms (5000) must be less than timeout_ms (5000)",
+        "broken.yaml:11:30: node 'main': option key \"A\" is not DTMF; use the keys 0-9, * and #",
+        "broken.yaml:12:7: node 'main': unknown key 'colour' in menu; allowed keys: prompt, reprompt, invalid, no_input, timeout_ms, digit_timeout_ms, max_invalid, max_no_input, on_fail, options, voice, speed",
+        "broken.yaml:15:11: node 'hours': next goes to 'goodbye', which is not a node of this flow",
+        "broken.yaml:17:11: node 'promo': play: \"ftp://example.com/promo.ogg\" must be an http:// or https:// URL",
+        "broken.yaml:19:56: node 'account': max_digits must be 1..=25, got 26",
+        "broken.yaml:21:21: node 'connect': transfer.to: \"12345678901234567\" is not an E.164 number (+ and 2 to 15 digits, no leading 0)",
+    ];
+    assert_eq!(got, expected, "\n{}", got.join("\n"));
+}
+
+#[test]
+fn missing_start_and_suggestions() {
+    let got = errors("id: x\nnodes:\n  main: { say: hi }\n");
+    assert_eq!(
+        got,
+        [
+            "broken.yaml:1:1: the flow has no 'start'; name the node a call begins at, e.g. `start: main`"
+        ]
+    );
+    let got = errors("id: x\nstart: mian\nnodes:\n  main: { say: hi }\n");
+    assert_eq!(
+        got,
+        ["broken.yaml:2:8: start names node 'mian', which does not exist; did you mean 'main'?"]
+    );
+}
+
+#[test]
+fn text_limits_and_templates() {
+    let long = "a".repeat(3001);
+    let got = errors(&format!(
+        "id: x\nstart: a\nnodes:\n  a: {{ say: \"{long}\" }}\n"
+    ));
+    assert_eq!(
+        got,
+        ["broken.yaml:4:13: node 'a': say must be at most 3000 characters, got 3001"]
+    );
+    let got = errors("id: x\nstart: a\nnodes:\n  a: { say: \"Hi {{callr}}\" }\n");
+    assert_eq!(
+        got,
+        [
+            "broken.yaml:4:13: node 'a': say: unknown placeholder {{callr}}; use caller, called, digits or vars.NAME"
+        ]
+    );
+}
+
+#[test]
+fn unreachable_nodes_are_warnings() {
+    let compiled = compile(
+        "id: x\nstart: a\nnodes:\n  a: { say: hi }\n  b: { say: lost }\n",
+        "w.yaml",
+    )
+    .unwrap();
+    let warnings: Vec<String> = compiled.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        ["w.yaml:5:3: warning: node 'b': unreachable from start node 'a'"]
+    );
+}
+
+#[test]
+fn silent_loops_are_errors() {
+    let got = errors(
+        "id: x\nstart: a\nnodes:\n  a: { set: { n: \"1\" }, next: b }\n  b:\n    branch:\n      - when: { var: n, equals: \"1\" }\n        goto: a\n    default: a\n",
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].contains("loop back to 'a' without saying anything"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn branch_needs_default_and_kinds_are_exclusive() {
+    let got = errors(
+        "id: x\nstart: a\nnodes:\n  a:\n    branch:\n      - when: { time: \"9-5\" }\n        goto: a\n  b: { say: x, play: \"https://e.com/a.mp3\" }\n",
+    );
+    assert_eq!(
+        got,
+        [
+            "broken.yaml:5:5: node 'a': a branch needs a 'default' target, taken when no rule matches",
+            "broken.yaml:6:23: node 'a': time \"9-5\" must be a range HH:MM-HH:MM such as \"09:00-17:30\" (it may wrap past midnight)",
+            "broken.yaml:8:6: node 'b': the node has several kinds (say, play); split it into one node per kind",
+        ]
+    );
+}
+
+#[test]
+fn syntax_errors_and_json_flows() {
+    let got = errors("id: x\nnodes: [\n");
+    assert_eq!(got.len(), 1);
+    assert!(got[0].starts_with("broken.yaml:3:"), "{got:?}");
+    let json = r#"{"id": "j", "start": "a", "nodes": {"a": {"say": "Hello from JSON", "next": "hangup"}}}"#;
+    assert!(compile(json, "j.json").is_ok());
+}
+
+#[test]
+fn a_number_claimed_twice_is_an_error() {
+    let a = compile(
+        "id: a\nnumbers: [\"+6511\"]\nstart: n\nnodes: { n: { say: hi } }\n",
+        "a.yaml",
+    )
+    .unwrap()
+    .flow;
+    let b = compile(
+        "id: b\nnumbers:\n  - \"6511\"\nstart: n\nnodes: { n: { say: hi } }\n",
+        "b.yaml",
+    )
+    .unwrap()
+    .flow;
+    let errs = FlowSet::new(vec![a, b]).unwrap_err();
+    assert_eq!(errs.len(), 1);
+    assert_eq!(
+        errs[0].to_string(),
+        "b.yaml:3:5: number +6511 is already claimed by flow 'a' (a.yaml); a number routes to one flow"
+    );
+}
