@@ -10,8 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::code::StatusCode;
 use crate::scalar::{
-    ClientActionId, DigitCount, FileUrl, Msisdn, Repetition, ScalarError, Speed, Text,
-    VoiceProfile,
+    ClientActionId, DigitCount, FileUrl, Msisdn, Repetition, ScalarError, Speed, Text, VoiceProfile,
 };
 
 /// Most actions we put in one callflow. The platform documents a limit (-1010) without
@@ -39,13 +38,19 @@ impl Callflow {
     /// The callflow as JSON bytes, as sent on the wire.
     pub fn to_json(&self) -> Vec<u8> {
         // Serializing these types cannot fail: every field is a string, number or bool.
-        serde_json::to_vec(self).unwrap_or_else(|_| b"{\"callflow\":[{\"action\":\"hangup\"}]}".to_vec())
+        serde_json::to_vec(self)
+            .unwrap_or_else(|_| b"{\"callflow\":[{\"action\":\"hangup\"}]}".to_vec())
     }
 }
 
 /// One step of a callflow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "action", content = "params", rename_all = "camelCase")]
+#[serde(
+    tag = "action",
+    content = "params",
+    rename_all = "camelCase",
+    from = "WireAction"
+)]
 pub enum Action {
     /// Bridge the caller to another number.
     MakeCall(MakeCall),
@@ -57,6 +62,36 @@ pub enum Action {
     PlayFile(PlayFile),
     /// End every leg of the call; the session summary follows.
     Hangup,
+}
+
+/// The wire shape [`Action`] is read from. It differs only for `hangup`, whose `params` may be
+/// absent, null or `{}`: the validator accepts all three, and the typed callflow must read
+/// whatever the validator accepts. (We always write the first form.)
+#[derive(Deserialize)]
+#[serde(tag = "action", content = "params", rename_all = "camelCase")]
+enum WireAction {
+    MakeCall(MakeCall),
+    Say(Say),
+    SayAndCapture(SayAndCapture),
+    PlayFile(PlayFile),
+    Hangup(Option<NoParams>),
+}
+
+/// `{}`, and nothing else.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoParams {}
+
+impl From<WireAction> for Action {
+    fn from(wire: WireAction) -> Self {
+        match wire {
+            WireAction::MakeCall(call) => Self::MakeCall(call),
+            WireAction::Say(say) => Self::Say(say),
+            WireAction::SayAndCapture(capture) => Self::SayAndCapture(capture),
+            WireAction::PlayFile(play) => Self::PlayFile(play),
+            WireAction::Hangup(None | Some(NoParams {})) => Self::Hangup,
+        }
+    }
 }
 
 impl Action {
@@ -73,7 +108,10 @@ impl Action {
 
     /// Whether the platform can run nothing after this action in the same callflow.
     pub const fn ends_callflow(&self) -> bool {
-        matches!(self, Self::MakeCall(_) | Self::SayAndCapture(_) | Self::Hangup)
+        matches!(
+            self,
+            Self::MakeCall(_) | Self::SayAndCapture(_) | Self::Hangup
+        )
     }
 }
 
@@ -206,11 +244,7 @@ impl SayAndCapture {
     }
 
     /// How many digits to accept: `min..=max`.
-    pub fn digits(
-        mut self,
-        min: Option<DigitCount>,
-        max: DigitCount,
-    ) -> Result<Self, ScalarError> {
+    pub fn digits(mut self, min: Option<DigitCount>, max: DigitCount) -> Result<Self, ScalarError> {
         if let Some(min) = min
             && min > max
         {

@@ -26,8 +26,7 @@ pub mod webhook;
 pub use callflow::{Action, Callflow, CallflowBuilder, MakeCall, PlayFile, Say, SayAndCapture};
 pub use code::StatusCode;
 pub use scalar::{
-    ClientActionId, DigitCount, FileUrl, Msisdn, Repetition, ScalarError, Speed, Text,
-    VoiceProfile,
+    ClientActionId, DigitCount, FileUrl, Msisdn, Repetition, ScalarError, Speed, Text, VoiceProfile,
 };
 pub use validate::{JsonPath, Mode, Violation, validate_callflow, validate_json, validate_slice};
 pub use webhook::{

@@ -52,11 +52,7 @@ pub(crate) fn check_text(text: &str) -> Result<(), ScalarError> {
     }
     // Control characters (other than ordinary whitespace) and U+FFFD, the mark of text that was
     // decoded with the wrong charset, make the text-to-speech engine fail or read garbage.
-    if let Some((at, bad)) = text
-        .chars()
-        .enumerate()
-        .find(|&(_, c)| (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || c == '\u{FFFD}')
-    {
+    if let Some((at, bad)) = text.chars().enumerate().find(|&(_, c)| is_unspeakable(c)) {
         return Err(ScalarError::new(
             StatusCode::InvalidCharacters,
             format!(
@@ -123,7 +119,11 @@ pub(crate) fn check_file_url(url: &str) -> Result<(), ScalarError> {
             "{url:?} contains whitespace; percent-encode it"
         )));
     }
-    let path = path.split(['?', '#']).next().unwrap_or("").to_ascii_lowercase();
+    let path = path
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
     if !(path.ends_with(".wav") || path.ends_with(".mp3")) {
         return Err(ScalarError::entry(format!(
             "{url:?} must name a .wav or .mp3 file"
@@ -134,16 +134,16 @@ pub(crate) fn check_file_url(url: &str) -> Result<(), ScalarError> {
 
 /// Checks a `clientActionId`: 1..=128 printable ASCII characters.
 pub(crate) fn check_client_action_id(id: &str) -> Result<(), ScalarError> {
+    // The character check comes first: the length limit is in bytes, which equals characters
+    // only for ASCII, and "got 65 characters" would be a confusing reason to refuse 65 `é`s.
+    if !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ScalarError::entry("must be printable ASCII without spaces"));
+    }
     if id.is_empty() || id.len() > MAX_CLIENT_ACTION_ID {
         return Err(ScalarError::entry(format!(
             "must be 1..={MAX_CLIENT_ACTION_ID} characters, got {}",
-            id.chars().count()
+            id.len()
         )));
-    }
-    if !id.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ScalarError::entry(
-            "must be printable ASCII without spaces",
-        ));
     }
     Ok(())
 }
@@ -248,27 +248,27 @@ string_newtype!(
 impl Text {
     /// Builds spoken text from arbitrary input, for text that comes from templates or data:
     /// control characters become spaces and text past the limit is cut at a word boundary.
-    /// Returns `None` only for text that is empty after that.
+    /// Returns `None` only when nothing but whitespace is left.
     pub fn sanitize(input: &str) -> Option<Self> {
-        let mut out = String::with_capacity(input.len().min(MAX_TEXT_CHARS * 4));
-        let mut count = 0;
-        for c in input.chars() {
-            if count == MAX_TEXT_CHARS {
-                if let Some(space) = out.rfind(' ') {
-                    out.truncate(space);
-                }
-                break;
-            }
-            let c = if (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || c == '\u{FFFD}' {
-                ' '
-            } else {
-                c
-            };
-            out.push(c);
-            count += 1;
+        let clean = |c: char| if is_unspeakable(c) { ' ' } else { c };
+        let mut chars = input.chars().map(clean);
+        let mut out: String = chars.by_ref().take(MAX_TEXT_CHARS).collect();
+        // Cut only when the limit falls inside a word, and never cut away all there is to say:
+        // a single word longer than the limit is cut at the limit instead.
+        if let Some(next) = chars.next()
+            && !next.is_whitespace()
+            && let Some(space) = out.rfind(char::is_whitespace)
+            && !out[..space].trim().is_empty()
+        {
+            out.truncate(space);
         }
         Self::new(out).ok()
     }
+}
+
+/// Characters the text-to-speech engine cannot read (see [`check_text`]).
+fn is_unspeakable(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || c == '\u{FFFD}'
 }
 
 impl Msisdn {
@@ -410,7 +410,12 @@ mod tests {
 
     #[test]
     fn voice_profiles() {
-        for ok in ["en-US-BenjaminRUS", "en-GB-Susan-Apollo", "zh-CN-HuihuiRUS", "fil-PH-Angelo"] {
+        for ok in [
+            "en-US-BenjaminRUS",
+            "en-GB-Susan-Apollo",
+            "zh-CN-HuihuiRUS",
+            "fil-PH-Angelo",
+        ] {
             assert!(VoiceProfile::new(ok).is_ok(), "{ok}");
         }
         for bad in ["", "english", "EN-US-Benjamin", "en-US-", "en-US-Ben jamin"] {
@@ -427,7 +432,14 @@ mod tests {
         for ok in ["+6568888888", "6512345678", "+14155550100"] {
             assert!(Msisdn::new(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "+", "0123456", "+65 6888 8888", "+1234567890123456", "abc"] {
+        for bad in [
+            "",
+            "+",
+            "0123456",
+            "+65 6888 8888",
+            "+1234567890123456",
+            "abc",
+        ] {
             assert_eq!(
                 Msisdn::new(bad).unwrap_err().code,
                 StatusCode::InvalidMsisdn,
@@ -470,7 +482,10 @@ mod tests {
         assert!(DigitCount::new(26).is_err());
         assert!(Speed::new(0.5).is_ok());
         assert!(Speed::new(2.0).is_ok());
-        assert_eq!(Speed::new(2.5).unwrap_err().message, "must be 0.5..=2.0, got 2.5");
+        assert_eq!(
+            Speed::new(2.5).unwrap_err().message,
+            "must be 0.5..=2.0, got 2.5"
+        );
         assert!(Speed::new(f64::NAN).is_err());
     }
 

@@ -190,7 +190,12 @@ impl Validator {
         };
         let allowed: &[&str] = match mode {
             Mode::Webhook => &["clientActionId", "callflow"],
-            Mode::Api => &["clientActionId", "callflow", "validUntil", "clientRequestId"],
+            Mode::Api => &[
+                "clientActionId",
+                "callflow",
+                "validUntil",
+                "clientRequestId",
+            ],
         };
         self.unknown_keys(&root, body, allowed);
         if let Some(id) = self.string(&root, body, "clientActionId", false) {
@@ -203,7 +208,11 @@ impl Validator {
         let path = root.key("callflow");
         let actions = match body.get("callflow") {
             None | Some(Value::Null) => {
-                self.push(path, StatusCode::InvalidEntry, "is missing but it is required");
+                self.push(
+                    path,
+                    StatusCode::InvalidEntry,
+                    "is missing but it is required",
+                );
                 return;
             }
             Some(Value::Array(actions)) => actions,
@@ -217,14 +226,21 @@ impl Validator {
             }
         };
         if actions.is_empty() {
-            self.push(path, StatusCode::InvalidEntry, "must hold at least one action");
+            self.push(
+                path,
+                StatusCode::InvalidEntry,
+                "must hold at least one action",
+            );
             return;
         }
         if actions.len() > MAX_ACTIONS {
             self.push(
                 path.clone(),
                 StatusCode::TooManyActions,
-                format!("holds {} actions; at most {MAX_ACTIONS} are allowed", actions.len()),
+                format!(
+                    "holds {} actions; at most {MAX_ACTIONS} are allowed",
+                    actions.len()
+                ),
             );
         }
         let names: Vec<Option<&str>> = actions
@@ -269,7 +285,9 @@ impl Validator {
                     Some(first) => self.push(
                         here,
                         StatusCode::MultipleDestinations,
-                        format!("a callflow may hold one makeCall; the first is $.callflow[{first}]"),
+                        format!(
+                            "a callflow may hold one makeCall; the first is $.callflow[{first}]"
+                        ),
                     ),
                     None => first_make_call = Some(i),
                 },
@@ -296,7 +314,11 @@ impl Validator {
                 if let Some(params) = params
                     && params.as_object().is_none_or(|p| !p.is_empty())
                 {
-                    self.push(params_path, StatusCode::InvalidEntry, "hangup takes no parameters");
+                    self.push(
+                        params_path,
+                        StatusCode::InvalidEntry,
+                        "hangup takes no parameters",
+                    );
                 }
                 return Some("hangup");
             }
@@ -311,7 +333,11 @@ impl Validator {
             }
         }
         let Some(params) = params else {
-            self.push(params_path, StatusCode::InvalidEntry, "is missing but it is required");
+            self.push(
+                params_path,
+                StatusCode::InvalidEntry,
+                "is missing but it is required",
+            );
             return Some(name);
         };
         let Some(params) = self.object(&params_path, params) else {
@@ -330,7 +356,10 @@ impl Validator {
             "makeCall" => {
                 self.unknown_keys(p, params, &["source", "destination", "callRecording"]);
                 if let Some(source) = self.string(p, params, "source", true) {
-                    self.scalar(p.key("source"), check_msisdn(source, StatusCode::InvalidEntry));
+                    self.scalar(
+                        p.key("source"),
+                        check_msisdn(source, StatusCode::InvalidEntry),
+                    );
                 }
                 if let Some(dest) = self.string(p, params, "destination", true) {
                     self.scalar(
@@ -435,7 +464,11 @@ impl Validator {
         match map.get(key) {
             None | Some(Value::Null) => {
                 if required {
-                    self.push(path.key(key), StatusCode::InvalidEntry, "is missing but it is required");
+                    self.push(
+                        path.key(key),
+                        StatusCode::InvalidEntry,
+                        "is missing but it is required",
+                    );
                 }
                 None
             }
@@ -451,7 +484,13 @@ impl Validator {
         }
     }
 
-    fn text(&mut self, path: &JsonPath, map: &Map<String, Value>, key: &'static str, required: bool) {
+    fn text(
+        &mut self,
+        path: &JsonPath,
+        map: &Map<String, Value>,
+        key: &'static str,
+        required: bool,
+    ) {
         if let Some(text) = self.string(path, map, key, required) {
             self.scalar(path.key(key), check_text(text));
         }
@@ -463,7 +502,12 @@ impl Validator {
         }
     }
 
-    fn bool(&mut self, path: &JsonPath, map: &Map<String, Value>, key: &'static str) -> Option<bool> {
+    fn bool(
+        &mut self,
+        path: &JsonPath,
+        map: &Map<String, Value>,
+        key: &'static str,
+    ) -> Option<bool> {
         match map.get(key) {
             None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(*b),
@@ -591,6 +635,10 @@ mod tests {
         let v = validate_slice(b"{\"callflow\": [,]}", Mode::Webhook);
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].code, StatusCode::InvalidJson);
-        assert!(v[0].message.contains("line 1 column 15"), "{}", v[0].message);
+        assert!(
+            v[0].message.contains("line 1 column 15"),
+            "{}",
+            v[0].message
+        );
     }
 }

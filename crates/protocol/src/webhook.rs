@@ -189,7 +189,8 @@ fn parse_payload<'de, T: Deserialize<'de>>(raw: &'de RawValue) -> Result<T, Webh
                 }
             };
         for (name, value) in fields {
-            let single = serde_json::Value::Object(std::iter::once((name.clone(), value)).collect());
+            let single =
+                serde_json::Value::Object(std::iter::once((name.clone(), value)).collect());
             if let Err(field_err) = T::deserialize(single) {
                 let message = field_err.to_string();
                 return WebhookError::InvalidField {
@@ -669,7 +670,10 @@ mod tests {
         assert_eq!(call_action(&body(r#"{"dtmf":"12"}"#)).dtmf(), Some("12"));
         assert_eq!(call_action(&body(r#""7""#)).dtmf(), Some("7"));
         assert_eq!(call_action(&body("null")).dtmf(), None);
-        assert_eq!(call_action(&body(r#"{"dtmf":null,"asrCaptured":null}"#)).dtmf(), None);
+        assert_eq!(
+            call_action(&body(r#"{"dtmf":null,"asrCaptured":null}"#)).dtmf(),
+            None
+        );
         assert_eq!(call_action(&body(r#"{"dtmf":""}"#)).dtmf(), None);
     }
 
@@ -688,12 +692,19 @@ mod tests {
             br#"{"eventType":"CALL_ACTION","payload":{"callStatus":"CALL_RECEIVED","destination":"+65"}}"#,
         )
         .unwrap_err();
-        assert_eq!(err, WebhookError::MissingField { field: "payload.sessionId" });
-        assert_eq!(err.to_string(), "payload.sessionId: is missing but it is required");
-        let err = Webhook::from_slice(
-            br#"{"eventType":"SESSION_SUMMARY","payload":{"sessionId":null}}"#,
-        )
-        .unwrap_err();
+        assert_eq!(
+            err,
+            WebhookError::MissingField {
+                field: "payload.sessionId"
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "payload.sessionId: is missing but it is required"
+        );
+        let err =
+            Webhook::from_slice(br#"{"eventType":"SESSION_SUMMARY","payload":{"sessionId":null}}"#)
+                .unwrap_err();
         assert_eq!(err.field(), Some("payload.sessionId"));
     }
 
@@ -733,14 +744,25 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.field(), Some("payload.callStatus"));
-        let err = Webhook::from_slice(br#"{"eventType":"CALL_ACTION","payload":{"sessionId":"s"}}"#)
-            .unwrap_err();
-        assert_eq!(err, WebhookError::MissingField { field: "payload.callStatus" });
+        let err =
+            Webhook::from_slice(br#"{"eventType":"CALL_ACTION","payload":{"sessionId":"s"}}"#)
+                .unwrap_err();
+        assert_eq!(
+            err,
+            WebhookError::MissingField {
+                field: "payload.callStatus"
+            }
+        );
         let err = Webhook::from_slice(
             br#"{"eventType":"CALL_ACTION","payload":{"sessionId":"s","callStatus":"CALL_RECEIVED"}}"#,
         )
         .unwrap_err();
-        assert_eq!(err, WebhookError::MissingField { field: "payload.destination" });
+        assert_eq!(
+            err,
+            WebhookError::MissingField {
+                field: "payload.destination"
+            }
+        );
     }
 
     #[test]
