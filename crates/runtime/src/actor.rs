@@ -1,0 +1,309 @@
+//! The session actor: one per live call, owning its [`Record`] and applying webhooks to it one
+//! at a time.
+//!
+//! A webhook's processing awaits the store, so the handler is an [`AtomicResponse`]: actix runs
+//! no other message of this actor until it completes, which makes each transition atomic per
+//! session while different sessions (different actors, spread over the shards) run in
+//! parallel.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use switchboard_flow::{ActionId, Disposition, Event, Flow, SessionState, Trace, step};
+use switchboard_protocol::webhook::CallStatus;
+use switchboard_protocol::{Action, CallAction, Callflow, SessionSummary, Text, VoiceProfile};
+
+use crate::registry::Shared;
+use crate::store::{Commit, Record};
+use crate::{Answer, AnswerKind, Ended, RuntimeError};
+
+/// Most compare-and-set attempts for one webhook before giving up with a retryable error.
+const MAX_CONFLICTS: usize = 4;
+
+pub(crate) struct SessionActor {
+    pub(crate) session: String,
+    pub(crate) incarnation: u64,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) record: Option<Record>,
+    pub(crate) last_activity: Instant,
+}
+
+impl Actor for SessionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.shared.config.mailbox);
+        let idle = self.shared.config.idle_timeout;
+        let every = (idle / 4).max(Duration::from_millis(10));
+        ctx.run_interval(every, move |actor, ctx| {
+            if actor.last_activity.elapsed() >= idle {
+                actor
+                    .shared
+                    .counters
+                    .passivated
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(session = %actor.session, "passivating idle session");
+                ctx.stop();
+            }
+        });
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        let incarnation = self.incarnation;
+        self.shared
+            .registry
+            .remove_if(&self.session, |_, handle| handle.incarnation == incarnation);
+    }
+}
+
+/// Apply a `CALL_ACTION`.
+pub(crate) struct Deliver {
+    pub(crate) action: CallAction,
+    pub(crate) now: DateTime<Utc>,
+}
+
+impl Message for Deliver {
+    type Result = Result<Answer, RuntimeError>;
+}
+
+/// The session is over.
+pub(crate) struct End {
+    pub(crate) summary: SessionSummary,
+}
+
+impl Message for End {
+    type Result = Result<Ended, RuntimeError>;
+}
+
+/// Read the record (for the admin API).
+pub(crate) struct Inspect;
+
+impl Message for Inspect {
+    type Result = Option<Record>;
+}
+
+impl Handler<Deliver> for SessionActor {
+    type Result = AtomicResponse<Self, Result<Answer, RuntimeError>>;
+
+    fn handle(&mut self, msg: Deliver, _ctx: &mut Self::Context) -> Self::Result {
+        self.last_activity = Instant::now();
+        let shared = Arc::clone(&self.shared);
+        let cached = self.record.take();
+        let session = self.session.clone();
+        AtomicResponse::new(Box::pin(
+            async move { deliver(&shared, &session, cached, msg.action, msg.now).await }
+                .into_actor(self)
+                .map(|(record, result), actor, _ctx| {
+                    actor.record = record;
+                    result
+                }),
+        ))
+    }
+}
+
+impl Handler<End> for SessionActor {
+    type Result = AtomicResponse<Self, Result<Ended, RuntimeError>>;
+
+    fn handle(&mut self, msg: End, ctx: &mut Self::Context) -> Self::Result {
+        let shared = Arc::clone(&self.shared);
+        let cached = self.record.take();
+        let session = self.session.clone();
+        ctx.stop();
+        AtomicResponse::new(Box::pin(
+            async move {
+                let record = match cached {
+                    Some(record) => Some(record),
+                    None => shared.store.load(&session).await.ok().flatten(),
+                };
+                let ended = Ended {
+                    flow: record.as_ref().map(|r| r.state.flow.clone()),
+                    node: record.as_ref().map(|r| r.state.node.clone()),
+                    status: msg.summary.session_status.clone(),
+                };
+                shared
+                    .store
+                    .end(&session)
+                    .await
+                    .map_err(|e| RuntimeError::Store(e.0))?;
+                Ok(ended)
+            }
+            .into_actor(self),
+        ))
+    }
+}
+
+impl Handler<Inspect> for SessionActor {
+    type Result = Option<Record>;
+
+    fn handle(&mut self, _msg: Inspect, _ctx: &mut Self::Context) -> Self::Result {
+        self.record.clone()
+    }
+}
+
+/// Applies one `CALL_ACTION` to a session; returns the record to keep and the answer.
+async fn deliver(
+    shared: &Shared,
+    session: &str,
+    cached: Option<Record>,
+    action: CallAction,
+    now: DateTime<Utc>,
+) -> (Option<Record>, Result<Answer, RuntimeError>) {
+    if let Some(answer) = cached.as_ref().and_then(|r| duplicate(r, &action.event_id)) {
+        return (cached, Ok(answer));
+    }
+    let mut record = match cached {
+        Some(record) => Some(record),
+        None => match shared.store.load(session).await {
+            Ok(Some(record)) => {
+                shared.counters.rehydrated.fetch_add(1, Ordering::Relaxed);
+                if let Some(answer) = duplicate(&record, &action.event_id) {
+                    return (Some(record), Ok(answer));
+                }
+                Some(record)
+            }
+            Ok(None) => None,
+            Err(err) => return (None, Err(RuntimeError::Store(err.0))),
+        },
+    };
+    let event = match action.call_status {
+        CallStatus::CallReceived => Event::Start,
+        _ => Event::Completed {
+            action_id: action.client_action_id.as_deref(),
+            dtmf: action.dtmf(),
+            sip_code: action.sip_code,
+        },
+    };
+    for _ in 0..MAX_CONFLICTS {
+        let expected = record.as_ref().map(|r| r.version);
+        let (mut next, flow, mut kind) = match record.take() {
+            Some(existing) => {
+                let flows = shared.flows();
+                match flows.for_session(&existing.state.flow, existing.state.version) {
+                    Some(flow) => (existing, Arc::clone(flow), AnswerKind::Advanced),
+                    None => {
+                        // The session's flow was removed from the server: end the call politely.
+                        return (Some(existing), Ok(shared.apology(AnswerKind::Unresolved)));
+                    }
+                }
+            }
+            None => match begin(shared, &action) {
+                Ok(begun) => begun,
+                Err(answer) => return (None, Ok(*answer)),
+            },
+        };
+        let reply = step(&flow, &mut next.state, event, now);
+        let body = Bytes::from(reply.callflow.to_json());
+        if reply.disposition == Disposition::Stale {
+            return (
+                Some(next),
+                Ok(Answer {
+                    body,
+                    kind: AnswerKind::Stale,
+                    flow: Some(flow),
+                    trace: Trace::default(),
+                    callflow: Some(reply.callflow),
+                }),
+            );
+        }
+        next.version = expected.map_or(1, |v| v + 1);
+        next.remember(&action.event_id, body.clone());
+        match shared.store.commit(session, expected, &next).await {
+            Ok(Commit::Written) => {
+                if kind == AnswerKind::Advanced && expected.is_none() {
+                    kind = AnswerKind::Started;
+                }
+                return (
+                    Some(next),
+                    Ok(Answer {
+                        body,
+                        kind,
+                        flow: Some(flow),
+                        trace: reply.trace,
+                        callflow: Some(reply.callflow),
+                    }),
+                );
+            }
+            Ok(Commit::Conflict(current)) => {
+                // Another replica moved the session on: adopt its state and recompute.
+                shared.counters.conflicts.fetch_add(1, Ordering::Relaxed);
+                let current = current.map(|r| *r);
+                if let Some(answer) = current
+                    .as_ref()
+                    .and_then(|r| duplicate(r, &action.event_id))
+                {
+                    return (current, Ok(answer));
+                }
+                record = current;
+            }
+            Err(err) => return (None, Err(RuntimeError::Store(err.0))),
+        }
+    }
+    (None, Err(RuntimeError::Conflict))
+}
+
+fn duplicate(record: &Record, event_id: &str) -> Option<Answer> {
+    record.answer_for(event_id).map(|body| Answer {
+        body: body.clone(),
+        kind: AnswerKind::Duplicate,
+        flow: None,
+        trace: Trace::default(),
+        callflow: None,
+    })
+}
+
+/// The first record of a session this server has no state for: a new call, or one resumed from
+/// the `clientActionId` it echoes. `Err` is the answer when neither is possible.
+fn begin(
+    shared: &Shared,
+    action: &CallAction,
+) -> Result<(Record, Arc<Flow>, AnswerKind), Box<Answer>> {
+    let flows = shared.flows();
+    match action.call_status {
+        CallStatus::CallReceived => match flows.for_number(&action.destination) {
+            Some(flow) => Ok((
+                Record::new(SessionState::new(flow, &action.source, &action.destination)),
+                Arc::clone(flow),
+                AnswerKind::Advanced,
+            )),
+            None => Err(Box::new(shared.fallback())),
+        },
+        _ => {
+            let resumed = action
+                .client_action_id
+                .as_deref()
+                .and_then(ActionId::parse)
+                .and_then(|id| {
+                    let flow = flows
+                        .version(id.flow, id.version)
+                        .or_else(|| flows.latest(id.flow))?;
+                    let state =
+                        SessionState::resume(flow, &id, &action.source, &action.destination)?;
+                    Some((Record::new(state), Arc::clone(flow)))
+                });
+            match resumed {
+                Some((record, flow)) => Ok((record, flow, AnswerKind::Resumed)),
+                None => Err(Box::new(shared.apology(AnswerKind::Unresolved))),
+            }
+        }
+    }
+}
+
+/// `say text` + `hangup`, for answers that end a call we cannot serve.
+pub(crate) fn say_and_hang_up(text: &str, voice: &VoiceProfile) -> Callflow {
+    let mut actions = Vec::with_capacity(2);
+    if let Some(text) = Text::sanitize(text) {
+        actions.push(Action::Say(switchboard_protocol::Say::new(
+            text,
+            voice.clone(),
+        )));
+    }
+    actions.push(Action::Hangup);
+    Callflow {
+        client_action_id: None,
+        actions,
+    }
+}

@@ -1,0 +1,102 @@
+//! Reading flows from disk: one file, or every `.yaml`, `.yml` and `.json` file of a directory,
+//! compiled into a [`FlowSet`]. This is the I/O that `switchboard-flow` deliberately lacks.
+
+use std::path::{Path, PathBuf};
+
+use switchboard_flow::{Compiled, Diagnostic, Flow, FlowSet, Severity, compile};
+
+/// Flows loaded from a path, with the warnings they had.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The compiled flows, in path order.
+    pub flows: Vec<Flow>,
+    /// Warnings of all files.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// The flow files of `path`: the file itself, or the flow files of the directory, sorted.
+pub fn flow_files(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+    let meta = std::fs::metadata(path).map_err(|e| io_error(path, &e))?;
+    if meta.is_file() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(|e| io_error(path, &e))? {
+        let entry = entry.map_err(|e| io_error(path, &e))?;
+        let file = entry.path();
+        let is_flow = file
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
+        if is_flow && file.is_file() {
+            files.push(file);
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(Diagnostic {
+            file: path.display().to_string(),
+            pos: Default::default(),
+            severity: Severity::Error,
+            node: None,
+            message: "the directory holds no flow files (*.yaml, *.yml, *.json)".to_owned(),
+        });
+    }
+    Ok(files)
+}
+
+/// Reads and compiles every flow under each path. All errors of all files are returned together.
+pub fn load(paths: &[PathBuf]) -> Result<Loaded, Vec<Diagnostic>> {
+    let mut flows = Vec::new();
+    let mut warnings = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        let files = match flow_files(path) {
+            Ok(files) => files,
+            Err(err) => {
+                errors.push(err);
+                continue;
+            }
+        };
+        for file in files {
+            let name = file.display().to_string();
+            let source = match std::fs::read_to_string(&file) {
+                Ok(source) => source,
+                Err(err) => {
+                    errors.push(io_error(&file, &err));
+                    continue;
+                }
+            };
+            match compile(&source, &name) {
+                Ok(Compiled { flow, warnings: w }) => {
+                    warnings.extend(w);
+                    flows.push(flow);
+                }
+                Err(diags) => errors.extend(diags),
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(Loaded { flows, warnings })
+    } else {
+        errors.extend(warnings);
+        Err(errors)
+    }
+}
+
+/// Loads `paths` into a set (checking that no two flows share an id or a number).
+pub fn load_set(paths: &[PathBuf]) -> Result<(FlowSet, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let loaded = load(paths)?;
+    let set = FlowSet::new(loaded.flows)?;
+    Ok((set, loaded.warnings))
+}
+
+fn io_error(path: &Path, err: &std::io::Error) -> Diagnostic {
+    Diagnostic {
+        file: path.display().to_string(),
+        pos: Default::default(),
+        severity: Severity::Error,
+        node: None,
+        message: format!("cannot read: {err}"),
+    }
+}

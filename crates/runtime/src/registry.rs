@@ -1,0 +1,416 @@
+//! The runtime: an actix `System` on its own thread with one `Arbiter` per shard, a sharded
+//! registry from session id to actor, and [`Runtime`], the facade the HTTP layer talks to.
+//!
+//! Nothing outside this crate sees an actix type: [`Runtime`] turns mailbox errors into
+//! [`RuntimeError`]s. Each session's mailbox is bounded by an in-flight counter checked before
+//! sending, so a flood for one session is refused with [`RuntimeError::Busy`] (HTTP 503)
+//! instead of queueing without bound.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use bytes::Bytes;
+use chrono::Utc;
+use dashmap::DashMap;
+use switchboard_flow::{FlowSet, Trace};
+use switchboard_protocol::{CallAction, SessionSummary, VoiceProfile};
+
+use crate::actor::{Deliver, End, Inspect, SessionActor, say_and_hang_up};
+use crate::store::{Record, SessionStore};
+use crate::{Answer, AnswerKind, Ended, RuntimeError};
+
+/// How the runtime runs.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Shards (arbiters); 0 means one per core.
+    pub shards: usize,
+    /// Webhooks in flight per session before answering 503.
+    pub mailbox: usize,
+    /// A session with no webhook for this long is passivated (its actor stopped, its state kept
+    /// in the store).
+    pub idle_timeout: Duration,
+    /// Most live actors on this node; new sessions beyond it get 503.
+    pub max_sessions: usize,
+    /// Said to a caller whose number no flow claims.
+    pub fallback_text: String,
+    /// Said when a call cannot be continued.
+    pub apology_text: String,
+    /// The voice for those two.
+    pub voice: String,
+    /// How long one webhook may wait for its session's actor.
+    pub request_timeout: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            shards: 0,
+            mailbox: 16,
+            idle_timeout: Duration::from_secs(600),
+            max_sessions: 500_000,
+            fallback_text: "Sorry, this number is not in service. Goodbye.".to_owned(),
+            apology_text:
+                "We are sorry, we could not continue your call. Please call again. Goodbye."
+                    .to_owned(),
+            voice: "en-US-BenjaminRUS".to_owned(),
+            request_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Counters the runtime keeps (read by the metrics layer).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Sessions whose state was loaded from the store by an actor that had none.
+    pub rehydrated: AtomicU64,
+    /// Idle sessions passivated.
+    pub passivated: AtomicU64,
+    /// Compare-and-set conflicts resolved by adopting the stored state.
+    pub conflicts: AtomicU64,
+    /// Webhooks refused because the session's mailbox was full.
+    pub mailbox_full: AtomicU64,
+}
+
+#[derive(Clone)]
+pub(crate) struct SessionHandle {
+    addr: Addr<SessionActor>,
+    pub(crate) incarnation: u64,
+    inflight: Arc<AtomicUsize>,
+}
+
+/// What actors share.
+pub(crate) struct Shared {
+    pub(crate) config: RuntimeConfig,
+    pub(crate) store: Arc<dyn SessionStore>,
+    flows: RwLock<Arc<FlowSet>>,
+    pub(crate) registry: DashMap<String, SessionHandle>,
+    pub(crate) counters: Counters,
+    voice: VoiceProfile,
+}
+
+impl Shared {
+    pub(crate) fn flows(&self) -> Arc<FlowSet> {
+        // The lock is held only to clone an Arc; no await happens under it.
+        Arc::clone(&self.flows.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub(crate) fn fallback(&self) -> Answer {
+        self.canned(&self.config.fallback_text, AnswerKind::Unrouted)
+    }
+
+    pub(crate) fn apology(&self, kind: AnswerKind) -> Answer {
+        self.canned(&self.config.apology_text, kind)
+    }
+
+    fn canned(&self, text: &str, kind: AnswerKind) -> Answer {
+        let callflow = say_and_hang_up(text, &self.voice);
+        Answer {
+            body: Bytes::from(callflow.to_json()),
+            kind,
+            flow: None,
+            trace: Trace::default(),
+            callflow: Some(callflow),
+        }
+    }
+}
+
+struct Shards {
+    arbiters: Vec<Arbiter>,
+    system: System,
+    thread: JoinHandle<()>,
+}
+
+/// The session runtime. Cheap to share behind an `Arc`.
+pub struct Runtime {
+    shared: Arc<Shared>,
+    handles: Vec<ArbiterHandle>,
+    shards: std::sync::Mutex<Option<Shards>>,
+    next_incarnation: AtomicU64,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("shards", &self.handles.len())
+            .field("sessions", &self.shared.registry.len())
+            .field("store", &self.shared.store.kind())
+            .finish()
+    }
+}
+
+/// A live session, for the admin API.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionView {
+    /// Session id.
+    pub session_id: String,
+    /// Whether an actor holds it on this node (otherwise it was read from the store).
+    pub live: bool,
+    /// The stored record.
+    #[serde(flatten)]
+    pub record: Record,
+}
+
+impl Runtime {
+    /// Starts the actor system with `flows` and `store`.
+    pub fn start(
+        config: RuntimeConfig,
+        flows: FlowSet,
+        store: Arc<dyn SessionStore>,
+    ) -> Result<Self, RuntimeError> {
+        let voice = VoiceProfile::new(config.voice.clone())
+            .map_err(|e| RuntimeError::Config(format!("voice: {e}")))?;
+        let shards = if config.shards == 0 {
+            std::thread::available_parallelism().map_or(2, usize::from)
+        } else {
+            config.shards
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("switchboard-actors".to_owned())
+            .spawn(move || {
+                let system = System::new();
+                system.block_on(async move {
+                    let arbiters: Vec<Arbiter> = (0..shards).map(|_| Arbiter::new()).collect();
+                    let _ = tx.send((System::current(), arbiters));
+                });
+                let _ = system.run();
+            })
+            .map_err(|e| RuntimeError::Config(format!("cannot start the actor thread: {e}")))?;
+        let (system, arbiters) = rx
+            .recv()
+            .map_err(|_| RuntimeError::Config("the actor system failed to start".to_owned()))?;
+        let handles = arbiters.iter().map(Arbiter::handle).collect();
+        Ok(Self {
+            shared: Arc::new(Shared {
+                config,
+                store,
+                flows: RwLock::new(Arc::new(flows)),
+                registry: DashMap::new(),
+                counters: Counters::default(),
+                voice,
+            }),
+            handles,
+            shards: std::sync::Mutex::new(Some(Shards {
+                arbiters,
+                system,
+                thread,
+            })),
+            next_incarnation: AtomicU64::new(1),
+        })
+    }
+
+    /// Applies a `CALL_ACTION` and returns the callflow to answer with.
+    pub async fn call_action(&self, action: CallAction) -> Result<Answer, RuntimeError> {
+        let session = action.session_id.clone();
+        // One retry: the actor may have stopped (passivated or ended) between lookup and send.
+        for _ in 0..2 {
+            let handle = self.handle(&session)?;
+            let _inflight = Inflight::enter(&handle.inflight, self.shared.config.mailbox)
+                .ok_or_else(|| {
+                    self.shared
+                        .counters
+                        .mailbox_full
+                        .fetch_add(1, Ordering::Relaxed);
+                    RuntimeError::Busy
+                })?;
+            let request = handle.addr.send(Deliver {
+                action: action.clone(),
+                now: Utc::now(),
+            });
+            match tokio::time::timeout(self.shared.config.request_timeout, request).await {
+                Ok(Ok(result)) => return result,
+                Ok(Err(MailboxError::Closed)) => {
+                    self.forget(&session, handle.incarnation);
+                }
+                Ok(Err(MailboxError::Timeout)) | Err(_) => return Err(RuntimeError::Timeout),
+            }
+        }
+        Err(RuntimeError::Busy)
+    }
+
+    /// Ends a session after its summary: frees the actor and deletes the stored state.
+    pub async fn end(&self, summary: SessionSummary) -> Result<Ended, RuntimeError> {
+        let session = summary.session_id.clone();
+        let existing = self.shared.registry.get(&session).map(|h| h.clone());
+        if let Some(handle) = existing {
+            match handle
+                .addr
+                .send(End {
+                    summary: summary.clone(),
+                })
+                .await
+            {
+                Ok(result) => return result,
+                Err(_) => self.forget(&session, handle.incarnation),
+            }
+        }
+        let record = self
+            .shared
+            .store
+            .load(&session)
+            .await
+            .map_err(|e| RuntimeError::Store(e.0))?;
+        self.shared
+            .store
+            .end(&session)
+            .await
+            .map_err(|e| RuntimeError::Store(e.0))?;
+        Ok(Ended {
+            flow: record.as_ref().map(|r| r.state.flow.clone()),
+            node: record.as_ref().map(|r| r.state.node.clone()),
+            status: summary.session_status,
+        })
+    }
+
+    /// A session's record: from its actor if live here, else from the store.
+    pub async fn session(&self, session: &str) -> Result<Option<SessionView>, RuntimeError> {
+        let existing = self.shared.registry.get(session).map(|h| h.clone());
+        if let Some(handle) = existing
+            && let Ok(Some(record)) = handle.addr.send(Inspect).await
+        {
+            return Ok(Some(SessionView {
+                session_id: session.to_owned(),
+                live: true,
+                record,
+            }));
+        }
+        let record = self
+            .shared
+            .store
+            .load(session)
+            .await
+            .map_err(|e| RuntimeError::Store(e.0))?;
+        Ok(record.map(|record| SessionView {
+            session_id: session.to_owned(),
+            live: false,
+            record,
+        }))
+    }
+
+    /// Live sessions on this node: the count and up to `limit` ids after skipping `offset`
+    /// (sorted, so pages are stable while sessions come and go).
+    pub fn sessions(&self, offset: usize, limit: usize) -> (usize, Vec<String>) {
+        let mut ids: Vec<String> = self
+            .shared
+            .registry
+            .iter()
+            .map(|e| e.key().clone())
+            .collect();
+        ids.sort_unstable();
+        let total = ids.len();
+        (total, ids.into_iter().skip(offset).take(limit).collect())
+    }
+
+    /// Live actors on this node.
+    pub fn live_sessions(&self) -> usize {
+        self.shared.registry.len()
+    }
+
+    /// The flows being served.
+    pub fn flows(&self) -> Arc<FlowSet> {
+        self.shared.flows()
+    }
+
+    /// Replaces the flows (sessions in progress keep their versions, see [`FlowSet::reload`]).
+    pub fn set_flows(&self, flows: FlowSet) {
+        *self.shared.flows.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(flows);
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.shared.store
+    }
+
+    /// The runtime's counters.
+    pub fn counters(&self) -> &Counters {
+        &self.shared.counters
+    }
+
+    /// Stops every actor and the actor system, and joins its threads. Idempotent.
+    pub fn shutdown(&self) {
+        let shards = self.shards.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(shards) = shards {
+            for arbiter in &shards.arbiters {
+                arbiter.stop();
+            }
+            for arbiter in shards.arbiters {
+                let _ = arbiter.join();
+            }
+            shards.system.stop();
+            let _ = shards.thread.join();
+        }
+    }
+
+    fn handle(&self, session: &str) -> Result<SessionHandle, RuntimeError> {
+        if let Some(handle) = self.shared.registry.get(session) {
+            return Ok(handle.clone());
+        }
+        if self.shared.registry.len() >= self.shared.config.max_sessions {
+            return Err(RuntimeError::Busy);
+        }
+        let entry = self.shared.registry.entry(session.to_owned());
+        let handle = entry.or_insert_with(|| {
+            let incarnation = self.next_incarnation.fetch_add(1, Ordering::Relaxed);
+            let shard = &self.handles[shard_of(session, self.handles.len())];
+            let shared = Arc::clone(&self.shared);
+            let id = session.to_owned();
+            let addr = SessionActor::start_in_arbiter(shard, move |_ctx| SessionActor {
+                session: id,
+                incarnation,
+                shared,
+                record: None,
+                last_activity: Instant::now(),
+            });
+            SessionHandle {
+                addr,
+                incarnation,
+                inflight: Arc::new(AtomicUsize::new(0)),
+            }
+        });
+        Ok(handle.clone())
+    }
+
+    fn forget(&self, session: &str, incarnation: u64) {
+        self.shared
+            .registry
+            .remove_if(session, |_, h| h.incarnation == incarnation);
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn shard_of(session: &str, shards: usize) -> usize {
+    let mut hasher = DefaultHasher::new();
+    session.hash(&mut hasher);
+    (hasher.finish() % shards as u64) as usize
+}
+
+/// Counts a webhook in flight for a session; the count drops when the guard does, even if the
+/// HTTP request is abandoned mid-way.
+struct Inflight<'a>(&'a AtomicUsize);
+
+impl<'a> Inflight<'a> {
+    fn enter(count: &'a AtomicUsize, limit: usize) -> Option<Self> {
+        if count.fetch_add(1, Ordering::AcqRel) >= limit {
+            count.fetch_sub(1, Ordering::AcqRel);
+            None
+        } else {
+            Some(Self(count))
+        }
+    }
+}
+
+impl Drop for Inflight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
