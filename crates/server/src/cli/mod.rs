@@ -9,6 +9,8 @@
 //! input, bad arguments; clap also exits 2 on a usage error).
 
 mod callflow;
+mod flow;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -28,6 +30,11 @@ enum Command {
     /// Work with callflows, the JSON answers sent to the 8x8 platform.
     #[command(subcommand)]
     Callflow(callflow::CallflowCommand),
+    /// Work with flows, the YAML IVR menus: check them, or play a call through one.
+    #[command(subcommand)]
+    Flow(flow::FlowCommand),
+    /// Run the webhook server.
+    Serve(Box<serve::ServeArgs>),
 }
 
 impl Cli {
@@ -35,6 +42,8 @@ impl Cli {
     pub(crate) fn run(self) -> ExitCode {
         match self.command {
             Command::Callflow(command) => command.run(),
+            Command::Flow(command) => command.run(),
+            Command::Serve(args) => serve::run(*args),
         }
     }
 }
