@@ -1,14 +1,250 @@
 //! `switchboard serve`: the webhook server.
+//!
+//! Configuration is merged in a fixed order, defaults < `--config FILE` (TOML) <
+//! `SWITCHBOARD_*` variables < flags (see `switchboard_server::config`). An invalid value exits
+//! 2 naming the key and where it came from. SIGTERM and SIGINT shut down gracefully; SIGHUP
+//! reloads the flows.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use switchboard_server::config::{Config, ConfigError, LogFormat, Source, Values};
+use switchboard_server::{http, server};
+use tracing_subscriber::EnvFilter;
 
-/// Arguments of `switchboard serve`.
+/// Arguments of `switchboard serve`. Every flag also has a `SWITCHBOARD_<KEY>` variable and a
+/// `key` in the config file (`--idle-timeout` is `SWITCHBOARD_IDLE_TIMEOUT` and `idle_timeout`).
 #[derive(Debug, Args)]
-pub(crate) struct ServeArgs {}
+pub(crate) struct ServeArgs {
+    /// TOML config file (also SWITCHBOARD_CONFIG).
+    #[arg(long, value_name = "FILE", env = "SWITCHBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Flow file or directory [default: the bundled examples].
+    #[arg(long, value_name = "PATH")]
+    flows: Option<String>,
+    /// Serve GET /metrics on this address too.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
+    /// Redis URL (redis://host:6379/0); without it sessions live in memory.
+    #[arg(long = "redis", value_name = "URL")]
+    redis_url: Option<String>,
+    /// Treat --redis as a Redis Cluster seed node.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    redis_cluster: Option<String>,
+    /// Namespace of Redis keys [default: switchboard].
+    #[arg(long, value_name = "PREFIX")]
+    redis_prefix: Option<String>,
+    /// Lifetime of stored session state after its last write [default: 2h].
+    #[arg(long, value_name = "DURATION")]
+    session_ttl: Option<String>,
+    /// Actor shards; 0 = one per core [default: 0].
+    #[arg(long, value_name = "N")]
+    shards: Option<String>,
+    /// Webhooks in flight per session before answering 503 [default: 16].
+    #[arg(long, value_name = "N")]
+    mailbox: Option<String>,
+    /// Passivate a session after this long without a webhook [default: 10m].
+    #[arg(long, value_name = "DURATION")]
+    idle_timeout: Option<String>,
+    /// Most live session actors on this node [default: 500000].
+    #[arg(long, value_name = "N")]
+    max_sessions: Option<String>,
+    /// Largest webhook body in bytes [default: 65536].
+    #[arg(long, value_name = "BYTES")]
+    body_limit: Option<String>,
+    /// How long a webhook may wait for its session [default: 5s].
+    #[arg(long, value_name = "DURATION")]
+    request_timeout: Option<String>,
+    /// How long in-flight webhooks may finish after SIGTERM [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    shutdown_grace: Option<String>,
+    /// Expected Authorization header of webhooks (the 8x8 httpAuthHeader).
+    #[arg(long, value_name = "VALUE")]
+    webhook_auth: Option<String>,
+    /// Bearer token of the /v1 admin API (unset: the admin API is disabled).
+    #[arg(long, value_name = "TOKEN")]
+    admin_token: Option<String>,
+    /// Comma-separated CIDRs allowed to post webhooks (unset: any).
+    #[arg(long, value_name = "CIDRS")]
+    allow_ips: Option<String>,
+    /// Header a trusted proxy sets to the client address (e.g. X-Forwarded-For).
+    #[arg(long, value_name = "HEADER")]
+    trusted_proxy_header: Option<String>,
+    /// Said to callers of a number no flow claims.
+    #[arg(long, value_name = "TEXT")]
+    fallback_text: Option<String>,
+    /// Said when a call cannot be continued.
+    #[arg(long, value_name = "TEXT")]
+    apology_text: Option<String>,
+    /// Voice profile of those two messages [default: en-US-BenjaminRUS].
+    #[arg(long, value_name = "VOICE")]
+    voice: Option<String>,
+    /// Log format: text or json [default: text]. RUST_LOG sets the levels.
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<String>,
+}
+
+impl ServeArgs {
+    fn flags(&self) -> [(&'static str, &Option<String>); 22] {
+        [
+            ("listen", &self.listen),
+            ("flows", &self.flows),
+            ("metrics_listen", &self.metrics_listen),
+            ("redis_url", &self.redis_url),
+            ("redis_cluster", &self.redis_cluster),
+            ("redis_prefix", &self.redis_prefix),
+            ("session_ttl", &self.session_ttl),
+            ("shards", &self.shards),
+            ("mailbox", &self.mailbox),
+            ("idle_timeout", &self.idle_timeout),
+            ("max_sessions", &self.max_sessions),
+            ("body_limit", &self.body_limit),
+            ("request_timeout", &self.request_timeout),
+            ("shutdown_grace", &self.shutdown_grace),
+            ("webhook_auth", &self.webhook_auth),
+            ("admin_token", &self.admin_token),
+            ("allow_ips", &self.allow_ips),
+            ("trusted_proxy_header", &self.trusted_proxy_header),
+            ("fallback_text", &self.fallback_text),
+            ("apology_text", &self.apology_text),
+            ("voice", &self.voice),
+            ("log_format", &self.log_format),
+        ]
+    }
+
+    /// The merged configuration.
+    fn config(&self) -> Result<Config, ConfigError> {
+        let mut values = Values::new();
+        if let Some(path) = &self.config {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                key: "config".to_owned(),
+                origin: Some(Source::File(path.clone())),
+                message: format!("cannot read the config file: {e}"),
+            })?;
+            values.add_toml(&text, path.clone())?;
+        }
+        values.add_env(std::env::vars());
+        for (key, value) in self.flags() {
+            if let Some(value) = value {
+                let flag = if key == "redis_url" {
+                    "--redis".to_owned()
+                } else {
+                    format!("--{}", key.replace('_', "-"))
+                };
+                values.set(key, value.clone(), Source::Flag(flag))?;
+            }
+        }
+        Config::from_values(&values)
+    }
+}
 
 /// Runs the server until SIGTERM or SIGINT.
-pub(crate) fn run(_args: ServeArgs) -> ExitCode {
-    ExitCode::from(2)
+pub(crate) fn run(args: ServeArgs) -> ExitCode {
+    let config = match args.config() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("switchboard: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logs(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("switchboard-http")
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("switchboard: cannot start the async runtime: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> ExitCode {
+    let app = match server::build(&config) {
+        Ok(app) => app,
+        Err(err) => {
+            if let server::StartError::Flows { diagnostics, .. } = &err {
+                for diagnostic in diagnostics {
+                    eprintln!("{diagnostic}");
+                }
+            }
+            tracing::error!("{err}");
+            eprintln!("switchboard: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!(
+                "switchboard: cannot listen on {}: {err}; choose another address with --listen",
+                config.listen
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let addr = listener.local_addr().map_or(config.listen, |a| a);
+    tracing::info!(
+        "listening on http://{addr} (webhooks: POST http://{addr}/webhooks; store: {})",
+        app.runtime.store().kind()
+    );
+    spawn_reload_on_sighup(&app);
+    match server::serve(app, listener, config.shutdown_grace, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("the server failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// Completes on SIGTERM (Kubernetes) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(err) => {
+            tracing::warn!("cannot watch SIGTERM ({err}); only Ctrl-C stops the server");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}
+
+fn spawn_reload_on_sighup(app: &std::sync::Arc<http::App>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let app = std::sync::Arc::clone(app);
+    tokio::spawn(async move {
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot watch SIGHUP; reload flows with POST /v1/flows/reload");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP received: reloading flows");
+            // Failures are logged by reload_flows; the previous flows keep serving.
+            let _ = http::admin::reload_flows(&app).await;
+        }
+    });
 }

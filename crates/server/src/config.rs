@@ -1,0 +1,588 @@
+//! The server's configuration: one typed [`Config`], merged from four sources in a fixed order,
+//! defaults < config file (TOML) < `SWITCHBOARD_*` environment < command-line flags.
+//!
+//! Every source is reduced to the same thing, a map from key to text tagged with where it came
+//! from ([`Values`]), and [`Config::from_values`] is the one parser. That keeps parsing a pure
+//! function, tested without touching the process environment, and makes every error name the
+//! key and its source: `listen (from SWITCHBOARD_LISTEN): "x" is not a socket address ...`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+/// Every key, with its environment variable and a one-line description (for errors and docs).
+pub const KEYS: &[(&str, &str)] = &[
+    ("listen", "address the webhook server listens on"),
+    (
+        "flows",
+        "flow file or directory (default: the bundled examples)",
+    ),
+    (
+        "metrics_listen",
+        "separate address serving only GET /metrics",
+    ),
+    ("redis_url", "Redis URL; without it sessions live in memory"),
+    ("redis_cluster", "treat redis_url as a Redis Cluster seed"),
+    ("redis_prefix", "namespace of every Redis key"),
+    (
+        "session_ttl",
+        "how long stored session state lives after its last write",
+    ),
+    ("shards", "actor shards (arbiters); 0 = one per core"),
+    ("mailbox", "webhooks in flight per session before 503"),
+    (
+        "idle_timeout",
+        "a session with no webhook this long is passivated",
+    ),
+    ("max_sessions", "most live session actors on this node"),
+    ("body_limit", "largest webhook body accepted, in bytes"),
+    (
+        "request_timeout",
+        "how long a webhook may wait for its session",
+    ),
+    (
+        "shutdown_grace",
+        "how long in-flight webhooks may finish after SIGTERM",
+    ),
+    ("webhook_auth", "expected Authorization header of webhooks"),
+    (
+        "admin_token",
+        "bearer token of the /v1 admin API (unset: admin API disabled)",
+    ),
+    (
+        "allow_ips",
+        "comma-separated CIDRs allowed to post webhooks (unset: any)",
+    ),
+    (
+        "trusted_proxy_header",
+        "header carrying the client IP set by a trusted proxy",
+    ),
+    (
+        "fallback_text",
+        "said to callers of a number no flow claims",
+    ),
+    ("apology_text", "said when a call cannot be continued"),
+    ("voice", "voice profile of those two messages"),
+    ("log_format", "text or json"),
+];
+
+/// The server's configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where webhooks are served.
+    pub listen: SocketAddr,
+    /// Flow file or directory; `None` serves the bundled examples.
+    pub flows: Option<PathBuf>,
+    /// A second listener for `/metrics` only.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Redis URL; `None` uses the in-memory store.
+    pub redis_url: Option<String>,
+    /// Whether `redis_url` names a cluster.
+    pub redis_cluster: bool,
+    /// Namespace of Redis keys.
+    pub redis_prefix: String,
+    /// Lifetime of stored session state after its last write.
+    pub session_ttl: Duration,
+    /// Actor shards; 0 = one per core.
+    pub shards: usize,
+    /// Webhooks in flight per session.
+    pub mailbox: usize,
+    /// Idle time before a session actor is passivated.
+    pub idle_timeout: Duration,
+    /// Most live session actors.
+    pub max_sessions: usize,
+    /// Largest webhook body, bytes.
+    pub body_limit: usize,
+    /// Longest wait of a webhook for its session.
+    pub request_timeout: Duration,
+    /// Drain time after SIGTERM.
+    pub shutdown_grace: Duration,
+    /// Expected `Authorization` header of webhooks.
+    pub webhook_auth: Option<String>,
+    /// Bearer token of the admin API.
+    pub admin_token: Option<String>,
+    /// Source networks allowed to post webhooks; empty allows any.
+    pub allow_ips: Vec<IpNet>,
+    /// Header a trusted proxy sets to the client's IP.
+    pub trusted_proxy_header: Option<String>,
+    /// Said to callers of an unclaimed number.
+    pub fallback_text: String,
+    /// Said when a call cannot be continued.
+    pub apology_text: String,
+    /// Voice of the two messages above.
+    pub voice: String,
+    /// Log line format.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            flows: None,
+            metrics_listen: None,
+            redis_url: None,
+            redis_cluster: false,
+            redis_prefix: "switchboard".to_owned(),
+            session_ttl: Duration::from_secs(2 * 3600),
+            shards: 0,
+            mailbox: 16,
+            idle_timeout: Duration::from_secs(600),
+            max_sessions: 500_000,
+            body_limit: 64 * 1024,
+            request_timeout: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(10),
+            webhook_auth: None,
+            admin_token: None,
+            allow_ips: Vec::new(),
+            trusted_proxy_header: None,
+            fallback_text: "Sorry, this number is not in service. Goodbye.".to_owned(),
+            apology_text:
+                "We are sorry, we could not continue your call. Please call again. Goodbye."
+                    .to_owned(),
+            voice: "en-US-BenjaminRUS".to_owned(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The config file.
+    File(PathBuf),
+    /// An environment variable.
+    Env(String),
+    /// A command-line flag.
+    Flag(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File(path) => write!(f, "{}", path.display()),
+            Self::Env(var) => f.write_str(var),
+            Self::Flag(flag) => f.write_str(flag),
+        }
+    }
+}
+
+/// A configuration error: the key, where its value came from, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config key {key}{}: {message}", origin.as_ref().map(|s| format!(" (from {s})")).unwrap_or_default())]
+pub struct ConfigError {
+    /// The key.
+    pub key: String,
+    /// Where the bad value came from.
+    pub origin: Option<Source>,
+    /// What is wrong, and what to do.
+    pub message: String,
+}
+
+/// Raw values by key; a later [`Values::set`] of the same key overrides an earlier one.
+#[derive(Debug, Clone, Default)]
+pub struct Values(BTreeMap<String, (String, Source)>);
+
+impl Values {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets `key` (which must be one of [`KEYS`]).
+    pub fn set(&mut self, key: &str, value: String, source: Source) -> Result<(), ConfigError> {
+        if !KEYS.iter().any(|(k, _)| *k == key) {
+            return Err(ConfigError {
+                key: key.to_owned(),
+                origin: Some(source),
+                message: format!("unknown key; known keys are {}", known_keys()),
+            });
+        }
+        self.0.insert(key.to_owned(), (value, source));
+        Ok(())
+    }
+
+    /// Adds the keys of a TOML config file (flat: `listen = "0.0.0.0:8080"`).
+    pub fn add_toml(&mut self, text: &str, path: PathBuf) -> Result<(), ConfigError> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError {
+            key: "config".to_owned(),
+            origin: Some(Source::File(path.clone())),
+            message: format!("not valid TOML: {}", e.message()),
+        })?;
+        for (key, value) in table {
+            let source = Source::File(path.clone());
+            let text = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Array(items) => {
+                    let mut parts = Vec::with_capacity(items.len());
+                    for item in items {
+                        match item {
+                            toml::Value::String(s) => parts.push(s),
+                            other => parts.push(other.to_string()),
+                        }
+                    }
+                    parts.join(",")
+                }
+                _ => {
+                    return Err(ConfigError {
+                        key,
+                        origin: Some(source),
+                        message: "must be a string, number, boolean or array".to_owned(),
+                    });
+                }
+            };
+            self.set(&key, text, source)?;
+        }
+        Ok(())
+    }
+
+    /// Adds `SWITCHBOARD_<KEY>` variables from `vars`. Other variables are ignored, including
+    /// unknown `SWITCHBOARD_*` ones: Kubernetes injects `SWITCHBOARD_PORT` and friends for a
+    /// Service of that name.
+    pub fn add_env(&mut self, vars: impl IntoIterator<Item = (String, String)>) {
+        for (var, value) in vars {
+            let Some(key) = var.strip_prefix("SWITCHBOARD_") else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            if KEYS.iter().any(|(k, _)| *k == key) {
+                self.0.insert(key, (value, Source::Env(var)));
+            }
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&(String, Source)> {
+        self.0.get(key)
+    }
+}
+
+fn known_keys() -> String {
+    KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+}
+
+impl Config {
+    /// Builds the configuration from merged values: each key absent from `values` keeps its
+    /// default.
+    pub fn from_values(values: &Values) -> Result<Self, ConfigError> {
+        let mut c = Self::default();
+        let p = Parser(values);
+        p.parse("listen", &mut c.listen, parse_addr)?;
+        p.parse_opt("flows", &mut c.flows, |s| Ok(PathBuf::from(s)))?;
+        p.parse_opt("metrics_listen", &mut c.metrics_listen, parse_addr)?;
+        p.parse_opt("redis_url", &mut c.redis_url, parse_redis_url)?;
+        p.parse("redis_cluster", &mut c.redis_cluster, parse_bool)?;
+        p.parse("redis_prefix", &mut c.redis_prefix, parse_prefix)?;
+        p.parse("session_ttl", &mut c.session_ttl, parse_duration)?;
+        p.parse("shards", &mut c.shards, |s| parse_count(s, 0, 1024))?;
+        p.parse("mailbox", &mut c.mailbox, |s| parse_count(s, 1, 1 << 16))?;
+        p.parse("idle_timeout", &mut c.idle_timeout, parse_duration)?;
+        p.parse("max_sessions", &mut c.max_sessions, |s| {
+            parse_count(s, 1, 100_000_000)
+        })?;
+        p.parse("body_limit", &mut c.body_limit, |s| {
+            parse_count(s, 1024, 16 << 20)
+        })?;
+        p.parse("request_timeout", &mut c.request_timeout, parse_duration)?;
+        p.parse("shutdown_grace", &mut c.shutdown_grace, parse_duration)?;
+        p.parse_opt("webhook_auth", &mut c.webhook_auth, parse_secret)?;
+        p.parse_opt("admin_token", &mut c.admin_token, parse_secret)?;
+        p.parse("allow_ips", &mut c.allow_ips, parse_networks)?;
+        p.parse_opt(
+            "trusted_proxy_header",
+            &mut c.trusted_proxy_header,
+            parse_header,
+        )?;
+        p.parse("fallback_text", &mut c.fallback_text, parse_text)?;
+        p.parse("apology_text", &mut c.apology_text, parse_text)?;
+        p.parse("voice", &mut c.voice, parse_voice)?;
+        p.parse("log_format", &mut c.log_format, parse_log_format)?;
+        if c.idle_timeout.is_zero() || c.request_timeout.is_zero() || c.session_ttl.is_zero() {
+            let key = [
+                ("idle_timeout", c.idle_timeout),
+                ("request_timeout", c.request_timeout),
+                ("session_ttl", c.session_ttl),
+            ]
+            .into_iter()
+            .find(|(_, d)| d.is_zero())
+            .map_or("idle_timeout", |(k, _)| k);
+            return Err(p.error(key, "must be longer than zero".to_owned()));
+        }
+        Ok(c)
+    }
+}
+
+struct Parser<'a>(&'a Values);
+
+impl Parser<'_> {
+    fn parse<T>(
+        &self,
+        key: &str,
+        slot: &mut T,
+        f: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<(), ConfigError> {
+        if let Some((text, _)) = self.0.get(key) {
+            *slot = f(text.trim()).map_err(|message| self.error(key, message))?;
+        }
+        Ok(())
+    }
+
+    fn parse_opt<T>(
+        &self,
+        key: &str,
+        slot: &mut Option<T>,
+        f: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<(), ConfigError> {
+        if let Some((text, _)) = self.0.get(key) {
+            let text = text.trim();
+            *slot = if text.is_empty() {
+                None
+            } else {
+                Some(f(text).map_err(|message| self.error(key, message))?)
+            };
+        }
+        Ok(())
+    }
+
+    fn error(&self, key: &str, message: String) -> ConfigError {
+        ConfigError {
+            key: key.to_owned(),
+            origin: self.0.get(key).map(|(_, s)| s.clone()),
+            message,
+        }
+    }
+}
+
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| {
+        format!("{s:?} is not a socket address; write an IP and a port, like 127.0.0.1:8080 or [::]:8080")
+    })
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("{s:?} is not a boolean; write true or false")),
+    }
+}
+
+fn parse_count(s: &str, min: usize, max: usize) -> Result<usize, String> {
+    let n: usize = s
+        .replace('_', "")
+        .parse()
+        .map_err(|_| format!("{s:?} is not a whole number"))?;
+    if (min..=max).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("must be between {min} and {max}, got {n}"))
+    }
+}
+
+/// `500ms`, `10s`, `10m`, `2h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let err =
+        || format!("{s:?} is not a duration; write a number and a unit: 500ms, 10s, 10m or 2h");
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| err())?;
+    let ms = match unit.trim() {
+        "ms" => n,
+        "s" => n.saturating_mul(1000),
+        "m" | "min" => n.saturating_mul(60_000),
+        "h" => n.saturating_mul(3_600_000),
+        _ => return Err(err()),
+    };
+    Ok(Duration::from_millis(ms))
+}
+
+fn parse_redis_url(s: &str) -> Result<String, String> {
+    let ok = ["redis://", "rediss://", "redis+unix://", "unix://"]
+        .iter()
+        .any(|scheme| s.starts_with(scheme));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{s:?} is not a Redis URL; write redis://HOST:PORT[/DB] (rediss:// for TLS)"
+        ))
+    }
+}
+
+fn parse_prefix(s: &str) -> Result<String, String> {
+    if !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'{' && b != b'}')
+    {
+        Ok(s.to_owned())
+    } else {
+        Err(
+            "must be 1 to 64 printable ASCII characters without braces (braces are hash tags)"
+                .to_owned(),
+        )
+    }
+}
+
+fn parse_secret(s: &str) -> Result<String, String> {
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        Ok(s.to_owned())
+    } else {
+        Err("must be printable ASCII (it is compared with an HTTP header)".to_owned())
+    }
+}
+
+fn parse_networks(s: &str) -> Result<Vec<IpNet>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<IpNet>()
+                .or_else(|_| part.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    format!("{part:?} is not an IP network; write CIDRs like 10.0.0.0/8, 192.0.2.7")
+                })
+        })
+        .collect()
+}
+
+fn parse_header(s: &str) -> Result<String, String> {
+    axum::http::HeaderName::from_bytes(s.as_bytes())
+        .map(|h| h.as_str().to_owned())
+        .map_err(|_| format!("{s:?} is not an HTTP header name, like X-Forwarded-For"))
+}
+
+fn parse_text(s: &str) -> Result<String, String> {
+    switchboard_protocol::Text::sanitize(s)
+        .map(|_| s.to_owned())
+        .ok_or_else(|| "must be speakable text of at most 3000 characters".to_owned())
+}
+
+fn parse_voice(s: &str) -> Result<String, String> {
+    switchboard_protocol::VoiceProfile::new(s.to_owned())
+        .map(|_| s.to_owned())
+        .map_err(|e| e.to_string())
+}
+
+fn parse_log_format(s: &str) -> Result<LogFormat, String> {
+    match s {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(format!("{s:?} is not a log format; write text or json")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_serve_locally_on_the_memory_store() {
+        let c = Config::from_values(&Values::new()).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.body_limit, 65536);
+        assert!(c.redis_url.is_none() && c.flows.is_none() && c.webhook_auth.is_none());
+    }
+
+    #[test]
+    fn later_sources_override_earlier_ones() {
+        let mut v = Values::new();
+        v.add_toml(
+            "listen = \"0.0.0.0:9000\"\nmailbox = 8\nallow_ips = [\"10.0.0.0/8\", \"192.0.2.7\"]\n",
+            "sb.toml".into(),
+        )
+        .unwrap();
+        v.add_env(env(&[
+            ("SWITCHBOARD_LISTEN", "0.0.0.0:9100"),
+            ("SWITCHBOARD_PORT", "tcp://10.0.0.1:80"),
+            ("PATH", "/bin"),
+        ]));
+        v.set("mailbox", "4".into(), Source::Flag("--mailbox".into()))
+            .unwrap();
+        let c = Config::from_values(&v).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:9100");
+        assert_eq!(c.mailbox, 4);
+        assert_eq!(c.allow_ips.len(), 2);
+        assert_eq!(c.allow_ips[1].to_string(), "192.0.2.7/32");
+    }
+
+    #[test]
+    fn errors_name_the_key_and_its_source() {
+        let mut v = Values::new();
+        v.add_env(env(&[("SWITCHBOARD_LISTEN", "localhost")]));
+        let err = Config::from_values(&v).unwrap_err();
+        assert_eq!(err.key, "listen");
+        assert!(
+            err.to_string().starts_with(
+                "config key listen (from SWITCHBOARD_LISTEN): \"localhost\" is not a socket address"
+            ),
+            "{err}"
+        );
+
+        let mut v = Values::new();
+        let err = v.add_toml("listn = \"x\"", "sb.toml".into()).unwrap_err();
+        assert_eq!(err.key, "listn");
+        assert!(err.to_string().contains("unknown key"), "{err}");
+
+        for (key, value, needle) in [
+            ("idle_timeout", "10", "not a duration"),
+            ("idle_timeout", "0s", "longer than zero"),
+            ("mailbox", "0", "between 1 and"),
+            ("redis_url", "localhost:6379", "not a Redis URL"),
+            ("allow_ips", "10.0.0.0/33", "not an IP network"),
+            ("log_format", "xml", "not a log format"),
+            ("voice", "", "voice"),
+            ("redis_prefix", "a{b}", "braces"),
+            ("redis_cluster", "maybe", "not a boolean"),
+        ] {
+            let mut v = Values::new();
+            v.set(key, value.into(), Source::Flag(format!("--{key}")))
+                .unwrap();
+            let err = Config::from_values(&v).unwrap_err();
+            assert_eq!(err.key, key);
+            assert!(err.to_string().contains(needle), "{key}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("2d").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn an_empty_value_unsets_an_optional_key() {
+        let mut v = Values::new();
+        v.add_toml("webhook_auth = \"Basic abc\"", "sb.toml".into())
+            .unwrap();
+        v.add_env(env(&[("SWITCHBOARD_WEBHOOK_AUTH", "")]));
+        assert_eq!(Config::from_values(&v).unwrap().webhook_auth, None);
+    }
+}

@@ -1,0 +1,166 @@
+//! The admin API under `/v1`, behind `Authorization: Bearer <admin_token>`:
+//! * `GET /v1/sessions?offset=&limit=`: the count of live sessions on this node and a page of
+//!   their ids (sorted, so pages are stable);
+//! * `GET /v1/sessions/{id}`: one session: flow, node, counters, variables, path (from its
+//!   actor if live here, else from the store);
+//! * `GET /v1/flows`: the flows served;
+//! * `POST /v1/flows/reload`: reload the flows (also done on SIGHUP). A source that does not
+//!   compile is a 422 listing every problem, and the previous flows keep serving.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::App;
+use super::auth::check_admin;
+use super::error::ApiError;
+
+/// Most session ids in one page.
+const MAX_PAGE: usize = 1000;
+
+pub(super) fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/sessions", get(sessions))
+        .route("/sessions/{id}", get(session))
+        .route("/flows", get(flows))
+        .route("/flows/reload", post(reload))
+}
+
+#[derive(Debug, Deserialize)]
+struct Page {
+    #[serde(default)]
+    offset: usize,
+    #[serde(default = "default_limit")]
+    limit: usize,
+}
+
+fn default_limit() -> usize {
+    100
+}
+
+async fn sessions(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(page): Query<Page>,
+) -> Result<Json<Value>, ApiError> {
+    check_admin(app.admin_token.as_deref(), &headers)?;
+    let limit = page.limit.min(MAX_PAGE);
+    let (count, ids) = app.runtime.sessions(page.offset, limit);
+    Ok(Json(json!({
+        "count": count,
+        "offset": page.offset,
+        "limit": limit,
+        "sessions": ids,
+    })))
+}
+
+async fn session(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    check_admin(app.admin_token.as_deref(), &headers)?;
+    let view = app.runtime.session(&id).await?;
+    let view = view.ok_or_else(|| ApiError::NotFound(format!("session {id}")))?;
+    serde_json::to_value(view)
+        .map(Json)
+        .map_err(|e| ApiError::Unavailable {
+            code: "internal",
+            message: format!("the session could not be shown: {e}"),
+        })
+}
+
+/// A flow as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct FlowInfo {
+    /// Its id.
+    pub id: String,
+    /// Its version (a content hash).
+    pub version: String,
+    /// Its description.
+    pub description: Option<String>,
+    /// The numbers routed to it.
+    pub numbers: Vec<String>,
+    /// How many nodes.
+    pub nodes: usize,
+    /// Its start node.
+    pub start: String,
+    /// Its file.
+    pub file: String,
+}
+
+/// The flows being served.
+pub fn flow_infos(app: &App) -> Vec<FlowInfo> {
+    app.runtime
+        .flows()
+        .flows()
+        .into_iter()
+        .map(|f| FlowInfo {
+            id: f.id.clone(),
+            version: f.version.to_string(),
+            description: f.description.clone(),
+            numbers: f.numbers.clone(),
+            nodes: f.nodes.len(),
+            start: f.node(f.start).name.clone(),
+            file: f.file.clone(),
+        })
+        .collect()
+}
+
+async fn flows(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    check_admin(app.admin_token.as_deref(), &headers)?;
+    Ok(Json(json!({ "flows": flow_infos(&app) })))
+}
+
+async fn reload(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    check_admin(app.admin_token.as_deref(), &headers)?;
+    let warnings = reload_flows(&app).await?;
+    Ok(Json(json!({
+        "flows": flow_infos(&app),
+        "warnings": warnings,
+    })))
+}
+
+/// Reloads the flows from their source; on failure the previous flows keep serving. Returns
+/// the warnings.
+pub async fn reload_flows(app: &Arc<App>) -> Result<Vec<String>, ApiError> {
+    let _one_at_a_time = app.reloading.lock().await;
+    let current = app.runtime.flows();
+    let source = app.flows.clone();
+    // Reading and compiling files is blocking work.
+    let result = tokio::task::spawn_blocking(move || source.reload(&current))
+        .await
+        .map_err(|e| ApiError::Unavailable {
+            code: "internal",
+            message: format!("the reload did not finish: {e}"),
+        })?;
+    match result {
+        Ok((set, warnings)) => {
+            let count = set.len();
+            app.runtime.set_flows(set);
+            let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+            for warning in &warnings {
+                tracing::warn!("{warning}");
+            }
+            tracing::info!(flows = count, source = %app.flows.describe(), "flows reloaded");
+            Ok(warnings)
+        }
+        Err(diagnostics) => {
+            let errors: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+            for error in &errors {
+                tracing::error!("{error}");
+            }
+            tracing::error!(
+                problems = errors.len(),
+                "flow reload failed; the previous flows keep serving"
+            );
+            Err(ApiError::FlowErrors(errors))
+        }
+    }
+}

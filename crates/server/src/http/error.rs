@@ -1,0 +1,187 @@
+//! The HTTP error type: every refusal is a status code and a small JSON body,
+//! `{"error":{"code","message","field"?}}`, that says what was wrong and where. Internals
+//! (store messages, actor errors) are logged, never sent.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use switchboard_protocol::WebhookError;
+use switchboard_runtime::RuntimeError;
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// 400: the body is not an acceptable webhook.
+    BadRequest {
+        /// Machine-readable reason (`invalid_json`, `missing_field`, ...).
+        code: &'static str,
+        /// The offending field, as a path from the envelope.
+        field: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// 401: credentials missing or wrong.
+    Unauthorized {
+        /// `missing_credentials` or `bad_credentials`.
+        code: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// 403: not allowed from here, or the feature is disabled.
+    Forbidden {
+        /// `ip_not_allowed`, `admin_disabled`.
+        code: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// 404.
+    NotFound(String),
+    /// 413: the body is over the limit.
+    PayloadTooLarge {
+        /// The limit, bytes.
+        limit: usize,
+    },
+    /// 415: the body is not declared as JSON.
+    UnsupportedMediaType {
+        /// The content type received, if any.
+        got: Option<String>,
+    },
+    /// 422: the flows did not compile (reload).
+    FlowErrors(Vec<String>),
+    /// 503: try again shortly.
+    Unavailable {
+        /// `busy`, `timeout`, `conflict`, `store_unavailable`.
+        code: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl ApiError {
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::FlowErrors(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The machine-readable reason, also the metric label of bad requests and auth failures.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. }
+            | Self::Unauthorized { code, .. }
+            | Self::Forbidden { code, .. }
+            | Self::Unavailable { code, .. } => code,
+            Self::NotFound(_) => "not_found",
+            Self::PayloadTooLarge { .. } => "body_too_large",
+            Self::UnsupportedMediaType { .. } => "unsupported_media_type",
+            Self::FlowErrors(_) => "flow_errors",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::BadRequest { message, .. }
+            | Self::Unauthorized { message, .. }
+            | Self::Forbidden { message, .. }
+            | Self::Unavailable { message, .. } => message.clone(),
+            Self::NotFound(what) => format!("{what} not found"),
+            Self::PayloadTooLarge { limit } => {
+                format!("the body is over the limit of {limit} bytes (body_limit)")
+            }
+            Self::UnsupportedMediaType { got } => format!(
+                "Content-Type must be application/json, got {}",
+                got.as_deref().unwrap_or("none")
+            ),
+            Self::FlowErrors(errors) => format!(
+                "the flows do not compile ({} problems); the previous flows keep serving",
+                errors.len()
+            ),
+        }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(err: WebhookError) -> Self {
+        Self::BadRequest {
+            code: err.kind(),
+            field: err.field().map(str::to_owned),
+            message: err.to_string(),
+        }
+    }
+}
+
+impl From<RuntimeError> for ApiError {
+    fn from(err: RuntimeError) -> Self {
+        let code = match err {
+            RuntimeError::Busy => "busy",
+            RuntimeError::Timeout => "timeout",
+            RuntimeError::Conflict => "conflict",
+            RuntimeError::Store(_) | RuntimeError::Config(_) => "store_unavailable",
+        };
+        let message = match err {
+            RuntimeError::Store(_) | RuntimeError::Config(_) => {
+                "session state is unavailable right now; retry shortly".to_owned()
+            }
+            other => other.to_string(),
+        };
+        Self::Unavailable { code, message }
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diagnostics: Option<&'a [String]>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            error: Inner {
+                code: self.code(),
+                message: self.message(),
+                field: match &self {
+                    Self::BadRequest { field, .. } => field.as_deref(),
+                    _ => None,
+                },
+                diagnostics: match &self {
+                    Self::FlowErrors(errors) => Some(errors),
+                    _ => None,
+                },
+            },
+        };
+        let mut response = (self.status(), Json(body)).into_response();
+        match &self {
+            Self::Unavailable { .. } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::Unauthorized { .. } => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        response
+    }
+}

@@ -1,0 +1,90 @@
+//! The HTTP front: `fn app(state) -> Router`.
+//!
+//! Routes:
+//! * `POST /webhooks` (aliases `/webhooks/vca`, `/webhooks/vss`): the 8x8 webhooks.
+//! * `GET /healthz` (the process is up), `GET /readyz` (flows loaded, store reachable).
+//! * `GET /metrics`: Prometheus exposition.
+//! * `/v1/...`: the admin API, behind its own bearer token (see [`admin`]).
+//!
+//! Handlers only authenticate, parse into typed values and route; the session logic is behind
+//! [`switchboard_runtime::Runtime`], which hides the actors.
+
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use switchboard_runtime::Runtime;
+use tokio::sync::Mutex;
+
+use crate::flows::FlowSource;
+
+pub use error::ApiError;
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct App {
+    /// The session runtime.
+    pub runtime: Arc<Runtime>,
+    /// Where flows are (re)loaded from.
+    pub flows: FlowSource,
+    /// Who may post webhooks.
+    pub auth: auth::WebhookAuth,
+    /// The admin API's token (`None`: disabled).
+    pub admin_token: Option<String>,
+    /// Largest webhook body, bytes.
+    pub body_limit: usize,
+    /// Serializes reloads (SIGHUP and the API may race).
+    pub reloading: Mutex<()>,
+}
+
+/// The router of the webhook listener.
+pub fn app(state: Arc<App>) -> Router {
+    Router::new()
+        .route("/webhooks", post(webhook::webhook))
+        .route("/webhooks/vca", post(webhook::webhook))
+        .route("/webhooks/vss", post(webhook::webhook))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .nest("/v1", admin::routes())
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn healthz() -> Response {
+    (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    let flows = app.runtime.flows().len();
+    let store = app.runtime.store();
+    let store_check = store.ping().await;
+    let ready = flows > 0 && store_check.is_ok();
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "flows": flows,
+        "store": {
+            "kind": store.kind(),
+            "ok": store_check.is_ok(),
+            "error": store_check.err().map(|e| e.to_string()),
+        },
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("route {}", uri.path()))
+}

@@ -1,0 +1,139 @@
+//! `POST /webhooks`: read the body once, parse it into a [`Webhook`], and route it.
+//!
+//! `CALL_ACTION` goes to the session's actor and its callflow is the response body;
+//! `SESSION_SUMMARY` ends the session; `CALL_STATUS` is acknowledged. A body that is too
+//! large, not declared as JSON, not JSON, or missing what routing needs is a 4xx naming the
+//! problem; a session that cannot be served right now is a 503 with `Retry-After`, which the
+//! platform retries.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use switchboard_protocol::Webhook;
+use switchboard_runtime::AnswerKind;
+
+use super::App;
+use super::error::ApiError;
+
+/// The webhook handler.
+pub async fn webhook(State(app): State<Arc<App>>, request: Request) -> Response {
+    match handle(&app, request).await {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::debug!(code = err.code(), status = %err.status(), "webhook refused");
+            err.into_response()
+        }
+    }
+}
+
+async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let (parts, body) = request.into_parts();
+    app.auth.check(&parts.headers, peer)?;
+    check_json(&parts.headers)?;
+    let body = read_body(body, app.body_limit).await?;
+    let webhook = Webhook::from_slice(&body)?;
+    match webhook {
+        Webhook::CallAction(action) => {
+            let session = action.session_id.clone();
+            let status = action.call_status.clone();
+            let answer = app.runtime.call_action(action).await.inspect_err(|err| {
+                tracing::warn!(%session, error = %err, "webhook not answered");
+            })?;
+            let flow = answer.flow.as_ref().map(|f| f.id.as_str());
+            match answer.kind {
+                AnswerKind::Started => {
+                    tracing::info!(%session, flow, "session started");
+                }
+                AnswerKind::Resumed => {
+                    tracing::info!(%session, flow, "session resumed from its clientActionId");
+                }
+                AnswerKind::Unrouted => {
+                    tracing::warn!(%session, "no flow claims the called number; answered the fallback");
+                }
+                AnswerKind::Unresolved => {
+                    tracing::warn!(%session, "unknown session could not be resumed; answered an apology");
+                }
+                _ => {}
+            }
+            tracing::debug!(
+                %session,
+                call_status = status.as_str(),
+                answer = answer.kind.label(),
+                micros = started.elapsed().as_micros() as u64,
+                "webhook"
+            );
+            Ok(json_response(StatusCode::OK, answer.body))
+        }
+        Webhook::SessionSummary(summary) => {
+            let session = summary.session_id.clone();
+            let ended = app.runtime.end(summary).await.inspect_err(|err| {
+                tracing::warn!(%session, error = %err, "session summary not recorded");
+            })?;
+            tracing::info!(
+                %session,
+                flow = ended.flow.as_deref(),
+                node = ended.node.as_deref(),
+                status = ended.status.label(),
+                "session ended"
+            );
+            Ok(json_response(StatusCode::OK, Bytes::from_static(b"{}")))
+        }
+        Webhook::CallStatus(status) => {
+            tracing::debug!(session = %status.session_id, "call status");
+            Ok(json_response(StatusCode::OK, Bytes::from_static(b"{}")))
+        }
+    }
+}
+
+fn check_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE);
+    let is_json = content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().eq_ignore_ascii_case("application/json"))
+        .unwrap_or(false);
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType {
+            got: content_type.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        })
+    }
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|err| {
+        // Length-limit errors are the only ones a client causes; anything else is a broken
+        // connection, reported the same way since the body was not read.
+        let too_large = std::error::Error::source(&err)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::BadRequest {
+                code: "unreadable_body",
+                field: None,
+                message: format!("the body could not be read: {err}"),
+            }
+        }
+    })
+}
+
+fn json_response(status: StatusCode, body: Bytes) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}

@@ -1,0 +1,19 @@
+//! The Switchboard server: the HTTP front the 8x8 platform posts webhooks to, its
+//! configuration, and the wiring that puts the runtime behind it.
+//!
+//! # Layout
+//! * [`config`]: the one typed [`Config`], merged from defaults, a TOML file, `SWITCHBOARD_*`
+//!   variables and flags.
+//! * [`flows`]: where flows come from: the bundled examples or a file/directory, and reloads.
+//! * [`http`]: the axum router (`fn app(state) -> Router`): webhooks, health, the admin API,
+//!   authentication, and the JSON error type.
+//! * [`server`]: assembling store, runtime and listeners, and the graceful shutdown.
+//!
+//! The `switchboard` binary (`src/main.rs`, `src/cli`) only parses arguments and calls in here.
+
+pub mod config;
+pub mod flows;
+pub mod http;
+pub mod server;
+
+pub use config::Config;
