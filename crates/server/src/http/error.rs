@@ -185,3 +185,23 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_session_is_a_503_with_retry_after_and_no_internals() {
+        for err in [
+            RuntimeError::Busy,
+            RuntimeError::Timeout,
+            RuntimeError::Store("redis: connection refused at 10.0.0.5".to_owned()),
+        ] {
+            let response = ApiError::from(err).into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        }
+        let store = ApiError::from(RuntimeError::Store("10.0.0.5 refused".to_owned()));
+        assert!(!store.message().contains("10.0.0.5"));
+    }
+}

@@ -1,0 +1,230 @@
+//! The runtime's guarantees that do not need a network: bounded mailboxes, passivation and
+//! rehydration, one actor per session, and shutdown.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_flow::FlowSet;
+use switchboard_protocol::webhook::{CallAction, CallStatus, EventData};
+use switchboard_runtime::store::{BoxFuture, Commit, Record, StoreError};
+use switchboard_runtime::{
+    AnswerKind, MemoryStore, Runtime, RuntimeConfig, RuntimeError, SessionStore,
+};
+use tokio::sync::Semaphore;
+
+fn flows() -> FlowSet {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../flows/restaurant.yaml");
+    switchboard_runtime::catalog::load_set(&[path])
+        .expect("restaurant.yaml loads")
+        .0
+}
+
+fn received(session: &str) -> CallAction {
+    CallAction {
+        event_id: format!("{session}-0"),
+        session_id: session.to_owned(),
+        call_status: CallStatus::CallReceived,
+        source: "+6591110000".to_owned(),
+        destination: "+6568888888".to_owned(),
+        ..Default::default()
+    }
+}
+
+fn pressed(session: &str, n: u32, dtmf: &str, action_id: Option<String>) -> CallAction {
+    CallAction {
+        event_id: format!("{session}-{n}"),
+        session_id: session.to_owned(),
+        call_status: CallStatus::ActionCompleted,
+        source: "+6591110000".to_owned(),
+        destination: "+6568888888".to_owned(),
+        event_data: Some(EventData {
+            dtmf: Some(dtmf.to_owned()),
+            ..Default::default()
+        }),
+        client_action_id: action_id,
+        ..Default::default()
+    }
+}
+
+fn action_id(answer: &switchboard_runtime::Answer) -> Option<String> {
+    answer
+        .callflow
+        .as_ref()
+        .and_then(|c| c.client_action_id.as_ref())
+        .map(|id| id.as_str().to_owned())
+}
+
+/// A memory store whose commits wait for a permit, so a test decides when a write finishes.
+#[derive(Debug)]
+struct GatedStore {
+    inner: Arc<MemoryStore>,
+    gate: Arc<Semaphore>,
+    /// Commits that have started waiting at the gate.
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SessionStore for GatedStore {
+    fn load<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
+        self.inner.load(session)
+    }
+
+    fn commit<'a>(
+        &'a self,
+        session: &'a str,
+        expected: Option<u64>,
+        record: &'a Record,
+    ) -> BoxFuture<'a, Result<Commit, StoreError>> {
+        Box::pin(async move {
+            self.waiting
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _permit = self.gate.acquire().await.expect("the gate stays open");
+            self.inner.commit(session, expected, record).await
+        })
+    }
+
+    fn end<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.inner.end(session)
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.inner.ping()
+    }
+
+    fn kind(&self) -> &'static str {
+        "gated"
+    }
+}
+
+#[tokio::test]
+async fn a_full_mailbox_is_refused_not_queued() {
+    let gate = Arc::new(Semaphore::new(0));
+    let waiting = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let store = Arc::new(GatedStore {
+        inner: MemoryStore::new(Duration::from_secs(60)),
+        gate: Arc::clone(&gate),
+        waiting: Arc::clone(&waiting),
+    });
+    let config = RuntimeConfig {
+        mailbox: 1,
+        shards: 1,
+        request_timeout: Duration::from_secs(10),
+        ..Default::default()
+    };
+    let runtime = Arc::new(Runtime::start(config, flows(), store).expect("starts"));
+
+    // The first delivery of session s1 gets stuck in its commit, holding the only slot.
+    let stuck = {
+        let runtime = Arc::clone(&runtime);
+        tokio::spawn(async move { runtime.call_action(received("s1")).await })
+    };
+    for _ in 0..1000 {
+        if waiting.load(std::sync::atomic::Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(waiting.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // A second delivery for s1 is refused at once rather than queued.
+    let refused = runtime.call_action(pressed("s1", 1, "3", None)).await;
+    assert_eq!(refused.unwrap_err(), RuntimeError::Busy);
+    let full = runtime
+        .counters()
+        .mailbox_full
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(full, 1);
+
+    // Once the store lets writes through, the stuck delivery is answered and others flow.
+    gate.add_permits(1000);
+    let first = stuck.await.expect("joins").expect("answered");
+    assert_eq!(first.kind, AnswerKind::Started);
+    let other = runtime.call_action(received("s2")).await.expect("answered");
+    assert_eq!(other.kind, AnswerKind::Started);
+    runtime.shutdown();
+}
+
+#[tokio::test]
+async fn idle_sessions_are_passivated_and_rehydrated_from_the_store() {
+    let store = MemoryStore::new(Duration::from_secs(60));
+    let config = RuntimeConfig {
+        idle_timeout: Duration::from_millis(40),
+        ..Default::default()
+    };
+    let runtime = Runtime::start(config, flows(), store.clone()).expect("starts");
+    let started = runtime.call_action(received("p1")).await.expect("answered");
+    assert_eq!(runtime.live_sessions(), 1);
+
+    let mut passivated = false;
+    for _ in 0..200 {
+        if runtime.live_sessions() == 0 {
+            passivated = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(passivated, "the idle actor was not stopped");
+    assert_eq!(store.len(), 1, "its state stays in the store");
+
+    // The next key press rehydrates the session where it was: 1 = reservations.
+    let next = runtime
+        .call_action(pressed("p1", 1, "1", action_id(&started)))
+        .await
+        .expect("answered");
+    assert_eq!(next.kind, AnswerKind::Advanced);
+    let id = action_id(&next).unwrap();
+    assert!(id.contains(":reservations:"), "{id}");
+    let counters = runtime.counters();
+    assert_eq!(
+        counters
+            .passivated
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    assert_eq!(
+        counters
+            .rehydrated
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    runtime.shutdown();
+}
+
+#[tokio::test]
+async fn concurrent_deliveries_of_one_event_apply_it_once() {
+    let runtime = Arc::new(
+        Runtime::start(
+            RuntimeConfig::default(),
+            flows(),
+            MemoryStore::new(Duration::from_secs(60)),
+        )
+        .expect("starts"),
+    );
+    let start = runtime.call_action(received("c1")).await.expect("answered");
+    let id = action_id(&start);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let runtime = Arc::clone(&runtime);
+        let action = pressed("c1", 1, "1", id.clone());
+        tasks.push(tokio::spawn(
+            async move { runtime.call_action(action).await },
+        ));
+    }
+    let mut bodies = Vec::new();
+    for task in tasks {
+        bodies.push(task.await.expect("joins").expect("answered").body);
+    }
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "every copy gets the same answer"
+    );
+    let view = runtime
+        .session("c1")
+        .await
+        .expect("readable")
+        .expect("exists");
+    // One CALL_RECEIVED and one key press: the path is main, reservations.
+    assert_eq!(view.record.state.path, ["main", "reservations"]);
+    assert_eq!(view.record.version, 2);
+    runtime.shutdown();
+}
