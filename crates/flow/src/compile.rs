@@ -512,6 +512,7 @@ impl Compiler<'_> {
         }
         let flow = Flow {
             id: id?,
+            id_pos: get("id").map_or(root.pos, |n| n.pos),
             version,
             file: self.file.to_owned(),
             description,

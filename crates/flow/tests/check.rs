@@ -181,3 +181,22 @@ fn a_number_claimed_twice_is_an_error() {
         "b.yaml:3:5: number +6511 is already claimed by flow 'a' (a.yaml); a number routes to one flow"
     );
 }
+
+#[test]
+fn a_flow_id_used_twice_is_an_error_at_the_second_id() {
+    let a = compile("id: sales\nstart: n\nnodes: { n: { say: hi } }\n", "a.yaml")
+        .unwrap()
+        .flow;
+    let b = compile(
+        "# the same id again\nid: sales\nstart: n\nnodes: { n: { say: hi } }\n",
+        "b.yaml",
+    )
+    .unwrap()
+    .flow;
+    let errs = FlowSet::new(vec![a, b]).unwrap_err();
+    let errs: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        errs,
+        ["b.yaml:2:5: flow id 'sales' is also used by a.yaml; ids must be unique"]
+    );
+}

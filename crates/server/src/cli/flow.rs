@@ -207,11 +207,14 @@ pub(crate) fn check(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) 
         })
         .and_then(|()| {
             if errors > 0 {
+                let warnings = match warnings {
+                    0 => String::new(),
+                    n => format!(" and {}", count(n, "warning")),
+                };
                 writeln!(
                     out,
-                    "{} and {}: the flows were not loaded",
-                    count(errors, "error"),
-                    count(warnings, "warning")
+                    "{}{warnings}: no flow was loaded",
+                    count(errors, "error")
                 )
             } else {
                 Ok(())
@@ -549,7 +552,7 @@ fn load_one(args: &SimulateArgs, out: &mut dyn Write) -> Result<Flow, Loading> {
                 .count();
             let _ = writeln!(
                 out,
-                "{}: the flow cannot be simulated until they are fixed",
+                "{}: fix the flow before simulating it",
                 count(errors, "error")
             );
             return Err(Loading::Rejected);
