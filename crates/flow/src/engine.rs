@@ -236,7 +236,9 @@ impl Exec<'_> {
                 self.state.digits.clear();
                 self.state.digits.push_str(digits);
                 if let Some(target) = menu.option(digits) {
-                    if target != Target::Back {
+                    // `back` returns to the menu before this one, and an option that repeats
+                    // this menu must not make it its own parent.
+                    if target != Target::Back && target != Target::Node(id) {
                         let name = &self.flow.node(id).name;
                         self.state.push_menu(name);
                     }
