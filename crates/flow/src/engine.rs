@@ -185,6 +185,9 @@ impl Exec<'_> {
             self.state.awaiting = Awaiting::Nothing;
         }
         self.state.seq += 1;
+        // A session whose version was dropped runs on the current one from now on: record it,
+        // so its ids say which version answered and a later reload cannot switch it back.
+        self.state.version = self.flow.version;
         let callflow = Callflow {
             client_action_id: Some(self.state.action_id()),
             actions: self.actions,

@@ -1,5 +1,7 @@
 //! The state machine, driven call by call through small flows and the bundled examples.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
 use switchboard_flow::{
@@ -979,4 +981,41 @@ fn a_session_whose_node_is_gone_starts_over() {
         ["ask: Main. 1 info, 2 sub, 3 agent."]
     );
     assert_eq!(state.node, "main");
+}
+
+#[test]
+fn a_session_moved_to_the_current_version_records_it() {
+    use switchboard_flow::set::KEPT_VERSIONS;
+    let version = |i: usize| flow(&MENU.replace("Main. 1 info", &format!("Main v{i}. 1 info")));
+    let mut set = FlowSet::new(vec![version(0)]).unwrap();
+    let old = Arc::clone(set.latest("t").unwrap());
+    let mut state = SessionState::new(&old, "+6591110000", "+6568888888");
+    step(&old, &mut state, Event::Start, weekday_morning());
+    for i in 1..=KEPT_VERSIONS + 1 {
+        set = set.reload(vec![version(i)]).unwrap();
+    }
+    let current = set.for_session(&state.flow, state.version).unwrap();
+    assert_ne!(current.version, old.version, "the old version was dropped");
+    let id = state.action_id();
+    let reply = step(
+        current,
+        &mut state,
+        Event::Completed {
+            action_id: Some(id.as_str()),
+            dtmf: Some("2"),
+            sip_code: None,
+        },
+        weekday_morning(),
+    );
+    assert_eq!(state.version, current.version);
+    assert_eq!(
+        reply.callflow.client_action_id.unwrap().as_str(),
+        format!("t:{}:sub:2", current.version)
+    );
+    // Reverting to the old file now would not pull the session back to it.
+    let set = set.reload(vec![version(0)]).unwrap();
+    assert_eq!(
+        set.for_session(&state.flow, state.version).unwrap().version,
+        current.version
+    );
 }

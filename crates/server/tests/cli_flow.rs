@@ -474,3 +474,52 @@ fn simulate_reports_when_the_entries_run_out() {
         "{stdout}"
     );
 }
+
+#[test]
+fn simulate_stops_a_flow_that_loops_without_the_caller() {
+    let output = switchboard(
+        &fixtures(),
+        &[
+            "flow",
+            "simulate",
+            "simulate/transfer-loop.yaml",
+            "--digits",
+            "",
+            "--transfer",
+            "busy",
+        ],
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.ends_with(
+            "!! stopped after 100 answers in a row without a key: the flow keeps going on its own\n"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(
+        String::from_utf8(output.stderr).unwrap(),
+        "switchboard: flow 'transfer_loop' answered 100 times in a row without a key from the caller; look for a loop through transfer results\n"
+    );
+    assert_eq!(output.status.code(), Some(1));
+    // The same flow with an answered transfer simply ends.
+    let output = switchboard(
+        &fixtures(),
+        &[
+            "flow",
+            "simulate",
+            "simulate/transfer-loop.yaml",
+            "--digits",
+            "!busy,!busy,!answered",
+        ],
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        stdout
+            .matches("── the transfer ends: busy (SIP 486)\n")
+            .count(),
+        2,
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("── the transfer ends: answered (SIP 200)\n   · transfer 'agent' was answered: next\n   hangs up\n── the call ends\n"), "{stdout}");
+    assert_eq!(output.status.code(), Some(0));
+}

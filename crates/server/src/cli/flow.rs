@@ -35,8 +35,9 @@ use super::Outcome;
 const DEFAULT_CALLER: &str = "+6591234567";
 /// The called number when `--called` is not given and the flow lists no number.
 const DEFAULT_CALLED: &str = "+6560000000";
-/// Most answers one simulated call may take: more means the flow loops without the caller.
-const MAX_ANSWERS: usize = 200;
+/// Most answers in a row that a simulated call may take without a key from the caller (after
+/// transfers and long chains): more means the flow loops on its own.
+const MAX_IDLE_ANSWERS: usize = 100;
 
 /// The `flow` subcommands.
 #[derive(Debug, Subcommand)]
@@ -499,14 +500,26 @@ pub(crate) fn simulate(
         violations: 0,
     };
     match call.run(out) {
-        Ok(0) => Outcome::Success,
-        Ok(violations) => {
-            let _ = writeln!(
-                err,
-                "switchboard: flow '{}' produced {} that the 8x8 platform would reject; see the transcript",
-                flow.id,
-                count(violations, "protocol violation")
-            );
+        Ok(Ended {
+            violations: 0,
+            looped: false,
+        }) => Outcome::Success,
+        Ok(Ended { violations, looped }) => {
+            if violations > 0 {
+                let _ = writeln!(
+                    err,
+                    "switchboard: flow '{}' produced {} that the 8x8 platform would reject; see the transcript",
+                    flow.id,
+                    count(violations, "protocol violation")
+                );
+            }
+            if looped {
+                let _ = writeln!(
+                    err,
+                    "switchboard: flow '{}' answered {MAX_IDLE_ANSWERS} times in a row without a key from the caller; look for a loop through transfer results",
+                    flow.id
+                );
+            }
             Outcome::Rejected
         }
         Err(Stop::Script(reason)) => {
@@ -587,6 +600,14 @@ fn load_one(args: &SimulateArgs, out: &mut dyn Write) -> Result<Flow, Loading> {
     }
 }
 
+/// How a simulated call ended.
+struct Ended {
+    /// Protocol violations seen.
+    violations: usize,
+    /// Whether it was stopped after [`MAX_IDLE_ANSWERS`].
+    looped: bool,
+}
+
 /// A call in progress: the platform's side, played against [`step`].
 struct Simulation<'a, 'i> {
     flow: &'a Flow,
@@ -599,8 +620,8 @@ struct Simulation<'a, 'i> {
 }
 
 impl Simulation<'_, '_> {
-    /// Plays the call to its end; returns how many protocol violations it saw.
-    fn run(mut self, out: &mut dyn Write) -> Result<usize, Stop> {
+    /// Plays the call to its end.
+    fn run(mut self, out: &mut dyn Write) -> Result<Ended, Stop> {
         let flow = self.flow;
         writeln!(
             out,
@@ -635,12 +656,14 @@ impl Simulation<'_, '_> {
         let reply = step(flow, &mut self.state, Event::Start, self.now);
         self.show(&reply, out)?;
         let mut last = reply.callflow;
-        for _ in 1..MAX_ANSWERS {
+        let mut idle = 0;
+        while idle < MAX_IDLE_ANSWERS {
+            idle += 1;
             let action_id = last.client_action_id.as_ref().map(|id| id.as_str());
             let (dtmf, sip_code) = match self.state.awaiting {
                 Awaiting::Nothing => {
                     writeln!(out, "── the call ends")?;
-                    return Ok(self.violations);
+                    return Ok(self.ended(false));
                 }
                 Awaiting::Continue => {
                     writeln!(
@@ -666,8 +689,9 @@ impl Simulation<'_, '_> {
                             "── no more entries while the call waits at '{}': the caller hangs up",
                             self.state.node
                         )?;
-                        return Ok(self.violations);
+                        return Ok(self.ended(false));
                     };
+                    idle = 0;
                     let sent = self.caller_enters(&entry, last.actions.last(), out)?;
                     (sent, None)
                 }
@@ -687,9 +711,16 @@ impl Simulation<'_, '_> {
         }
         writeln!(
             out,
-            "!! stopped after {MAX_ANSWERS} answers: the flow keeps going without the caller"
+            "!! stopped after {MAX_IDLE_ANSWERS} answers in a row without a key: the flow keeps going on its own"
         )?;
-        Ok(self.violations + 1)
+        Ok(self.ended(true))
+    }
+
+    fn ended(&self, looped: bool) -> Ended {
+        Ended {
+            violations: self.violations,
+            looped,
+        }
     }
 
     /// Prints the caller's entry and returns the digits the platform would report, applying
@@ -1068,6 +1099,43 @@ mod tests {
         assert!(out.contains("caller enters 12345678#\n"), "{out}");
         assert!(
             out.contains("caller enters 12 (the platform takes 1:"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_callflow_the_platform_would_reject_is_shown_loudly_and_counted() {
+        let file = flows_dir().join("restaurant.yaml");
+        let loaded = catalog::load(&[file]).unwrap();
+        let flow = &loaded.flows[0];
+        let mut call = Simulation {
+            flow,
+            state: SessionState::new(flow, DEFAULT_CALLER, "+6568888888"),
+            now: Utc::now(),
+            json: false,
+            transfer: TransferChoice::Answered,
+            script: Script::Listed(VecDeque::new()),
+            violations: 0,
+        };
+        // Nothing may follow a hangup (-1012): not a callflow `step` makes, but the check
+        // must catch it if one ever does.
+        let callflow = serde_json::from_str(
+            r#"{"callflow":[{"action":"hangup"},{"action":"say","params":{"text":"Bye.","voiceProfile":"en-US-BenjaminRUS"}}]}"#,
+        )
+        .unwrap();
+        let reply = Reply {
+            callflow,
+            disposition: switchboard_flow::Disposition::Advanced,
+            trace: Default::default(),
+        };
+        let mut out = Vec::new();
+        call.show(&reply, &mut out).unwrap();
+        assert_eq!(call.violations, 1);
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.ends_with(
+                "   !! PROTOCOL VIOLATION: the 8x8 platform would reject this callflow:\n   !!   -1012 $.callflow[1]: nothing may follow the hangup at $.callflow[0]\n"
+            ),
             "{out}"
         );
     }
