@@ -200,3 +200,41 @@ fn a_flow_id_used_twice_is_an_error_at_the_second_id() {
         ["b.yaml:2:5: flow id 'sales' is also used by a.yaml; ids must be unique"]
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+    /// A bundled flow with a line removed or duplicated never makes the checker panic, and
+    /// every problem it reports has an error position inside the file.
+    #[test]
+    fn damaged_flows_are_diagnosed_not_panicked_on(
+        file in proptest::sample::select(vec!["restaurant", "support", "bank"]),
+        line in 0usize..100,
+        duplicate in proptest::prelude::any::<bool>(),
+    ) {
+        let path = format!("{}/../../flows/{file}.yaml", env!("CARGO_MANIFEST_DIR"));
+        let source = std::fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<&str> = source.lines().collect();
+        let at = line % lines.len();
+        if duplicate {
+            lines.insert(at, lines[at]);
+        } else {
+            lines.remove(at);
+        }
+        let damaged = lines.join("\n");
+        let diagnostics = match compile(&damaged, "damaged.yaml") {
+            Ok(compiled) => compiled.warnings,
+            Err(diagnostics) => {
+                proptest::prop_assert!(
+                    diagnostics.iter().any(|d| d.severity == Severity::Error),
+                    "a failed compile reports at least one error"
+                );
+                diagnostics
+            }
+        };
+        for d in diagnostics {
+            proptest::prop_assert!(d.pos.line >= 1 && d.pos.line <= lines.len() + 1, "{}", d);
+            proptest::prop_assert!(d.pos.col >= 1, "{}", d);
+        }
+    }
+}
