@@ -364,15 +364,15 @@ enum Script<'a> {
 
 /// Why a simulation stopped early.
 enum Stop {
-    /// The output is gone.
-    Write(io::Error),
+    /// Reading the caller's entries or writing the transcript failed.
+    Io(io::Error),
     /// The `--digits` list does not fit the call.
     Script(String),
 }
 
 impl From<io::Error> for Stop {
     fn from(err: io::Error) -> Self {
-        Self::Write(err)
+        Self::Io(err)
     }
 }
 
@@ -527,8 +527,11 @@ pub(crate) fn simulate(
             let _ = writeln!(err, "switchboard: {reason}");
             Outcome::Failed
         }
-        Err(Stop::Write(reason)) => {
-            let _ = writeln!(err, "switchboard: cannot write the transcript: {reason}");
+        Err(Stop::Io(reason)) => {
+            let _ = writeln!(
+                err,
+                "switchboard: cannot read the caller's entries or write the transcript: {reason}"
+            );
             Outcome::Failed
         }
     }
