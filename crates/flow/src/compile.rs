@@ -512,6 +512,7 @@ impl Compiler<'_> {
         }
         let flow = Flow {
             id: id?,
+            id_pos: get("id").map_or(root.pos, |n| n.pos),
             version,
             file: self.file.to_owned(),
             description,
@@ -634,22 +635,14 @@ impl Compiler<'_> {
         match kind {
             "menu" => self.menu(body, index, defaults).map(NodeKind::Menu),
             "say" => {
+                // Every key is checked before giving up, so all of a node's errors are reported.
                 let text = self.text(body, "say");
-                let mut speech = defaults.clone();
-                if let Some(v) = get("voice") {
-                    speech.voice = self.voice(v)?;
-                }
-                if let Some(s) = get("speed") {
-                    speech.speed = Some(self.speed(s)?);
-                }
-                let repeat = match get("repeat") {
-                    Some(r) => Some(self.repeat(r)?),
-                    None => None,
-                };
+                let speech = self.speech_overrides(&entries, defaults);
+                let repeat = get("repeat").map(|r| self.repeat(r));
                 Some(NodeKind::Say(SayNode {
                     text: text?,
-                    repeat,
-                    speech,
+                    repeat: repeat.map_or(Some(None), |r| r.map(Some))?,
+                    speech: speech?,
                     next: next?,
                 }))
             }
@@ -659,13 +652,10 @@ impl Compiler<'_> {
                         .map_err(|e| self.error(body.pos, format!("play: {e}")))
                         .ok()
                 });
-                let repeat = match get("repeat") {
-                    Some(r) => Some(self.repeat(r)?),
-                    None => None,
-                };
+                let repeat = get("repeat").map(|r| self.repeat(r));
                 Some(NodeKind::Play(PlayNode {
                     url: url?,
-                    repeat,
+                    repeat: repeat.map_or(Some(None), |r| r.map(Some))?,
                     next: next?,
                 }))
             }
@@ -682,34 +672,30 @@ impl Compiler<'_> {
                         None
                     }
                 };
-                let from = match tget("from") {
-                    Some(n) => Some(self.number(n, "transfer.from")?),
-                    None => None,
-                };
+                let from = tget("from").map(|n| self.number(n, "transfer.from"));
                 let record = match tget("record") {
-                    Some(n) => self.boolean(n, "transfer.record")?,
-                    None => false,
+                    Some(n) => self.boolean(n, "transfer.record"),
+                    None => Some(false),
                 };
-                let next = next?;
                 let on = |c: &mut Self, key: &str| match get(key) {
                     Some(n) => c.target(n, key, index),
-                    None => Some(next),
+                    None => next,
                 };
                 let on_busy = on(self, "on_busy");
                 let on_no_answer = on(self, "on_no_answer");
                 let on_error = on(self, "on_error");
                 Some(NodeKind::Transfer(Transfer {
                     to: to?,
-                    from,
-                    record,
-                    next,
+                    from: from.map_or(Some(None), |f| f.map(Some))?,
+                    record: record?,
+                    next: next?,
                     on_busy: on_busy?,
                     on_no_answer: on_no_answer?,
                     on_error: on_error?,
                 }))
             }
             "capture" => self
-                .capture(body, index, defaults, next?)
+                .capture(body, index, defaults, next)
                 .map(NodeKind::Capture),
             "branch" => {
                 let default = match get("default") {
@@ -808,14 +794,21 @@ impl Compiler<'_> {
 
     fn speech_overrides(&mut self, entries: &Entries<'_>, defaults: &Speech) -> Option<Speech> {
         let mut speech = defaults.clone();
+        let mut ok = true;
         for (key, value) in entries {
             match *key {
-                "voice" => speech.voice = self.voice(value)?,
-                "speed" => speech.speed = Some(self.speed(value)?),
+                "voice" => match self.voice(value) {
+                    Some(voice) => speech.voice = voice,
+                    None => ok = false,
+                },
+                "speed" => match self.speed(value) {
+                    Some(speed) => speech.speed = Some(speed),
+                    None => ok = false,
+                },
                 _ => {}
             }
         }
-        Some(speech)
+        ok.then_some(speech)
     }
 
     fn timeouts(
@@ -826,13 +819,14 @@ impl Compiler<'_> {
     ) -> Option<(u32, Option<u32>)> {
         let get = |key: &str| entries.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
         let timeout = match get("timeout_ms") {
-            Some(n) => self.uint(n, "timeout_ms", 1000, 600_000)? as u32,
-            None => default_timeout,
+            Some(n) => self.uint(n, "timeout_ms", 1000, 600_000).map(|t| t as u32),
+            None => Some(default_timeout),
         };
-        let digit = match get("digit_timeout_ms") {
-            Some(n) => Some(self.uint(n, "digit_timeout_ms", 500, 600_000)? as u32),
-            None => None,
-        };
+        let digit = get("digit_timeout_ms").map(|n| {
+            self.uint(n, "digit_timeout_ms", 500, 600_000)
+                .map(|d| d as u32)
+        });
+        let (timeout, digit) = (timeout?, digit.map_or(Some(None), |d| d.map(Some))?);
         if let Some(d) = digit
             && d >= timeout
         {
@@ -974,7 +968,7 @@ impl Compiler<'_> {
         body: &yaml::Node,
         index: &HashMap<String, NodeId>,
         defaults: &Speech,
-        next: Target,
+        next: Option<Target>,
     ) -> Option<Capture> {
         let entries = self.mapping(
             body,
@@ -1028,6 +1022,7 @@ impl Compiler<'_> {
             Some(n) => self.uint(n, "min_digits", 1, 25),
             None => Some(1),
         };
+        let mut digits_ok = true;
         if let (Some(min), Some(max)) = (min_digits, max_digits)
             && min > max
         {
@@ -1036,16 +1031,13 @@ impl Compiler<'_> {
                 pos,
                 format!("min_digits ({min}) must not exceed max_digits ({max})"),
             );
-            return None;
+            digits_ok = false;
         }
         let finish_on_hash = match get("finish_on_hash") {
             Some(n) => self.boolean(n, "finish_on_hash"),
             None => Some(true),
         };
-        let pattern = match get("pattern") {
-            Some(n) => Some(self.regex(n, "pattern")?),
-            None => None,
-        };
+        let pattern = get("pattern").map(|n| self.regex(n, "pattern"));
         let max_attempts = match get("max_attempts") {
             Some(n) => self.uint(n, "max_attempts", 1, 20).map(|v| v as u8),
             None => Some(3),
@@ -1057,6 +1049,7 @@ impl Compiler<'_> {
         };
         let speech = self.speech_overrides(&entries, defaults);
         let (timeout_ms, digit_timeout_ms) = timeouts?;
+        digits_ok.then_some(())?;
         Some(Capture {
             prompt: prompt?,
             reprompt: reprompt.ok()?,
@@ -1065,12 +1058,12 @@ impl Compiler<'_> {
             min_digits: DigitCount::new(min_digits?).ok()?,
             max_digits: DigitCount::new(max_digits?).ok()?,
             finish_on_hash: finish_on_hash?,
-            pattern,
+            pattern: pattern.map_or(Some(None), |p| p.map(Some))?,
             max_attempts: max_attempts?,
             timeout_ms,
             digit_timeout_ms,
             speech: speech?,
-            next,
+            next: next?,
             on_fail: on_fail?,
         })
     }

@@ -185,6 +185,9 @@ impl Exec<'_> {
             self.state.awaiting = Awaiting::Nothing;
         }
         self.state.seq += 1;
+        // A session whose version was dropped runs on the current one from now on: record it,
+        // so its ids say which version answered and a later reload cannot switch it back.
+        self.state.version = self.flow.version;
         let callflow = Callflow {
             client_action_id: Some(self.state.action_id()),
             actions: self.actions,
@@ -236,7 +239,9 @@ impl Exec<'_> {
                 self.state.digits.clear();
                 self.state.digits.push_str(digits);
                 if let Some(target) = menu.option(digits) {
-                    if target != Target::Back {
+                    // `back` returns to the menu before this one, and an option that repeats
+                    // this menu must not make it its own parent.
+                    if target != Target::Back && target != Target::Node(id) {
                         let name = &self.flow.node(id).name;
                         self.state.push_menu(name);
                     }

@@ -57,6 +57,8 @@ impl fmt::Display for FlowVersion {
 pub struct Flow {
     /// The flow's id (`[A-Za-z0-9_-]`, at most 40 characters).
     pub id: String,
+    /// Where the id is written, for messages about two flows with the same id.
+    pub id_pos: Pos,
     /// Its version.
     pub version: FlowVersion,
     /// The file it came from, for messages.

@@ -37,7 +37,7 @@ impl FlowSet {
             if let Some(other) = files.get(&flow.id) {
                 errors.push(Diagnostic {
                     file: flow.file.clone(),
-                    pos: Default::default(),
+                    pos: flow.id_pos,
                     severity: Severity::Error,
                     node: None,
                     message: format!(

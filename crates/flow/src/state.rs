@@ -211,6 +211,22 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any id we can make parses back to itself and is a valid `clientActionId`.
+        #[test]
+        fn action_ids_round_trip_for_any_names(
+            flow in "[A-Za-z0-9_-]{1,40}",
+            node in "[A-Za-z0-9_-]{1,48}",
+            version in proptest::prelude::any::<u32>(),
+            seq in proptest::prelude::any::<u32>(),
+        ) {
+            let id = ActionId { flow: &flow, version: FlowVersion(version), node: &node, seq };
+            let text = id.to_string();
+            proptest::prop_assert_eq!(ActionId::parse(&text), Some(id));
+            proptest::prop_assert!(ClientActionId::new(text).is_ok());
+        }
+    }
+
     #[test]
     fn longest_names_fit_in_a_client_action_id() {
         let id = ActionId {

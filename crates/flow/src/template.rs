@@ -192,6 +192,28 @@ mod tests {
         assert_eq!(t.render(&scope(&BTreeMap::new())), "plain text");
     }
 
+    proptest::proptest! {
+        /// Text without `{{` is a literal and renders as itself.
+        #[test]
+        fn text_without_placeholders_renders_as_itself(text in "[^{]*") {
+            let t = Template::parse(&text).unwrap();
+            proptest::prop_assert_eq!(t.as_literal(), Some(text.as_str()));
+            proptest::prop_assert_eq!(t.render(&scope(&BTreeMap::new())), text);
+        }
+
+        /// A variable renders as its value, and `spell` puts one space between characters.
+        #[test]
+        fn variables_render_as_their_values(value in "[0-9A-Za-z#*]{0,20}") {
+            let mut vars = BTreeMap::new();
+            vars.insert("v".to_owned(), value.clone());
+            let plain = Template::parse("<{{vars.v}}>").unwrap();
+            proptest::prop_assert_eq!(plain.render(&scope(&vars)), format!("<{value}>"));
+            let spelled = Template::parse("{{ vars.v | spell }}").unwrap();
+            let expected: Vec<String> = value.chars().map(String::from).collect();
+            proptest::prop_assert_eq!(spelled.render(&scope(&vars)), expected.join(" "));
+        }
+    }
+
     #[test]
     fn rejects_bad_placeholders() {
         assert!(

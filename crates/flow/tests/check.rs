@@ -181,3 +181,119 @@ fn a_number_claimed_twice_is_an_error() {
         "b.yaml:3:5: number +6511 is already claimed by flow 'a' (a.yaml); a number routes to one flow"
     );
 }
+
+#[test]
+fn a_flow_id_used_twice_is_an_error_at_the_second_id() {
+    let a = compile("id: sales\nstart: n\nnodes: { n: { say: hi } }\n", "a.yaml")
+        .unwrap()
+        .flow;
+    let b = compile(
+        "# the same id again\nid: sales\nstart: n\nnodes: { n: { say: hi } }\n",
+        "b.yaml",
+    )
+    .unwrap()
+    .flow;
+    let errs = FlowSet::new(vec![a, b]).unwrap_err();
+    let errs: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        errs,
+        ["b.yaml:2:5: flow id 'sales' is also used by a.yaml; ids must be unique"]
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+    /// A bundled flow with a line removed or duplicated never makes the checker panic, and
+    /// every problem it reports has an error position inside the file.
+    #[test]
+    fn damaged_flows_are_diagnosed_not_panicked_on(
+        file in proptest::sample::select(vec!["restaurant", "support", "bank"]),
+        line in 0usize..100,
+        duplicate in proptest::prelude::any::<bool>(),
+    ) {
+        let path = format!("{}/../../flows/{file}.yaml", env!("CARGO_MANIFEST_DIR"));
+        let source = std::fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<&str> = source.lines().collect();
+        let at = line % lines.len();
+        if duplicate {
+            lines.insert(at, lines[at]);
+        } else {
+            lines.remove(at);
+        }
+        let damaged = lines.join("\n");
+        let diagnostics = match compile(&damaged, "damaged.yaml") {
+            Ok(compiled) => compiled.warnings,
+            Err(diagnostics) => {
+                proptest::prop_assert!(
+                    diagnostics.iter().any(|d| d.severity == Severity::Error),
+                    "a failed compile reports at least one error"
+                );
+                diagnostics
+            }
+        };
+        for d in diagnostics {
+            proptest::prop_assert!(d.pos.line >= 1 && d.pos.line <= lines.len() + 1, "{}", d);
+            proptest::prop_assert!(d.pos.col >= 1, "{}", d);
+        }
+    }
+}
+
+#[test]
+fn every_error_of_a_node_is_reported_not_just_the_first() {
+    let source = r#"id: x
+start: a
+nodes:
+  a:
+    say: "Hi"
+    voice: bad
+    speed: 9
+    repeat: 4
+    next: nowhere
+  c:
+    capture: { prompt: "Enter", var: v, min_digits: 5, max_digits: 3, pattern: "(", max_attempts: 0, timeout_ms: 10, digit_timeout_ms: 1, on_fail: nope, speed: 3 }
+    next: gone
+  t:
+    transfer: { to: "+6531580000", from: "0123", record: maybe }
+    next: lost
+    on_busy: missing
+"#;
+    let got = errors(source);
+    let expected = [
+        "broken.yaml:6:12: node 'a': voice: \"bad\" is not a voice profile; expected language-REGION-Name, e.g. en-US-BenjaminRUS",
+        "broken.yaml:7:12: node 'a': speed must be 0.5..=2.0, got 9",
+        "broken.yaml:8:13: node 'a': repeat must be 1..=3, got 4",
+        "broken.yaml:9:11: node 'a': next goes to 'nowhere', which is not a node of this flow",
+    ];
+    assert_eq!(got[..4], expected, "\n{}", got.join("\n"));
+    let capture: Vec<&String> = got.iter().filter(|e| e.contains("node 'c'")).collect();
+    for part in [
+        "next goes to 'gone'",
+        "min_digits (5) must not exceed max_digits (3)",
+        "pattern is not a valid regular expression",
+        "max_attempts must be 1..=20, got 0",
+        "timeout_ms must be 1000..=600000, got 10",
+        "digit_timeout_ms must be 500..=600000, got 1",
+        "on_fail goes to 'nope'",
+        "speed must be 0.5..=2.0, got 3",
+    ] {
+        assert!(
+            capture.iter().any(|e| e.contains(part)),
+            "missing {part:?} in\n{}",
+            got.join("\n")
+        );
+    }
+    let transfer: Vec<&String> = got.iter().filter(|e| e.contains("node 't'")).collect();
+    for part in [
+        "transfer.from: \"0123\" is not an E.164 number",
+        "transfer.record must be true or false, got a string",
+        "next goes to 'lost'",
+        "on_busy goes to 'missing'",
+    ] {
+        assert!(
+            transfer.iter().any(|e| e.contains(part)),
+            "missing {part:?} in\n{}",
+            got.join("\n")
+        );
+    }
+}

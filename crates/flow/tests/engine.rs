@@ -1,5 +1,7 @@
 //! The state machine, driven call by call through small flows and the bundled examples.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
 use switchboard_flow::{
@@ -574,37 +576,446 @@ fn menus_with_mixed_key_lengths_finish_on_hash() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(300))]
 
-    /// A caller pressing anything, in any example flow: every answer passes the protocol
-    /// validator, the sequence number only grows, and the call always ends or waits.
+    /// A caller pressing anything, in any example flow, on any day and hour, with the platform
+    /// delivering some events twice: every answer passes the protocol validator, a duplicate
+    /// gets the same answer and changes nothing, the sequence number only grows, and the call
+    /// always ends or waits.
     #[test]
     fn every_emitted_callflow_is_valid(
         flow_name in prop::sample::select(vec!["restaurant", "support", "bank"]),
         keys in prop::collection::vec(
-            prop_oneof![
-                Just(None),
-                "[0-9*#]{1,9}".prop_map(Some),
-                Just(Some("12345678".to_owned())),
-            ],
-            1..25,
+            (
+                prop_oneof![
+                    4 => "[0-9*#]".prop_map(Some),
+                    2 => Just(None),
+                    1 => "[0-9*#]{2,9}".prop_map(Some),
+                    1 => Just(Some("12345678".to_owned())),
+                ],
+                prop::sample::select(vec![200u16, 486, 480, 487, 503, 600]),
+                any::<bool>(),
+            ),
+            1..30,
         ),
-        sip in prop::sample::select(vec![200u16, 486, 480, 503]),
+        day in 23u32..30,
         hour in 0u32..24,
+        caller in prop::sample::select(vec!["+6591110000", "+6581234567"]),
     ) {
         let f = example(flow_name);
-        let now = Utc.with_ymd_and_hms(2026, 11, 23, hour, 0, 0).unwrap();
-        let mut call = Call::start_from(&f, "+6591110000", now);
-        for key in keys {
+        let now = Utc.with_ymd_and_hms(2026, 11, day, hour, 0, 0).unwrap();
+        let mut call = Call::start_from(&f, caller, now);
+        for (key, sip, duplicate) in keys {
             if call.state.awaiting == Awaiting::Nothing {
                 break;
             }
             let seq = call.state.seq;
+            let id = call.last.client_action_id.clone().unwrap();
             let sip_code = (call.state.awaiting == Awaiting::Transfer).then_some(sip);
             let reply = call.event(key.as_deref(), sip_code);
             prop_assert_eq!(reply.disposition, Disposition::Advanced);
             prop_assert_eq!(call.state.seq, seq + 1);
             prop_assert!(call.state.path.len() <= switchboard_flow::state::PATH_LIMIT);
+            prop_assert!(call.state.menus.len() <= switchboard_flow::state::MENU_STACK_LIMIT);
+            if duplicate {
+                let before = call.state.clone();
+                let again = step(&f, &mut call.state, Event::Completed {
+                    action_id: Some(id.as_str()),
+                    dtmf: key.as_deref(),
+                    sip_code,
+                }, now);
+                prop_assert_eq!(again.disposition, Disposition::Stale);
+                prop_assert_eq!(&again.callflow, &reply.callflow);
+                prop_assert_eq!(&call.state, &before);
+            }
         }
     }
+}
+
+const NESTED: &str = r#"
+id: nested
+start: top
+nodes:
+  top:
+    menu:
+      prompt: "Top. 1 main."
+      options: { "1": main }
+  main:
+    menu:
+      prompt: "Main. 1 sub, star repeats, 9 back."
+      options: { "1": sub, "*": main, "9": back }
+  sub:
+    menu:
+      prompt: "Sub. 9 back."
+      options: { "9": back }
+"#;
+
+#[test]
+fn back_after_repeating_a_menu_returns_to_its_parent() {
+    let f = flow(NESTED);
+    let mut call = Call::start(&f);
+    call.press("1");
+    assert_eq!(call.press("*"), ["ask: Main. 1 sub, star repeats, 9 back."]);
+    assert_eq!(call.press("*"), ["ask: Main. 1 sub, star repeats, 9 back."]);
+    assert_eq!(call.state.menus, ["top"], "repeating a menu is not a level");
+    call.press("1");
+    assert_eq!(call.press("9"), ["ask: Main. 1 sub, star repeats, 9 back."]);
+    assert_eq!(call.press("9"), ["ask: Top. 1 main."]);
+}
+
+#[test]
+fn back_with_no_menu_behind_goes_to_the_start() {
+    let f = flow(
+        "id: b\nstart: hello\nnodes:\n  hello: { say: \"Hello.\", next: m }\n  m:\n    menu: { prompt: \"9 back.\", options: { \"9\": back } }\n",
+    );
+    let mut call = Call::start(&f);
+    assert_eq!(call.heard(), ["say: Hello.", "ask: 9 back."]);
+    assert_eq!(call.press("9"), ["say: Hello.", "ask: 9 back."]);
+}
+
+#[test]
+fn play_nodes_batch_with_the_menu_they_return_to() {
+    let f = example("restaurant");
+    let mut call = Call::start(&f);
+    let reply = call.event(Some("4"), None);
+    assert_eq!(
+        describe(&reply.callflow),
+        [
+            "play: https://example.com/promo.mp3",
+            "ask: Welcome to ABC Restaurant. To book a table press 1, for a representative press 2, for our opening hours press 3, to hear this month's offer press 4."
+        ]
+    );
+    match &reply.callflow.actions[0] {
+        Action::PlayFile(p) => assert_eq!(p.repetition.map(|r| r.get()), Some(1)),
+        other => panic!("{other:?}"),
+    }
+    let ids: Vec<&str> = reply
+        .trace
+        .visits
+        .iter()
+        .map(|id| f.node(*id).name.as_str())
+        .collect();
+    assert_eq!(ids, ["promo", "main"]);
+}
+
+#[test]
+fn silence_alone_runs_out_at_max_no_input() {
+    let f = flow(MENU);
+    let main = f.node_id("main").unwrap();
+    let mut call = Call::start(&f);
+    let first = call.event(None, None);
+    assert_eq!(first.trace.signals, [Signal::NoInput(main)]);
+    assert_eq!(
+        describe(&first.callflow),
+        ["say: Nothing heard.", "ask: Again: 1, 2 or 3."]
+    );
+    let second = call.event(None, None);
+    assert_eq!(
+        second.trace.signals,
+        [Signal::NoInput(main), Signal::Exhausted(main)]
+    );
+    assert_eq!(
+        describe(&second.callflow),
+        ["say: Too many tries.", "hangup"]
+    );
+    assert_eq!((call.state.invalid, call.state.no_input), (0, 0));
+}
+
+#[test]
+fn a_menu_without_on_fail_hangs_up_when_a_counter_runs_out() {
+    let f = flow(
+        "id: n\nstart: m\nnodes:\n  m:\n    menu: { prompt: \"Press 1.\", max_invalid: 1, options: { \"1\": m } }\n",
+    );
+    let mut call = Call::start(&f);
+    assert_eq!(call.press("2"), ["hangup"]);
+    assert_eq!(call.state.awaiting, Awaiting::Nothing);
+}
+
+#[test]
+fn events_out_of_order_after_hangup_and_before_start() {
+    let f = flow(MENU);
+    // A completion for a session that never started is answered with a hangup, and moves
+    // nothing.
+    let mut fresh = SessionState::new(&f, "+6591110000", "+6568888888");
+    let reply = step(
+        &f,
+        &mut fresh,
+        Event::Completed {
+            action_id: None,
+            dtmf: Some("1"),
+            sip_code: None,
+        },
+        weekday_morning(),
+    );
+    assert_eq!(reply.disposition, Disposition::Stale);
+    assert_eq!(describe(&reply.callflow), ["hangup"]);
+    assert_eq!(fresh.seq, 0);
+
+    let mut call = Call::start(&f);
+    let id1 = call.last.client_action_id.clone().unwrap();
+    call.press("2");
+    let id2 = call.last.client_action_id.clone().unwrap();
+    call.press("9");
+    let latest = call.last.clone();
+    let state = call.state.clone();
+    // A delayed event from two answers ago, and one from the last answer: both stale.
+    for old in [&id1, &id2] {
+        let reply = step(
+            &f,
+            &mut call.state,
+            Event::Completed {
+                action_id: Some(old.as_str()),
+                dtmf: Some("3"),
+                sip_code: None,
+            },
+            call.now,
+        );
+        assert_eq!(reply.disposition, Disposition::Stale);
+        assert_eq!(reply.callflow, latest);
+        assert_eq!(call.state, state);
+    }
+    // After the call hung up, an event for the last answer only hangs up again.
+    call.press("1");
+    assert_eq!(call.state.awaiting, Awaiting::Nothing);
+    assert_eq!(call.press("1"), ["hangup"]);
+}
+
+#[test]
+fn transfers_from_a_templated_number_and_every_sip_class() {
+    let f = flow(
+        r#"
+id: tr
+start: s
+nodes:
+  s: { set: { line: "+6531580009" }, next: agent }
+  agent:
+    transfer: { to: "{{vars.line}}", from: "+6568880000" }
+    next: done
+    on_busy: busy
+    on_no_answer: noanswer
+    on_error: error
+  done: { say: "Done.", next: hangup }
+  busy: { say: "Busy.", next: hangup }
+  noanswer: { say: "No answer.", next: hangup }
+  error: { say: "Error.", next: hangup }
+"#,
+    );
+    for (sip, heard) in [
+        (200, "say: Done."),
+        (486, "say: Busy."),
+        (600, "say: Busy."),
+        (408, "say: No answer."),
+        (480, "say: No answer."),
+        (487, "say: No answer."),
+        (404, "say: Error."),
+        (503, "say: Error."),
+    ] {
+        let mut call = Call::start(&f);
+        match &call.last.actions[..] {
+            [Action::MakeCall(m)] => {
+                assert_eq!(m.destination.as_str(), "+6531580009");
+                assert_eq!(m.source.as_str(), "+6568880000");
+                assert_eq!(m.call_recording, None, "record defaults to off");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(call.transfer_result(sip), [heard, "hangup"], "SIP {sip}");
+    }
+}
+
+#[test]
+fn branch_conditions_cover_every_comparison_and_time_zones() {
+    let f = flow(
+        r#"
+id: cond
+timezone: Asia/Singapore
+start: s
+nodes:
+  s: { set: { n: "7", word: "gold", empty: "" }, next: b }
+  b:
+    branch:
+      - when: { var: n, lt: 7 }
+        goto: wrong
+      - when: { var: n, lte: 6.5 }
+        goto: wrong
+      - when: { var: word, not_equals: gold }
+        goto: wrong
+      - when: { var: word, matches: "gol" }
+        goto: wrong
+      - when: { var: empty, is_set: true }
+        goto: wrong
+      - when: { all: [ { var: n, lte: 7 }, { var: word, matches: "g.l[a-z]" }, { var: empty, is_set: false }, { var: missing, is_set: false } ] }
+        goto: night
+    default: wrong
+  night:
+    branch:
+      - when: { time: "22:00-06:00", tz: Europe/London }
+        goto: london_night
+      - when: { time: "22:00-06:00" }
+        goto: singapore_night
+    default: day
+  london_night: { say: "London night.", next: hangup }
+  singapore_night: { say: "Singapore night.", next: hangup }
+  day: { say: "Day.", next: hangup }
+  wrong: { say: "Wrong.", next: hangup }
+"#,
+    );
+    let at = |h| Utc.with_ymd_and_hms(2026, 11, 23, h, 30, 0).unwrap();
+    // 23:30 UTC: 23:30 in London, 07:30 in Singapore.
+    assert_eq!(
+        Call::start_from(&f, "+1", at(23)).heard(),
+        ["say: London night.", "hangup"]
+    );
+    // 15:30 UTC: 15:30 in London, 23:30 in Singapore.
+    assert_eq!(
+        Call::start_from(&f, "+1", at(15)).heard(),
+        ["say: Singapore night.", "hangup"]
+    );
+    // 08:30 UTC: day in both.
+    assert_eq!(
+        Call::start_from(&f, "+1", at(8)).heard(),
+        ["say: Day.", "hangup"]
+    );
+}
+
+#[test]
+fn templates_render_digits_and_skip_empty_text() {
+    let f = flow(
+        r#"
+id: tpl
+start: m
+nodes:
+  m:
+    menu: { prompt: "Pick.", options: { "1": s, "2": s } }
+  s: { set: { choice: "{{digits}}", both: "{{digits}}-{{vars.choice}}" }, next: say }
+  say: { say: "{{vars.nothing}}", next: echo }
+  echo: { say: "You chose {{vars.choice|spell}} ({{vars.both}}), calling {{called}}.", next: hangup }
+"#,
+    );
+    let mut call = Call::start(&f);
+    assert_eq!(
+        call.press("2"),
+        ["say: You chose 2 (2-2), calling +6568888888.", "hangup"],
+        "a text that renders empty is skipped, not sent"
+    );
+}
+
+#[test]
+fn a_long_chain_continues_where_the_full_callflow_stopped() {
+    let mut source = String::from("id: chain\nstart: s0\nnodes:\n");
+    for i in 0..20 {
+        source.push_str(&format!(
+            "  s{i}: {{ play: \"https://example.com/{i}.wav\", next: s{} }}\n",
+            i + 1
+        ));
+    }
+    source.push_str("  s20:\n    menu: { prompt: \"Done.\", options: { \"1\": hangup } }\n");
+    let f = flow(&source);
+    let mut call = Call::start(&f);
+    let mut answers = vec![call.heard()];
+    while call.state.awaiting == Awaiting::Continue {
+        answers.push(describe(&call.event(None, None).callflow));
+    }
+    let lengths: Vec<usize> = answers.iter().map(Vec::len).collect();
+    assert_eq!(lengths, [9, 9, 3]);
+    assert_eq!(
+        answers[2],
+        [
+            "play: https://example.com/18.wav",
+            "play: https://example.com/19.wav",
+            "ask: Done."
+        ]
+    );
+    assert_eq!(call.state.awaiting, Awaiting::Input);
+}
+
+#[test]
+fn versions_are_kept_for_live_sessions_up_to_a_limit() {
+    use switchboard_flow::set::KEPT_VERSIONS;
+    let version = |i: usize| flow(&MENU.replace("Main. 1 info", &format!("Main v{i}. 1 info")));
+    let mut set = FlowSet::new(vec![version(0)]).unwrap();
+    let first = set.latest("t").unwrap().version;
+    // Reloading the same source keeps one version, not two.
+    set = set.reload(vec![version(0)]).unwrap();
+    assert_eq!(set.latest("t").unwrap().version, first);
+    for i in 1..=KEPT_VERSIONS {
+        set = set.reload(vec![version(i)]).unwrap();
+    }
+    assert_eq!(
+        set.for_session("t", first).unwrap().version,
+        first,
+        "the oldest kept version still serves its sessions"
+    );
+    set = set.reload(vec![version(KEPT_VERSIONS + 1)]).unwrap();
+    assert!(set.version("t", first).is_none(), "dropped past the limit");
+    let latest = set.latest("t").unwrap().version;
+    assert_eq!(set.for_session("t", first).unwrap().version, latest);
+    // A failed reload leaves the set as it was.
+    let broken = MENU.replace("on_fail: failed", "on_fail: nowhere");
+    assert!(compile(&broken, "t.yaml").is_err());
+    assert!(
+        set.reload(vec![version(0), version(1)]).is_err(),
+        "two flows with one id"
+    );
+    assert_eq!(set.latest("t").unwrap().version, latest);
+}
+
+#[test]
+fn a_session_whose_node_is_gone_starts_over() {
+    let f = flow(MENU);
+    let mut state = SessionState::new(&f, "+6591110000", "+6568888888");
+    step(&f, &mut state, Event::Start, weekday_morning());
+    state.node = "removed_in_a_reload".to_owned();
+    let reply = step(
+        &f,
+        &mut state,
+        Event::Completed {
+            action_id: None,
+            dtmf: Some("1"),
+            sip_code: None,
+        },
+        weekday_morning(),
+    );
+    assert_eq!(
+        describe(&reply.callflow),
+        ["ask: Main. 1 info, 2 sub, 3 agent."]
+    );
+    assert_eq!(state.node, "main");
+}
+
+#[test]
+fn a_session_moved_to_the_current_version_records_it() {
+    use switchboard_flow::set::KEPT_VERSIONS;
+    let version = |i: usize| flow(&MENU.replace("Main. 1 info", &format!("Main v{i}. 1 info")));
+    let mut set = FlowSet::new(vec![version(0)]).unwrap();
+    let old = Arc::clone(set.latest("t").unwrap());
+    let mut state = SessionState::new(&old, "+6591110000", "+6568888888");
+    step(&old, &mut state, Event::Start, weekday_morning());
+    for i in 1..=KEPT_VERSIONS + 1 {
+        set = set.reload(vec![version(i)]).unwrap();
+    }
+    let current = set.for_session(&state.flow, state.version).unwrap();
+    assert_ne!(current.version, old.version, "the old version was dropped");
+    let id = state.action_id();
+    let reply = step(
+        current,
+        &mut state,
+        Event::Completed {
+            action_id: Some(id.as_str()),
+            dtmf: Some("2"),
+            sip_code: None,
+        },
+        weekday_morning(),
+    );
+    assert_eq!(state.version, current.version);
+    assert_eq!(
+        reply.callflow.client_action_id.unwrap().as_str(),
+        format!("t:{}:sub:2", current.version)
+    );
+    // Reverting to the old file now would not pull the session back to it.
+    let set = set.reload(vec![version(0)]).unwrap();
+    assert_eq!(
+        set.for_session(&state.flow, state.version).unwrap().version,
+        current.version
+    );
 }

@@ -1,16 +1,1159 @@
 //! `switchboard flow ...`: tools for flow authors.
+//!
+//! * `flow check PATH...` loads every flow file under the paths exactly as the server does
+//!   (`switchboard_runtime::catalog`) and prints one summary line per flow, or every problem as
+//!   `file:line:col: node 'x': message`. Flows are also checked against each other: one id per
+//!   flow, one flow per number.
+//! * `flow simulate FILE` plays a call through a flow in the terminal. It drives the real state
+//!   machine ([`switchboard_flow::step`]) the way the 8x8 platform would, prints what the caller
+//!   hears and which keys are expected, and runs every callflow it gets through the protocol
+//!   validator, so an author sees a violation before a caller does.
+//!
+//! Both commands take their streams as arguments ([`check`], [`simulate`]) and are tested
+//! without a process. Exit codes are the CLI's (see the parent module): 0 fine, 1 the flow is
+//! wrong (or produced an invalid callflow), 2 the command could not do its job.
 
+use std::collections::{HashSet, VecDeque};
+use std::io::{self, BufRead, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Subcommand;
+use chrono::{DateTime, Utc};
+use clap::{Args, Subcommand, ValueEnum};
+use switchboard_flow::model::{Capture, Menu};
+use switchboard_flow::yaml::Pos;
+use switchboard_flow::{
+    Awaiting, Diagnostic, Event, Flow, FlowSet, NodeKind, Reply, SessionState, Severity, Signal,
+    Target, TransferResult, step,
+};
+use switchboard_protocol::{Action, Mode, Msisdn, SayAndCapture, validate_callflow};
+use switchboard_runtime::catalog;
+
+use super::Outcome;
+
+/// The caller's number when `--caller` is not given.
+const DEFAULT_CALLER: &str = "+6591234567";
+/// The called number when `--called` is not given and the flow lists no number.
+const DEFAULT_CALLED: &str = "+6560000000";
+/// Most answers in a row that a simulated call may take without a key from the caller (after
+/// transfers and long chains): more means the flow loops on its own.
+const MAX_IDLE_ANSWERS: usize = 100;
 
 /// The `flow` subcommands.
 #[derive(Debug, Subcommand)]
-pub(crate) enum FlowCommand {}
+pub(crate) enum FlowCommand {
+    /// Check flow files (or directories of them) as the server would load them; exit 0 if all
+    /// are valid, 1 if not.
+    Check(CheckArgs),
+    /// Play a call through a flow: what the caller hears, the keys it expects, transfers, and
+    /// (with --json) the callflow JSON sent to 8x8.
+    Simulate(SimulateArgs),
+}
+
+/// Arguments of `switchboard flow check`.
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// Flow files (.yaml, .yml, .json) or directories holding them.
+    #[arg(value_name = "PATH", required = true)]
+    paths: Vec<PathBuf>,
+}
+
+/// Arguments of `switchboard flow simulate`.
+#[derive(Debug, Args)]
+pub(crate) struct SimulateArgs {
+    /// The flow file; or a directory of flows, with --called choosing the flow.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// What the caller does, comma separated, in order: keys such as `1` or `12345678#`, `-` for
+    /// silence, and `!busy`, `!no-answer`, `!failed`, `!answered` or `!SIPCODE` for how a
+    /// transfer ends. Without it, each entry is read from standard input.
+    #[arg(long, value_name = "KEYS", allow_hyphen_values = true)]
+    digits: Option<String>,
+    /// How a transfer ends when the caller's entries give no `!result` for it.
+    #[arg(long, value_enum, value_name = "RESULT", default_value_t = TransferChoice::Answered)]
+    transfer: TransferChoice,
+    /// Also print each callflow as the JSON answered to the 8x8 platform.
+    #[arg(long)]
+    json: bool,
+    /// The caller's number.
+    #[arg(long, value_name = "NUMBER", default_value = DEFAULT_CALLER, value_parser = parse_number)]
+    caller: String,
+    /// The number called; default: the flow's first number.
+    #[arg(long, value_name = "NUMBER", value_parser = parse_number)]
+    called: Option<String>,
+    /// When the call happens (for time and day branches), e.g. 2026-11-23T10:00:00+08:00;
+    /// default: now.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    at: Option<DateTime<Utc>>,
+}
+
+/// How a simulated transfer ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TransferChoice {
+    /// The agent answers (SIP 200); the flow continues at `next` when the bridged call ends.
+    Answered,
+    /// The line is busy (SIP 486): `on_busy`.
+    Busy,
+    /// Nobody answers (SIP 480): `on_no_answer`.
+    NoAnswer,
+    /// The call fails (SIP 503): `on_error`.
+    Failed,
+}
+
+impl TransferChoice {
+    /// The SIP code the platform reports for this result.
+    const fn sip(self) -> u16 {
+        match self {
+            Self::Answered => 200,
+            Self::Busy => 486,
+            Self::NoAnswer => 480,
+            Self::Failed => 503,
+        }
+    }
+}
+
+fn parse_number(text: &str) -> Result<String, String> {
+    Msisdn::new(text)
+        .map(|n| n.e164())
+        .map_err(|e| e.to_string())
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("{e}; give an RFC 3339 time such as 2026-11-23T10:00:00+08:00"))
+}
 
 impl FlowCommand {
-    /// Runs the command.
+    /// Runs the command against the process's standard streams.
     pub(crate) fn run(self) -> ExitCode {
-        match self {}
+        let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
+        match self {
+            Self::Check(args) => check(&args, &mut out, &mut err),
+            Self::Simulate(args) => simulate(
+                &args,
+                &mut io::stdin().lock(),
+                &mut out,
+                &mut err,
+                Utc::now(),
+            ),
+        }
+        .into()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// flow check
+
+/// Checks every flow under `args.paths`; reports on `out`, and unreadable paths on `err`.
+pub(crate) fn check(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> Outcome {
+    let mut unreadable = false;
+    let mut files = Vec::new();
+    for path in &args.paths {
+        match flow_files(path) {
+            Ok(found) => files.extend(found),
+            Err(reason) => {
+                // If even stderr is gone there is nobody left to tell.
+                let _ = writeln!(err, "switchboard: {reason}");
+                unreadable = true;
+            }
+        }
+    }
+    // A file named twice (directly and through its directory) is checked once, or it would
+    // clash with itself.
+    let mut seen = HashSet::new();
+    files.retain(|f| seen.insert(f.canonicalize().unwrap_or_else(|_| f.clone())));
+
+    let mut report = Vec::new();
+    let mut flows = Vec::new();
+    for file in &files {
+        match catalog::load(std::slice::from_ref(file)) {
+            Ok(loaded) => {
+                for flow in &loaded.flows {
+                    report.push(Line::Summary(summary(flow)));
+                }
+                report.extend(loaded.warnings.into_iter().map(Line::Diagnostic));
+                flows.extend(loaded.flows);
+            }
+            Err(diagnostics) => {
+                for diagnostic in diagnostics {
+                    if is_read_error(&diagnostic) {
+                        let _ = writeln!(
+                            err,
+                            "switchboard: cannot read flow file '{}': {}",
+                            diagnostic.file,
+                            read_reason(&diagnostic)
+                        );
+                        unreadable = true;
+                    } else {
+                        report.push(Line::Diagnostic(diagnostic));
+                    }
+                }
+            }
+        }
+    }
+    // Checks across files: only flows that compiled can clash.
+    if let Err(clashes) = FlowSet::new(flows) {
+        report.extend(clashes.into_iter().map(Line::Diagnostic));
+    }
+
+    let errors = report.iter().filter(|l| l.is_error()).count();
+    let warnings = report.iter().filter(|l| l.is_warning()).count();
+    let written = report
+        .iter()
+        .filter(|line| errors == 0 || !matches!(line, Line::Summary(_)))
+        .try_for_each(|line| match line {
+            Line::Summary(text) => writeln!(out, "{text}"),
+            Line::Diagnostic(d) => writeln!(out, "{d}"),
+        })
+        .and_then(|()| {
+            if errors > 0 {
+                let warnings = match warnings {
+                    0 => String::new(),
+                    n => format!(" and {}", count(n, "warning")),
+                };
+                writeln!(
+                    out,
+                    "{}{warnings}: no flow was loaded",
+                    count(errors, "error")
+                )
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| out.flush());
+    if let Err(reason) = written {
+        let _ = writeln!(err, "switchboard: cannot write the result: {reason}");
+        return Outcome::Failed;
+    }
+    if unreadable {
+        Outcome::Failed
+    } else if errors > 0 {
+        Outcome::Rejected
+    } else {
+        Outcome::Success
+    }
+}
+
+/// One line of `flow check`'s report.
+enum Line {
+    /// A flow that loaded.
+    Summary(String),
+    /// An error or a warning.
+    Diagnostic(Diagnostic),
+}
+
+impl Line {
+    fn is_error(&self) -> bool {
+        matches!(self, Self::Diagnostic(d) if d.severity == Severity::Error)
+    }
+
+    fn is_warning(&self) -> bool {
+        matches!(self, Self::Diagnostic(d) if d.severity == Severity::Warning)
+    }
+}
+
+/// `flows/bank.yaml: ok: flow 'bank', 8 nodes, answers +6568889999 (version 1a2b3c4d)`.
+fn summary(flow: &Flow) -> String {
+    let numbers = if flow.numbers.is_empty() {
+        "answers no number".to_owned()
+    } else {
+        format!("answers {}", flow.numbers.join(", "))
+    };
+    format!(
+        "{}: ok: flow '{}', {}, {numbers} (version {})",
+        flow.file,
+        flow.id,
+        count(flow.nodes.len(), "node"),
+        flow.version
+    )
+}
+
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// The flow files of a path, or a sentence saying why there are none.
+fn flow_files(path: &Path) -> Result<Vec<PathBuf>, String> {
+    if let Err(reason) = std::fs::metadata(path) {
+        return Err(format!("cannot read '{}': {reason}", path.display()));
+    }
+    catalog::flow_files(path).map_err(|d| {
+        if is_read_error(&d) {
+            format!("cannot read '{}': {}", d.file, read_reason(&d))
+        } else {
+            format!("nothing to check in '{}': {}", d.file, d.message)
+        }
+    })
+}
+
+/// Whether a catalog diagnostic is about reading the disk rather than about a flow: those are
+/// the only ones without a position.
+fn is_read_error(diagnostic: &Diagnostic) -> bool {
+    diagnostic.pos == Pos::default() && diagnostic.message.starts_with("cannot read")
+}
+
+fn read_reason(diagnostic: &Diagnostic) -> &str {
+    diagnostic
+        .message
+        .strip_prefix("cannot read: ")
+        .unwrap_or(&diagnostic.message)
+}
+
+// ---------------------------------------------------------------------------------------------
+// flow simulate
+
+/// One thing the caller does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Entry {
+    /// Keys pressed, as typed (`12345678#`).
+    Keys(String),
+    /// Nothing pressed before the timeout.
+    Silence,
+    /// How the transfer in progress ends: a SIP code.
+    Transfer(u16),
+}
+
+impl Entry {
+    /// Parses one entry: `1`, `12345678#`, `-`, `!busy`, `!486`.
+    fn parse(token: &str) -> Result<Self, String> {
+        let token = token.trim();
+        if token == "-" {
+            return Ok(Self::Silence);
+        }
+        if let Some(result) = token.strip_prefix('!') {
+            let choice = match result.to_ascii_lowercase().replace('_', "-").as_str() {
+                "answered" => Some(TransferChoice::Answered),
+                "busy" => Some(TransferChoice::Busy),
+                "no-answer" => Some(TransferChoice::NoAnswer),
+                "failed" => Some(TransferChoice::Failed),
+                _ => None,
+            };
+            return match (choice, result.parse::<u16>()) {
+                (Some(choice), _) => Ok(Self::Transfer(choice.sip())),
+                (None, Ok(code)) if (100..700).contains(&code) => Ok(Self::Transfer(code)),
+                _ => Err(format!(
+                    "'{token}' is not a transfer result; use !answered, !busy, !no-answer, !failed or a SIP code such as !486"
+                )),
+            };
+        }
+        if !token.is_empty()
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')
+        {
+            return Ok(Self::Keys(token.to_owned()));
+        }
+        Err(format!(
+            "'{token}' is not a key entry; use keys 0-9, * and # (e.g. 1 or 12345678#), - for silence, or !busy for a transfer result"
+        ))
+    }
+}
+
+/// Where the caller's entries come from.
+enum Script<'a> {
+    /// `--digits`, consumed in order.
+    Listed(VecDeque<Entry>),
+    /// Typed on standard input, one per line.
+    Typed(&'a mut dyn BufRead),
+}
+
+/// Why a simulation stopped early.
+enum Stop {
+    /// Reading the caller's entries or writing the transcript failed.
+    Io(io::Error),
+    /// The `--digits` list does not fit the call.
+    Script(String),
+}
+
+impl From<io::Error> for Stop {
+    fn from(err: io::Error) -> Self {
+        Self::Io(err)
+    }
+}
+
+impl Script<'_> {
+    /// The caller's next entry at a menu or capture; `None` when the caller is done (hangs up).
+    fn keys(&mut self, out: &mut dyn Write) -> Result<Option<Entry>, Stop> {
+        match self {
+            Self::Listed(entries) => match entries.pop_front() {
+                Some(Entry::Transfer(code)) => Err(Stop::Script(format!(
+                    "--digits gives a transfer result (!{code}) where the call waits for keys"
+                ))),
+                entry => Ok(entry),
+            },
+            Self::Typed(input) => loop {
+                write!(out, "keys (digits, - for silence, empty to hang up)> ")?;
+                out.flush()?;
+                let Some(line) = read_line(*input)? else {
+                    return Ok(None);
+                };
+                if line.is_empty() {
+                    return Ok(None);
+                }
+                match Entry::parse(&line) {
+                    Ok(Entry::Transfer(_)) => {
+                        writeln!(out, "   the call waits for keys, not a transfer result")?;
+                    }
+                    Ok(entry) => return Ok(Some(entry)),
+                    Err(reason) => writeln!(out, "   {reason}")?,
+                }
+            },
+        }
+    }
+
+    /// How the transfer in progress ends, as a SIP code.
+    fn transfer(&mut self, default: TransferChoice, out: &mut dyn Write) -> Result<u16, Stop> {
+        match self {
+            Self::Listed(entries) => match entries.front() {
+                Some(Entry::Transfer(code)) => {
+                    let code = *code;
+                    entries.pop_front();
+                    Ok(code)
+                }
+                _ => Ok(default.sip()),
+            },
+            Self::Typed(input) => loop {
+                write!(
+                    out,
+                    "transfer result (answered, busy, no-answer, failed or a SIP code; empty = {})> ",
+                    default
+                        .to_possible_value()
+                        .map_or("answered".to_owned(), |v| v.get_name().to_owned())
+                )?;
+                out.flush()?;
+                let line = read_line(*input)?.unwrap_or_default();
+                if line.is_empty() {
+                    return Ok(default.sip());
+                }
+                let token = if line.starts_with('!') {
+                    line
+                } else {
+                    format!("!{line}")
+                };
+                match Entry::parse(&token) {
+                    Ok(Entry::Transfer(code)) => return Ok(code),
+                    Ok(_) => {}
+                    Err(reason) => writeln!(out, "   {reason}")?,
+                }
+            },
+        }
+    }
+}
+
+fn read_line(input: &mut dyn BufRead) -> io::Result<Option<String>> {
+    let mut line = String::new();
+    if input.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    Ok(Some(line.trim().to_owned()))
+}
+
+/// Plays a call through the flow in `args.file`, reading the caller's entries from
+/// `args.digits` or, without it, from `stdin`; `now` is the time of the call unless `--at`.
+pub(crate) fn simulate(
+    args: &SimulateArgs,
+    stdin: &mut dyn BufRead,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    now: DateTime<Utc>,
+) -> Outcome {
+    let script = match &args.digits {
+        Some(list) => match list
+            .split(',')
+            .filter(|t| !t.trim().is_empty())
+            .map(Entry::parse)
+            .collect::<Result<VecDeque<_>, _>>()
+        {
+            Ok(entries) => Script::Listed(entries),
+            Err(reason) => {
+                let _ = writeln!(err, "switchboard: --digits: {reason}");
+                return Outcome::Failed;
+            }
+        },
+        None => Script::Typed(stdin),
+    };
+    let flow = match load_one(args, out) {
+        Ok(flow) => flow,
+        Err(Loading::Rejected) => return Outcome::Rejected,
+        Err(Loading::Failed(reason)) => {
+            let _ = writeln!(err, "switchboard: {reason}");
+            return Outcome::Failed;
+        }
+    };
+    let called = args
+        .called
+        .clone()
+        .or_else(|| flow.numbers.first().cloned())
+        .unwrap_or_else(|| DEFAULT_CALLED.to_owned());
+    let call = Simulation {
+        flow: &flow,
+        state: SessionState::new(&flow, &args.caller, &called),
+        now: args.at.unwrap_or(now),
+        json: args.json,
+        transfer: args.transfer,
+        script,
+        violations: 0,
+    };
+    match call.run(out) {
+        Ok(Ended {
+            violations: 0,
+            looped: false,
+        }) => Outcome::Success,
+        Ok(Ended { violations, looped }) => {
+            if violations > 0 {
+                let _ = writeln!(
+                    err,
+                    "switchboard: flow '{}' produced {} that the 8x8 platform would reject; see the transcript",
+                    flow.id,
+                    count(violations, "protocol violation")
+                );
+            }
+            if looped {
+                let _ = writeln!(
+                    err,
+                    "switchboard: flow '{}' answered {MAX_IDLE_ANSWERS} times in a row without a key from the caller; look for a loop through transfer results",
+                    flow.id
+                );
+            }
+            Outcome::Rejected
+        }
+        Err(Stop::Script(reason)) => {
+            let _ = out.flush();
+            let _ = writeln!(err, "switchboard: {reason}");
+            Outcome::Failed
+        }
+        Err(Stop::Io(reason)) => {
+            let _ = writeln!(
+                err,
+                "switchboard: cannot read the caller's entries or write the transcript: {reason}"
+            );
+            Outcome::Failed
+        }
+    }
+}
+
+/// Why no flow could be simulated.
+enum Loading {
+    /// The flow has errors (already printed).
+    Rejected,
+    /// A sentence saying what could not be done.
+    Failed(String),
+}
+
+/// The flow to simulate: the one in the file, or the one of the directory that answers
+/// `--called`. Compile errors and warnings are printed on `out`.
+fn load_one(args: &SimulateArgs, out: &mut dyn Write) -> Result<Flow, Loading> {
+    let files = flow_files(&args.file).map_err(Loading::Failed)?;
+    let loaded = match catalog::load(&files) {
+        Ok(loaded) => loaded,
+        Err(diagnostics) => {
+            if let Some(read) = diagnostics.iter().find(|d| is_read_error(d)) {
+                return Err(Loading::Failed(format!(
+                    "cannot read flow file '{}': {}",
+                    read.file,
+                    read_reason(read)
+                )));
+            }
+            for diagnostic in &diagnostics {
+                let _ = writeln!(out, "{diagnostic}");
+            }
+            let errors = diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
+            let _ = writeln!(
+                out,
+                "{}: fix the flow before simulating it",
+                count(errors, "error")
+            );
+            return Err(Loading::Rejected);
+        }
+    };
+    for warning in &loaded.warnings {
+        let _ = writeln!(out, "{warning}");
+    }
+    let mut flows = loaded.flows;
+    if flows.len() == 1 {
+        return Ok(flows.remove(0));
+    }
+    let ids: Vec<String> = flows.iter().map(|f| f.id.clone()).collect();
+    let Some(called) = &args.called else {
+        return Err(Loading::Failed(format!(
+            "'{}' holds {} flows ({}); pass --called NUMBER to choose the one that answers it, or give one file",
+            args.file.display(),
+            flows.len(),
+            ids.join(", ")
+        )));
+    };
+    let index = flows
+        .iter()
+        .position(|f| f.numbers.iter().any(|n| Msisdn::same_number(n, called)));
+    match index {
+        Some(i) => Ok(flows.swap_remove(i)),
+        None => Err(Loading::Failed(format!(
+            "no flow in '{}' answers {called} (flows: {})",
+            args.file.display(),
+            ids.join(", ")
+        ))),
+    }
+}
+
+/// How a simulated call ended.
+struct Ended {
+    /// Protocol violations seen.
+    violations: usize,
+    /// Whether it was stopped after [`MAX_IDLE_ANSWERS`].
+    looped: bool,
+}
+
+/// A call in progress: the platform's side, played against [`step`].
+struct Simulation<'a, 'i> {
+    flow: &'a Flow,
+    state: SessionState,
+    now: DateTime<Utc>,
+    json: bool,
+    transfer: TransferChoice,
+    script: Script<'i>,
+    violations: usize,
+}
+
+impl Simulation<'_, '_> {
+    /// Plays the call to its end.
+    fn run(mut self, out: &mut dyn Write) -> Result<Ended, Stop> {
+        let flow = self.flow;
+        writeln!(
+            out,
+            "Flow '{}' ({}, version {})",
+            flow.id, flow.file, flow.version
+        )?;
+        writeln!(
+            out,
+            "Call from {} to {} at {} ({} time: {})",
+            self.state.caller,
+            self.state.called,
+            self.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            flow.timezone,
+            self.now
+                .with_timezone(&flow.timezone)
+                .format("%a %Y-%m-%d %H:%M"),
+        )?;
+        if !flow.numbers.is_empty()
+            && !flow
+                .numbers
+                .iter()
+                .any(|n| Msisdn::same_number(n, &self.state.called))
+        {
+            writeln!(
+                out,
+                "note: flow '{}' does not answer {}; simulating it anyway",
+                flow.id, self.state.called
+            )?;
+        }
+        writeln!(out)?;
+        writeln!(out, "── the call arrives (CALL_RECEIVED)")?;
+        let reply = step(flow, &mut self.state, Event::Start, self.now);
+        self.show(&reply, out)?;
+        let mut last = reply.callflow;
+        let mut idle = 0;
+        while idle < MAX_IDLE_ANSWERS {
+            idle += 1;
+            let action_id = last.client_action_id.as_ref().map(|id| id.as_str());
+            let (dtmf, sip_code) = match self.state.awaiting {
+                Awaiting::Nothing => {
+                    writeln!(out, "── the call ends")?;
+                    return Ok(self.ended(false));
+                }
+                Awaiting::Continue => {
+                    writeln!(
+                        out,
+                        "── the platform has played that callflow (ACTION_COMPLETED); the flow goes on"
+                    )?;
+                    (None, None)
+                }
+                Awaiting::Transfer => {
+                    let code = self.script.transfer(self.transfer, out)?;
+                    let result = TransferResult::from_sip(Some(code));
+                    writeln!(
+                        out,
+                        "── the transfer ends: {} (SIP {code})",
+                        result.label().replace('_', " ")
+                    )?;
+                    (None, Some(code))
+                }
+                Awaiting::Input => {
+                    let Some(entry) = self.script.keys(out)? else {
+                        writeln!(
+                            out,
+                            "── no more entries while the call waits at '{}': the caller hangs up",
+                            self.state.node
+                        )?;
+                        return Ok(self.ended(false));
+                    };
+                    idle = 0;
+                    let sent = self.caller_enters(&entry, last.actions.last(), out)?;
+                    (sent, None)
+                }
+            };
+            let reply = step(
+                flow,
+                &mut self.state,
+                Event::Completed {
+                    action_id,
+                    dtmf: dtmf.as_deref(),
+                    sip_code,
+                },
+                self.now,
+            );
+            self.show(&reply, out)?;
+            last = reply.callflow;
+        }
+        writeln!(
+            out,
+            "!! stopped after {MAX_IDLE_ANSWERS} answers in a row without a key: the flow keeps going on its own"
+        )?;
+        Ok(self.ended(true))
+    }
+
+    fn ended(&self, looped: bool) -> Ended {
+        Ended {
+            violations: self.violations,
+            looped,
+        }
+    }
+
+    /// Prints the caller's entry and returns the digits the platform would report, applying
+    /// the capture's rules: `#` ends input (and is not part of the digits) when the capture
+    /// completes on hash, and input stops at `maxDigits`.
+    fn caller_enters(
+        &mut self,
+        entry: &Entry,
+        asked: Option<&Action>,
+        out: &mut dyn Write,
+    ) -> Result<Option<String>, Stop> {
+        let typed = match entry {
+            Entry::Keys(keys) => keys,
+            _ => {
+                writeln!(out, "caller stays silent")?;
+                return Ok(None);
+            }
+        };
+        let mut sent = typed.clone();
+        if let Some(Action::SayAndCapture(capture)) = asked {
+            if capture.completes_on_hash()
+                && let Some(hash) = sent.find('#')
+            {
+                sent.truncate(hash);
+            }
+            if let Some(max) = capture.max_digits() {
+                let max = usize::from(max.get());
+                if sent.len() > max {
+                    sent.truncate(max);
+                }
+            }
+        }
+        let verb = if typed.len() == 1 {
+            "presses"
+        } else {
+            "enters"
+        };
+        if sent == *typed || sent.clone() + "#" == *typed {
+            writeln!(out, "caller {verb} {typed}")?;
+        } else if sent.is_empty() {
+            writeln!(
+                out,
+                "caller {verb} {typed} (no digits before #: the platform reports no input)"
+            )?;
+        } else {
+            writeln!(
+                out,
+                "caller {verb} {typed} (the platform takes {sent}: input stops at # or after the most digits the prompt allows)"
+            )?;
+        }
+        Ok(Some(sent))
+    }
+
+    /// Prints one answer: nodes entered, what happened, what the caller hears, and what the
+    /// call waits for; validates the callflow.
+    fn show(&mut self, reply: &Reply, out: &mut dyn Write) -> io::Result<()> {
+        let flow = self.flow;
+        for signal in &reply.trace.signals {
+            writeln!(
+                out,
+                "   · {}",
+                self.describe_signal(*signal, &reply.trace.signals)
+            )?;
+        }
+        if !reply.trace.visits.is_empty() {
+            let names: Vec<&str> = reply
+                .trace
+                .visits
+                .iter()
+                .map(|id| flow.node(*id).name.as_str())
+                .collect();
+            writeln!(out, "   → {}", names.join(" → "))?;
+        }
+        for action in &reply.callflow.actions {
+            match action {
+                Action::Say(say) => {
+                    let times = say
+                        .repetition
+                        .filter(|r| r.get() > 1)
+                        .map(|r| format!(" (×{})", r.get()))
+                        .unwrap_or_default();
+                    writeln!(out, "   says: \"{}\"{times}", say.text)?;
+                }
+                Action::PlayFile(play) => {
+                    let times = play
+                        .repetition
+                        .filter(|r| r.get() > 1)
+                        .map(|r| format!(" (×{})", r.get()))
+                        .unwrap_or_default();
+                    writeln!(out, "   plays: {}{times}", play.file_url)?;
+                }
+                Action::SayAndCapture(capture) => {
+                    writeln!(out, "   asks: \"{}\"", capture.prompt_message())?;
+                    self.expects(capture, out)?;
+                }
+                Action::MakeCall(call) => {
+                    let recorded = if call.call_recording == Some(true) {
+                        ", recorded"
+                    } else {
+                        ""
+                    };
+                    writeln!(
+                        out,
+                        "   transfers the caller to {} (calling from {}{recorded})",
+                        call.destination.e164(),
+                        call.source.e164()
+                    )?;
+                }
+                Action::Hangup => writeln!(out, "   hangs up")?,
+            }
+        }
+        if self.json {
+            let json = serde_json::to_string_pretty(&reply.callflow)
+                .unwrap_or_else(|e| format!("(cannot show the JSON: {e})"));
+            writeln!(out, "   callflow JSON:")?;
+            for line in json.lines() {
+                writeln!(out, "     {line}")?;
+            }
+        }
+        let violations = validate_callflow(&reply.callflow, Mode::Webhook);
+        if !violations.is_empty() {
+            self.violations += violations.len();
+            writeln!(
+                out,
+                "   !! PROTOCOL VIOLATION: the 8x8 platform would reject this callflow:"
+            )?;
+            for violation in &violations {
+                writeln!(out, "   !!   {violation}")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What the prompt waits for: the menu's keys, or the capture's entry.
+    fn expects(&self, capture: &SayAndCapture, out: &mut dyn Write) -> io::Result<()> {
+        let Some(node) = self
+            .flow
+            .node_id(&self.state.node)
+            .map(|id| self.flow.node(id))
+        else {
+            return Ok(());
+        };
+        let seconds = |ms: u32| {
+            let s = f64::from(ms) / 1000.0;
+            format!("{s} s")
+        };
+        let time = match capture.digit_timeout_ms() {
+            Some(digit) => format!(
+                "{} to answer, {} between keys",
+                seconds(capture.overall_timeout_ms()),
+                seconds(digit)
+            ),
+            None => format!("{} to answer", seconds(capture.overall_timeout_ms())),
+        };
+        match &node.kind {
+            NodeKind::Menu(menu) => writeln!(out, "   keys: {} ({time})", options(self.flow, menu)),
+            NodeKind::Capture(c) => writeln!(out, "   enters: {} ({time})", entry_rule(c)),
+            _ => Ok(()),
+        }
+    }
+
+    fn describe_signal(&self, signal: Signal, all: &[Signal]) -> String {
+        let flow = self.flow;
+        let node = |id| flow.node(id);
+        let exhausted = |id| all.contains(&Signal::Exhausted(id));
+        match signal {
+            Signal::Invalid(id) => match &node(id).kind {
+                NodeKind::Menu(menu) => format!(
+                    "not an option at '{}' (wrong key {} of {})",
+                    node(id).name,
+                    if exhausted(id) {
+                        menu.max_invalid
+                    } else {
+                        self.state.invalid
+                    },
+                    menu.max_invalid
+                ),
+                NodeKind::Capture(c) => format!(
+                    "'{}' refuses the entry (failed attempt {} of {})",
+                    node(id).name,
+                    attempts(&self.state, c, exhausted(id)),
+                    c.max_attempts
+                ),
+                _ => format!("wrong entry at '{}'", node(id).name),
+            },
+            Signal::NoInput(id) => match &node(id).kind {
+                NodeKind::Menu(menu) => format!(
+                    "no key at '{}' (silence {} of {})",
+                    node(id).name,
+                    if exhausted(id) {
+                        menu.max_no_input
+                    } else {
+                        self.state.no_input
+                    },
+                    menu.max_no_input
+                ),
+                NodeKind::Capture(c) => format!(
+                    "no entry at '{}' (failed attempt {} of {})",
+                    node(id).name,
+                    attempts(&self.state, c, exhausted(id)),
+                    c.max_attempts
+                ),
+                _ => format!("no input at '{}'", node(id).name),
+            },
+            Signal::Exhausted(id) => {
+                let on_fail = match &node(id).kind {
+                    NodeKind::Menu(menu) => menu.on_fail,
+                    NodeKind::Capture(c) => c.on_fail,
+                    _ => Target::Hangup,
+                };
+                format!(
+                    "'{}' ran out of tries: on_fail goes to {}",
+                    node(id).name,
+                    target_name(flow, on_fail)
+                )
+            }
+            Signal::Captured(id) => match &node(id).kind {
+                NodeKind::Capture(c) => format!(
+                    "'{}' stores vars.{} = {}",
+                    node(id).name,
+                    c.var,
+                    self.state.vars.get(&c.var).map_or("", String::as_str)
+                ),
+                _ => format!("'{}' stores the entry", node(id).name),
+            },
+            Signal::Transfer(id, result) => format!(
+                "transfer '{}' {}",
+                node(id).name,
+                match result {
+                    TransferResult::Answered => "was answered: next",
+                    TransferResult::Busy => "was busy: on_busy",
+                    TransferResult::NoAnswer => "was not answered: on_no_answer",
+                    TransferResult::Failed => "failed: on_error",
+                }
+            ),
+            Signal::Failed(id) => format!(
+                "!! the flow cannot continue at '{}' (a number that is not E.164 after templating, an empty prompt, or a loop) and apologises",
+                node(id).name
+            ),
+        }
+    }
+}
+
+fn attempts(state: &SessionState, capture: &Capture, exhausted: bool) -> u8 {
+    if exhausted {
+        capture.max_attempts
+    } else {
+        state.attempts
+    }
+}
+
+/// `1 → reservations, 2 → connect, 9 → back`.
+fn options(flow: &Flow, menu: &Menu) -> String {
+    menu.options
+        .iter()
+        .map(|(key, target)| format!("{key} → {}", target_name(flow, *target)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `1 to 2 digits then #, into vars.guests, matching [1-9]|1[0-9]|20`.
+fn entry_rule(capture: &Capture) -> String {
+    let (min, max) = (capture.min_digits.get(), capture.max_digits.get());
+    let mut rule = if min == max {
+        count(usize::from(min), "digit")
+    } else {
+        format!("{min} to {max} digits")
+    };
+    if capture.finish_on_hash {
+        rule.push_str(" then #");
+    }
+    rule.push_str(&format!(", into vars.{}", capture.var));
+    if let Some(pattern) = &capture.pattern {
+        let text = pattern.as_str();
+        let inner = text
+            .strip_prefix("^(?:")
+            .and_then(|t| t.strip_suffix(")$"))
+            .unwrap_or(text);
+        rule.push_str(&format!(", matching {inner}"));
+    }
+    rule
+}
+
+fn target_name(flow: &Flow, target: Target) -> String {
+    match target {
+        Target::Node(id) => flow.node(id).name.clone(),
+        Target::Hangup => "hangup".to_owned(),
+        Target::Back => "back".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flows_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../flows")
+    }
+
+    fn simulate_with(file: &Path, digits: Option<&str>, stdin: &str) -> (Outcome, String, String) {
+        let args = SimulateArgs {
+            file: file.to_owned(),
+            digits: digits.map(str::to_owned),
+            transfer: TransferChoice::Answered,
+            json: false,
+            caller: DEFAULT_CALLER.to_owned(),
+            called: None,
+            at: None,
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let monday_morning = parse_time("2026-11-23T10:00:00+08:00").unwrap();
+        let outcome = simulate(
+            &args,
+            &mut stdin.as_bytes(),
+            &mut out,
+            &mut err,
+            monday_morning,
+        );
+        (
+            outcome,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
+    #[test]
+    fn entries_parse() {
+        assert_eq!(Entry::parse("1"), Ok(Entry::Keys("1".into())));
+        assert_eq!(
+            Entry::parse(" 12345678# "),
+            Ok(Entry::Keys("12345678#".into()))
+        );
+        assert_eq!(Entry::parse("-"), Ok(Entry::Silence));
+        assert_eq!(Entry::parse("!busy"), Ok(Entry::Transfer(486)));
+        assert_eq!(Entry::parse("!no-answer"), Ok(Entry::Transfer(480)));
+        assert_eq!(Entry::parse("!no_answer"), Ok(Entry::Transfer(480)));
+        assert_eq!(Entry::parse("!603"), Ok(Entry::Transfer(603)));
+        assert!(Entry::parse("!maybe").unwrap_err().contains("!busy"));
+        assert!(Entry::parse("1a").unwrap_err().contains("not a key entry"));
+    }
+
+    #[test]
+    fn typed_entries_come_from_stdin_and_eof_hangs_up() {
+        let file = flows_dir().join("restaurant.yaml");
+        let (outcome, out, err) = simulate_with(&file, None, "x\n3\n");
+        assert_eq!(outcome, Outcome::Success, "{err}");
+        assert!(out.contains("'x' is not a key entry"), "{out}");
+        assert!(
+            out.contains("caller presses 3\n   → hours → goodbye"),
+            "{out}"
+        );
+        assert!(out.ends_with("   hangs up\n── the call ends\n"), "{out}");
+        let (outcome, out, _) = simulate_with(&file, None, "");
+        assert_eq!(outcome, Outcome::Success);
+        assert!(
+            out.ends_with("waits at 'main': the caller hangs up\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_transfer_result_where_keys_are_expected_is_a_usage_error() {
+        let file = flows_dir().join("restaurant.yaml");
+        let (outcome, _, err) = simulate_with(&file, Some("!busy"), "");
+        assert_eq!(outcome, Outcome::Failed);
+        assert_eq!(
+            err,
+            "switchboard: --digits gives a transfer result (!486) where the call waits for keys\n"
+        );
+    }
+
+    #[test]
+    fn hash_ends_capture_input_and_max_digits_stop_a_menu() {
+        let file = flows_dir().join("bank.yaml");
+        let (_, out, _) = simulate_with(&file, Some("12345678#,12"), "");
+        assert!(out.contains("caller enters 12345678#\n"), "{out}");
+        assert!(
+            out.contains("caller enters 12 (the platform takes 1:"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_callflow_the_platform_would_reject_is_shown_loudly_and_counted() {
+        let file = flows_dir().join("restaurant.yaml");
+        let loaded = catalog::load(&[file]).unwrap();
+        let flow = &loaded.flows[0];
+        let mut call = Simulation {
+            flow,
+            state: SessionState::new(flow, DEFAULT_CALLER, "+6568888888"),
+            now: Utc::now(),
+            json: false,
+            transfer: TransferChoice::Answered,
+            script: Script::Listed(VecDeque::new()),
+            violations: 0,
+        };
+        // Nothing may follow a hangup (-1012): not a callflow `step` makes, but the check
+        // must catch it if one ever does.
+        let callflow = serde_json::from_str(
+            r#"{"callflow":[{"action":"hangup"},{"action":"say","params":{"text":"Bye.","voiceProfile":"en-US-BenjaminRUS"}}]}"#,
+        )
+        .unwrap();
+        let reply = Reply {
+            callflow,
+            disposition: switchboard_flow::Disposition::Advanced,
+            trace: Default::default(),
+        };
+        let mut out = Vec::new();
+        call.show(&reply, &mut out).unwrap();
+        assert_eq!(call.violations, 1);
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.ends_with(
+                "   !! PROTOCOL VIOLATION: the 8x8 platform would reject this callflow:\n   !!   -1012 $.callflow[1]: nothing may follow the hangup at $.callflow[0]\n"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn check_reports_unreadable_paths_with_exit_2() {
+        let args = CheckArgs {
+            paths: vec![PathBuf::from("/nonexistent/flows")],
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert_eq!(check(&args, &mut out, &mut err), Outcome::Failed);
+        let err = String::from_utf8(err).unwrap();
+        assert!(
+            err.starts_with("switchboard: cannot read '/nonexistent/flows': "),
+            "{err}"
+        );
     }
 }
