@@ -355,6 +355,54 @@ mod tests {
         assert_eq!(names.len(), CATALOGUE.len(), "a name is listed twice");
     }
 
+    /// Every `switchboard_*` name in `text`, with histogram suffixes removed.
+    fn metric_names(text: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("switchboard_") {
+            let tail = &rest[at..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                .unwrap_or(tail.len());
+            let name = &tail[..end];
+            let base = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(name);
+            names.push(base.to_owned());
+            rest = &tail[end..];
+        }
+        names
+    }
+
+    #[test]
+    fn dashboards_and_alerts_use_only_catalogued_metrics() {
+        let deploy = [
+            (
+                "alerts.yml",
+                include_str!("../../../deploy/prometheus/alerts.yml"),
+            ),
+            (
+                "alerts_test.yml",
+                include_str!("../../../deploy/prometheus/alerts_test.yml"),
+            ),
+            (
+                "switchboard.json",
+                include_str!("../../../deploy/grafana/switchboard.json"),
+            ),
+        ];
+        for (file, text) in deploy {
+            let names = metric_names(text);
+            assert!(names.len() > 5, "{file}: found only {names:?}");
+            for name in names {
+                assert!(
+                    CATALOGUE.iter().any(|d| d.name == name),
+                    "{file} uses {name}, which no crate records (see CATALOGUE)"
+                );
+            }
+        }
+    }
+
     #[test]
     fn the_operations_guide_documents_every_metric() {
         let guide = include_str!("../../../docs/operations.md");
