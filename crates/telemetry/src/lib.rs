@@ -197,6 +197,10 @@ impl Telemetry {
     /// flows, and makes the recorder the process's global one, so metrics other crates record
     /// through the `metrics` facade (the Redis store's) are in [`Telemetry::render`] too.
     ///
+    /// Call it before anything registers metrics through the facade: the Redis store takes its
+    /// handles when it is built, and a handle taken before a global recorder exists stays bound
+    /// to the no-op recorder for good.
+    ///
     /// Only the first call in a process can take the global slot; later ones (tests, mostly)
     /// get a recorder of their own that renders only what this crate records, and
     /// [`Telemetry::is_global`] says so. It never panics.
