@@ -135,7 +135,7 @@ if ! grep -q 'switchboard-telemetry' crates/server/Cargo.toml; then
   exit 0
 fi
 [ -x target/release/switchboard ] || cargo build --release --quiet -p switchboard-server
-target/release/switchboard serve --listen 127.0.0.1:0 >"$work/server.log" 2>&1 &
+RUST_LOG=info NO_COLOR=1 target/release/switchboard serve --listen 127.0.0.1:0 >"$work/server.log" 2>&1 &
 server_pid=$!
 addr=""
 for _ in $(seq 1 100); do
