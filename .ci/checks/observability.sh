@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Observability checks: the Prometheus alerts and their unit tests, the Grafana dashboard
+# type-checked against Grafana's published schema, and the metrics exposition (the telemetry
+# crate's sample, and the real server's GET /metrics) linted by promtool.
+#
+# Run from anywhere (it moves to the repository root); installs what is missing: promtool from
+# Debian's `prometheus` package, and pinned npm packages into a temporary directory.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+# Pinned: a new schema release may tighten types; bump deliberately and re-run.
+GRAFANA_SCHEMA_VERSION=13.2.3
+TYPESCRIPT_VERSION=5.9.3
+
+note() { printf '  -> %s\n' "$*"; }
+fail() {
+  printf 'observability: %s\n' "$*" >&2
+  exit 1
+}
+
+work="$(mktemp -d)"
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# --- tools ---------------------------------------------------------------------------------
+missing=()
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if [ "${#missing[@]}" -gt 0 ]; then
+  note "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v node >/dev/null 2>&1 || fail "node is required for the dashboard check"
+command -v npm >/dev/null 2>&1 || fail "npm is required for the dashboard check"
+
+# --- alerts --------------------------------------------------------------------------------
+note "promtool check rules / test rules / check config"
+promtool check rules deploy/prometheus/alerts.yml
+promtool test rules deploy/prometheus/alerts_test.yml
+promtool check config --syntax-only deploy/prometheus/prometheus.yml
+
+# --- dashboard -----------------------------------------------------------------------------
+note "the dashboard against @grafana/schema@$GRAFANA_SCHEMA_VERSION (tsc $TYPESCRIPT_VERSION)"
+schema="$work/schema"
+mkdir -p "$schema"
+(
+  cd "$schema"
+  printf '{ "name": "dashboard-check", "private": true }\n' >package.json
+  npm install --no-audit --no-fund --ignore-scripts --loglevel=error \
+    "@grafana/schema@$GRAFANA_SCHEMA_VERSION" "typescript@$TYPESCRIPT_VERSION" >/dev/null
+  cat >tsconfig.json <<'EOF'
+{
+  "compilerOptions": {
+    "strict": true,
+    "noEmit": true,
+    "module": "esnext",
+    "moduleResolution": "bundler",
+    "target": "es2022",
+    "skipLibCheck": true
+  },
+  "files": ["dashboard.ts"]
+}
+EOF
+)
+
+# The JSON is pasted in as an object literal (not imported with resolveJsonModule), so the
+# compiler checks it against the type *contextually*: misspelt or unknown fields are errors
+# (excess property checks), and strings are checked against Grafana's string unions.
+typecheck() {
+  {
+    cat <<'EOF'
+import type { Dashboard } from '@grafana/schema';
+
+// The dashboard as JSON stores it: Grafana's string enums (ThresholdsMode, FieldColorModeId,
+// ...) are their string values on the wire; everything else is checked as declared.
+type Wire<T> = T extends string
+  ? `${T}`
+  : T extends number
+    ? number
+    : T extends Array<infer U>
+      ? Array<Wire<U>>
+      : T extends object
+        ? { [K in keyof T]: Wire<T[K]> }
+        : T;
+
+export const dashboard: Wire<Dashboard> =
+EOF
+    cat "$1"
+    printf ';\n'
+  } >"$schema/dashboard.ts"
+  (cd "$schema" && ./node_modules/.bin/tsc -p .)
+}
+
+for dashboard in deploy/grafana/*.json; do
+  typecheck "$dashboard" || fail "$dashboard does not match Grafana's dashboard schema (errors above)"
+done
+
+# The check must be able to fail: a number given as a string, and a misspelt field.
+mutate() {
+  node -e '
+    const fs = require("fs");
+    const d = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+    const mutation = process.argv[2];
+    if (mutation === "wrong-type") d.panels.find((p) => p.type !== "row").gridPos.h = "8";
+    if (mutation === "unknown-field") { d.schemaVersoin = d.schemaVersion; }
+    fs.writeFileSync(process.argv[3], JSON.stringify(d));
+  ' deploy/grafana/switchboard.json "$1" "$work/mutated.json"
+}
+for mutation in wrong-type unknown-field; do
+  mutate "$mutation"
+  if typecheck "$work/mutated.json" >/dev/null 2>&1; then
+    fail "the schema check accepted a dashboard with a $mutation: it checks nothing"
+  fi
+done
+
+# --- exposition ----------------------------------------------------------------------------
+note "promtool check metrics: the telemetry crate's sample exposition"
+cargo run --release --quiet -p switchboard-telemetry --example exposition >"$work/sample.prom"
+grep -q '^switchboard_build_info{' "$work/sample.prom" || fail "the sample exposition has no build info"
+promtool check metrics <"$work/sample.prom" || fail "the sample exposition does not lint (above)"
+
+note "promtool check metrics: GET /metrics of the real server"
+if ! grep -q 'switchboard-telemetry' crates/server/Cargo.toml; then
+  # Not a skip of a missing service: the server does not expose these metrics yet. Once it
+  # depends on the crate, everything below is required.
+  note "NOT CHECKED: crates/server does not use switchboard-telemetry yet"
+  exit 0
+fi
+[ -x target/release/switchboard ] || cargo build --release --quiet -p switchboard-server
+RUST_LOG=info NO_COLOR=1 target/release/switchboard serve --listen 127.0.0.1:0 >"$work/server.log" 2>&1 &
+server_pid=$!
+addr=""
+for _ in $(seq 1 100); do
+  addr="$(grep -o 'listening on http://[0-9.:]*' "$work/server.log" | head -n1 | sed 's|listening on http://||')" || true
+  [ -n "$addr" ] && break
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.1
+done
+[ -n "$addr" ] || { cat "$work/server.log" >&2; fail "switchboard serve did not start"; }
+
+# One call to the bundled restaurant flow, so the per-flow series carry data.
+curl -fsS -o /dev/null -H 'content-type: application/json' \
+  --data '{"namespace":"VOICE","eventType":"CALL_ACTION","payload":{"eventId":"obs-check-1","callId":"obs-check-call","sessionId":"obs-check-session","subAccountId":"acme_voice","callStatus":"CALL_RECEIVED","callDirection":"INBOUND","callType":"PSTN","source":"+6591110000","destination":"+6568888888","sourceFormat":"MSISDN","destinationFormat":"MSISDN","timestamp":"2026-11-20T09:15:02.118Z"}}' \
+  "http://$addr/webhooks" || { cat "$work/server.log" >&2; fail "the server refused a CALL_RECEIVED webhook"; }
+curl -fsS "http://$addr/metrics" >"$work/server.prom" || fail "GET http://$addr/metrics failed"
+promtool check metrics <"$work/server.prom" || fail "the server's exposition does not lint (above)"
+for series in \
+  'switchboard_build_info{' \
+  'switchboard_webhook_duration_seconds_count{event="call_received",outcome="started"} 1' \
+  'switchboard_sessions_started_total{flow="restaurant"} 1' \
+  'switchboard_node_visits_total{flow="restaurant",node="main"} 1'; do
+  grep -qF "$series" "$work/server.prom" || fail "the server's exposition lacks: $series"
+done
+note "the server's exposition lints and counts the call"
