@@ -211,8 +211,14 @@ async fn deliver(
         }
         next.version = expected.map_or(1, |v| v + 1);
         next.remember(&action.event_id, body.clone());
-        match shared.store.commit(session, expected, &next).await {
-            Ok(Commit::Written) => {
+        match shared
+            .store
+            .commit(session, expected, &next, &action.event_id)
+            .await
+        {
+            // Deferred: the store is down and queued the write; this actor's record is the
+            // truth until the queue is flushed.
+            Ok(Commit::Written | Commit::Deferred) => {
                 if kind == AnswerKind::Advanced && expected.is_none() {
                     kind = AnswerKind::Started;
                 }

@@ -1,0 +1,1036 @@
+//! [`RedisStore`]: session state in Redis (one server or a Redis Cluster), so any replica can
+//! serve any webhook. See `docs/architecture.md`, "Session state in Redis", for the protocol.
+//!
+//! # Layout
+//! * One hash per session, `{prefix}:{<sessionId>}:state`, fields `v` (version), `ids` (the
+//!   answered eventIds, `|id|id|`) and `r` (the [`Record`] as JSON). The hash tag keeps every
+//!   key of a session in one cluster slot. Its TTL is set again on every write.
+//! * Every write is one `EVALSHA` of `redis/commit.lua` (compare-and-set on `v` plus the
+//!   eventId check; `EVAL` fallback on `NOSCRIPT`): a warm webhook costs one round trip, and a
+//!   replica with a live actor never reads before writing.
+//! * The summary deletes the hash (`DEL`).
+//!
+//! # When Redis is lost
+//! A failed command marks Redis down. While it is down, writes of sessions whose actor holds
+//! their record are queued here (write-behind, at most one entry per session, the latest record
+//! over the last durable version) and answered [`Commit::Deferred`]; reads fail at once with a
+//! [`StoreError`] (the server answers 503). A background task probes Redis with `PING` and,
+//! when it answers, flushes the queue through the same script. A queued write that meets a newer
+//! stored state, outlives [`RedisConfig::max_pending_age`], or does not fit in
+//! [`RedisConfig::max_pending`], is dropped with an error log and
+//! `switchboard_store_writes_dropped_total`: nothing is lost silently.
+//!
+//! # Metrics
+//! Handles are made once, in [`RedisStore::new`], so install the recorder before calling it:
+//! `switchboard_redis_command_duration_seconds{command}`, `switchboard_redis_errors_total{kind}`,
+//! `switchboard_store_pending_writes`, `switchboard_store_writes_dropped_total`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::cluster::{ClusterClient, ClusterClientBuilder};
+use ::redis::cluster_async::ClusterConnection;
+use ::redis::{
+    Client, ErrorKind, IntoConnectionInfo, RedisError, RedisResult, Script, ServerErrorKind,
+};
+use metrics::{Counter, Gauge, Histogram};
+use tokio::sync::Notify;
+
+use crate::store::{BoxFuture, Commit, Record, SessionStore, StoreError};
+
+/// Runs `$body` with `$con` bound to a connection of either kind.
+macro_rules! with_connection {
+    ($link:expr, $con:ident => $body:expr) => {
+        match $link {
+            Link::Single(manager) => {
+                let mut $con = manager.clone();
+                $body
+            }
+            Link::Cluster(cluster) => {
+                let mut $con = cluster.get().await?;
+                $body
+            }
+        }
+    };
+}
+
+/// The compare-and-set script (see the file for its contract).
+const COMMIT_SCRIPT: &str = include_str!("redis/commit.lua");
+
+/// The flusher's pause between probes while Redis is down: doubles from the first to the last.
+const PROBE_FIRST: Duration = Duration::from_millis(100);
+const PROBE_LAST: Duration = Duration::from_secs(2);
+/// How often the flusher looks at an empty queue.
+const IDLE: Duration = Duration::from_secs(1);
+/// Queued writes flushed per batch, so the queue's lock is taken briefly.
+const FLUSH_BATCH: usize = 256;
+
+/// Where Redis is and how sessions are kept in it.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]`. Cluster mode when [`Self::cluster`] is set,
+    /// when several comma-separated nodes are given (`redis://a:7000,redis://b:7000`, or
+    /// `a:7000,b:7000`), or with the `redis+cluster://` scheme.
+    pub url: String,
+    /// Talk to a Redis Cluster (also implied by the URL, see [`Self::url`]).
+    pub cluster: bool,
+    /// Prefix of every key: `{prefix}:{<sessionId>}:state`.
+    pub prefix: String,
+    /// A session's state lives this long after its last write.
+    pub ttl: Duration,
+    /// Most time one Redis command may take before Redis is considered down.
+    pub command_timeout: Duration,
+    /// Most sessions with writes queued while Redis is down; beyond it a write fails (503).
+    pub max_pending: usize,
+    /// A queued write not made durable within this time is dropped (logged and counted).
+    pub max_pending_age: Duration,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: "redis://127.0.0.1:6379".to_owned(),
+            cluster: false,
+            prefix: "switchboard".to_owned(),
+            ttl: Duration::from_secs(2 * 3600),
+            command_timeout: Duration::from_secs(1),
+            max_pending: 10_000,
+            max_pending_age: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RedisConfig {
+    /// The defaults, with `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Session state in Redis. See the module documentation.
+pub struct RedisStore {
+    link: Link,
+    script: Script,
+    prefix: String,
+    ttl_ms: u64,
+    timeout: Duration,
+    max_pending: usize,
+    max_pending_age: Duration,
+    /// The URL with any password masked, for messages.
+    target: String,
+    /// Set by a failed command, cleared by a successful probe; while set, nothing waits on
+    /// Redis on the request path.
+    down: AtomicBool,
+    // std Mutex: held to look up, insert or remove entries, never across an await.
+    queue: Mutex<HashMap<String, Pending>>,
+    wake: Arc<Notify>,
+    dropped: AtomicU64,
+    metrics: Metrics,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("target", &self.target)
+            .field("cluster", &matches!(self.link, Link::Cluster(_)))
+            .field("prefix", &self.prefix)
+            .field("down", &self.down.load(Ordering::Relaxed))
+            .field("pending", &self.pending_writes())
+            .finish()
+    }
+}
+
+impl RedisStore {
+    /// A store for `config`. Connects lazily: an unreachable Redis is not an error here (the
+    /// first [`SessionStore::ping`] reports it); only a malformed URL is. Must be called inside
+    /// a Tokio runtime, which runs the write-behind flusher.
+    pub fn new(config: RedisConfig) -> Result<Arc<Self>, StoreError> {
+        let (nodes, cluster) = endpoints(&config)?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            StoreError(
+                "RedisStore::new must be called inside a Tokio runtime (it starts the task that \
+                 flushes writes queued while Redis is down)"
+                    .to_owned(),
+            )
+        })?;
+        let target = nodes
+            .iter()
+            .map(|n| redact(n))
+            .collect::<Vec<_>>()
+            .join(",");
+        let timeout = config.command_timeout;
+        let link = if cluster {
+            let client = ClusterClientBuilder::new(nodes.clone())
+                .connection_timeout(timeout)
+                .response_timeout(timeout)
+                .retries(2)
+                .build()
+                .map_err(|e| bad_url(&target, &e))?;
+            Link::Cluster(Box::new(ClusterLink {
+                client,
+                connection: Mutex::new(None),
+                connecting: tokio::sync::Mutex::new(()),
+            }))
+        } else {
+            let client = Client::open(nodes[0].as_str()).map_err(|e| bad_url(&target, &e))?;
+            let manager_config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout))
+                .set_number_of_retries(1)
+                .set_max_delay(PROBE_LAST);
+            let manager = ConnectionManager::new_lazy_with_config(client, manager_config)
+                .map_err(|e| bad_url(&target, &e))?;
+            Link::Single(manager)
+        };
+        let store = Arc::new(Self {
+            link,
+            script: Script::new(COMMIT_SCRIPT),
+            prefix: config.prefix,
+            ttl_ms: u64::try_from(config.ttl.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1),
+            timeout,
+            max_pending: config.max_pending,
+            max_pending_age: config.max_pending_age,
+            target,
+            down: AtomicBool::new(false),
+            queue: Mutex::new(HashMap::new()),
+            wake: Arc::new(Notify::new()),
+            dropped: AtomicU64::new(0),
+            metrics: Metrics::new(),
+        });
+        runtime.spawn(flusher(Arc::downgrade(&store), Arc::clone(&store.wake)));
+        Ok(store)
+    }
+
+    /// The key of a session's state.
+    pub fn state_key(&self, session: &str) -> String {
+        format!("{}:{{{session}}}:state", self.prefix)
+    }
+
+    /// Sessions whose latest write is queued, waiting for Redis.
+    pub fn pending_writes(&self) -> usize {
+        self.queue().len()
+    }
+
+    /// Queued writes given up on since the start (also `switchboard_store_writes_dropped_total`).
+    pub fn writes_dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Whether the last command reached Redis.
+    pub fn is_reachable(&self) -> bool {
+        !self.down.load(Ordering::Acquire)
+    }
+
+    fn queue(&self) -> MutexGuard<'_, HashMap<String, Pending>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn publish_pending(&self, queue: &HashMap<String, Pending>) {
+        self.metrics.pending.set(queue.len() as f64);
+    }
+
+    fn drop_write(&self, session: &str, why: &str) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        self.metrics.dropped.increment(1);
+        tracing::error!(session, redis = %self.target, "session write dropped: {why}");
+    }
+
+    fn mark_down(&self, failure: &Failure) {
+        if !self.down.swap(true, Ordering::AcqRel) {
+            tracing::warn!(
+                redis = %self.target,
+                error = %failure.message,
+                "Redis is unreachable: live sessions are served from memory and their writes \
+                 queued; sessions without a live actor get 503 until it returns"
+            );
+            self.wake.notify_one();
+        }
+    }
+
+    fn mark_up(&self) {
+        if self.down.swap(false, Ordering::AcqRel) {
+            tracing::info!(
+                redis = %self.target,
+                pending = self.pending_writes(),
+                "Redis is reachable again; flushing queued writes"
+            );
+            self.wake.notify_one();
+        }
+    }
+
+    fn unreachable(&self, session: &str) -> StoreError {
+        StoreError(format!(
+            "Redis at {} is unreachable, and session {session} has no live state on this \
+             replica; retry when Redis is back",
+            self.target
+        ))
+    }
+
+    /// Runs `op` under the command timeout, timing it and counting its failures.
+    async fn timed<T>(
+        &self,
+        command: Command,
+        op: impl Future<Output = RedisResult<T>>,
+    ) -> Result<T, Failure> {
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.timeout, op).await;
+        self.metrics
+            .duration(command)
+            .record(started.elapsed().as_secs_f64());
+        let failure = match result {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(err)) => Failure::from(&err),
+            Err(_) => Failure {
+                kind: ErrorClass::Timeout,
+                message: format!("no answer within {:?}", self.timeout),
+            },
+        };
+        self.metrics.error(failure.kind).increment(1);
+        if failure.unavailable() {
+            self.mark_down(&failure);
+        }
+        Err(failure)
+    }
+
+    /// The compare-and-set, one `EVALSHA`.
+    async fn cas(
+        &self,
+        session: &str,
+        expected: Option<u64>,
+        record: &Record,
+        event_id: &str,
+    ) -> Result<Commit, Failure> {
+        let key = self.state_key(session);
+        let body = serde_json::to_vec(record).map_err(|e| Failure {
+            kind: ErrorClass::Decode,
+            message: format!("cannot encode session {session}: {e}"),
+        })?;
+        let mut ids = String::with_capacity(1 + record.events.len() * 37);
+        ids.push('|');
+        for (id, _) in &record.events {
+            // An id holding the separator cannot be matched; the version check still guards it.
+            if !id.contains('|') {
+                ids.push_str(id);
+                ids.push('|');
+            }
+        }
+        let event_id = if event_id.contains('|') { "" } else { event_id };
+        let mut invocation = self.script.key(&key);
+        invocation
+            .arg(expected.map(|v| v.to_string()).unwrap_or_default())
+            .arg(record.version)
+            .arg(body)
+            .arg(ids)
+            .arg(self.ttl_ms)
+            .arg(event_id);
+        let (status, stored): (i64, Option<Vec<u8>>) = self
+            .timed(Command::Commit, async {
+                with_connection!(&self.link, con => invocation.invoke_async(&mut con).await)
+            })
+            .await?;
+        match (status, stored) {
+            (1, _) => Ok(Commit::Written),
+            (_, Some(stored)) => Ok(Commit::Conflict(Some(Box::new(
+                self.decode(&key, &stored)?,
+            )))),
+            (_, None) => Ok(Commit::Conflict(None)),
+        }
+    }
+
+    fn decode(&self, key: &str, bytes: &[u8]) -> Result<Record, Failure> {
+        serde_json::from_slice(bytes).map_err(|e| {
+            self.metrics.error(ErrorClass::Decode).increment(1);
+            Failure {
+                kind: ErrorClass::Decode,
+                message: format!("the record at {key} is not a session record: {e}"),
+            }
+        })
+    }
+
+    /// Queues `record` over the durable version `base`; fails when the queue is full.
+    fn defer(
+        &self,
+        queue: &mut HashMap<String, Pending>,
+        session: &str,
+        base: Option<u64>,
+        record: &Record,
+    ) -> Result<Commit, StoreError> {
+        if let Some(pending) = queue.get_mut(session) {
+            pending.replace(record);
+            return Ok(Commit::Deferred);
+        }
+        if queue.len() >= self.max_pending {
+            let why = format!(
+                "Redis at {} is unreachable and {} sessions already have writes queued (the \
+                 limit, max_pending); the webhook is refused so the platform retries it",
+                self.target,
+                queue.len()
+            );
+            self.drop_write(session, &why);
+            return Err(StoreError(why));
+        }
+        queue.insert(
+            session.to_owned(),
+            Pending::new(Queued::Write {
+                base,
+                record: Box::new(record.clone()),
+            }),
+        );
+        self.publish_pending(queue);
+        Ok(Commit::Deferred)
+    }
+
+    async fn commit_record(
+        &self,
+        session: &str,
+        expected: Option<u64>,
+        record: &Record,
+        event_id: &str,
+    ) -> Result<Commit, StoreError> {
+        // A session with a queued write: Redis holds the queue's base version, not `expected`.
+        let mut base = expected;
+        let mut claimed = false;
+        {
+            let mut queue = self.queue();
+            let down = !self.is_reachable();
+            match queue.get_mut(session) {
+                Some(pending) if matches!(pending.op, Queued::End) => {
+                    self.drop_write(session, "the session already ended (its summary arrived)");
+                    return Ok(Commit::Deferred);
+                }
+                Some(pending) if pending.claimed || down => {
+                    pending.replace(record);
+                    return Ok(Commit::Deferred);
+                }
+                Some(pending) => {
+                    // Claim the entry so the flusher leaves it to this write.
+                    pending.claimed = true;
+                    claimed = true;
+                    if let Queued::Write { base: queued, .. } = &pending.op {
+                        base = *queued;
+                    }
+                }
+                None if down => return self.defer(&mut queue, session, expected, record),
+                None => {}
+            }
+        }
+        let outcome = self.cas(session, base, record, event_id).await;
+        let mut queue = self.queue();
+        if claimed {
+            match &outcome {
+                Ok(Commit::Conflict(_)) => {
+                    queue.remove(session);
+                    drop(queue);
+                    self.drop_write(
+                        session,
+                        "a newer state was stored by another replica while Redis was \
+                         unreachable from here; the session continues from the stored one",
+                    );
+                    queue = self.queue();
+                }
+                Ok(_) => {
+                    queue.remove(session);
+                }
+                Err(_) => {
+                    if let Some(pending) = queue.get_mut(session) {
+                        pending.claimed = false;
+                    }
+                }
+            }
+            self.publish_pending(&queue);
+        }
+        match outcome {
+            Ok(commit) => Ok(commit),
+            Err(failure) if failure.unavailable() => self.defer(&mut queue, session, base, record),
+            Err(failure) => Err(StoreError(format!(
+                "cannot write session {session} to Redis at {}: {}",
+                self.target, failure.message
+            ))),
+        }
+    }
+
+    async fn load_record(&self, session: &str) -> Result<Option<Record>, StoreError> {
+        {
+            let queue = self.queue();
+            if let Some(pending) = queue.get(session) {
+                return Ok(match &pending.op {
+                    Queued::Write { record, .. } => Some((**record).clone()),
+                    Queued::End => None,
+                });
+            }
+        }
+        if !self.is_reachable() {
+            return Err(self.unreachable(session));
+        }
+        let key = self.state_key(session);
+        let command = ::redis::cmd("HGET").arg(&key).arg("r").clone();
+        let found: Option<Vec<u8>> = self
+            .timed(Command::Load, async {
+                with_connection!(&self.link, con => command.query_async(&mut con).await)
+            })
+            .await
+            .map_err(|failure| {
+                if failure.unavailable() {
+                    self.unreachable(session)
+                } else {
+                    StoreError(format!(
+                        "cannot load session {session} from Redis at {}: {}",
+                        self.target, failure.message
+                    ))
+                }
+            })?;
+        found
+            .map(|bytes| self.decode(&key, &bytes).map_err(|f| StoreError(f.message)))
+            .transpose()
+    }
+
+    async fn end_session(&self, session: &str) -> Result<(), StoreError> {
+        {
+            let mut queue = self.queue();
+            queue.remove(session);
+            if !self.is_reachable() {
+                queue.insert(session.to_owned(), Pending::new(Queued::End));
+                self.publish_pending(&queue);
+                return Ok(());
+            }
+            self.publish_pending(&queue);
+        }
+        match self.delete(session).await {
+            Ok(()) => Ok(()),
+            Err(failure) if failure.unavailable() => {
+                let mut queue = self.queue();
+                queue.insert(session.to_owned(), Pending::new(Queued::End));
+                self.publish_pending(&queue);
+                Ok(())
+            }
+            Err(failure) => Err(StoreError(format!(
+                "cannot delete session {session} from Redis at {}: {}",
+                self.target, failure.message
+            ))),
+        }
+    }
+
+    async fn delete(&self, session: &str) -> Result<(), Failure> {
+        let command = ::redis::cmd("DEL").arg(self.state_key(session)).clone();
+        self.timed(Command::End, async {
+            with_connection!(&self.link, con => command.query_async::<i64>(&mut con).await)
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn probe(&self) -> Result<(), StoreError> {
+        let command = ::redis::cmd("PING");
+        match self
+            .timed(Command::Ping, async {
+                with_connection!(&self.link, con => command.query_async::<String>(&mut con).await)
+            })
+            .await
+        {
+            Ok(_) => {
+                self.mark_up();
+                Ok(())
+            }
+            Err(failure) => Err(StoreError(format!(
+                "Redis at {} does not answer PING: {}; is it running and reachable?",
+                self.target, failure.message
+            ))),
+        }
+    }
+
+    /// One flush round: drops writes too old to keep, then writes up to a batch of queued
+    /// entries. `Ok(true)`: entries remain to flush now; `Err`: Redis went away.
+    async fn flush_round(&self) -> Result<bool, ()> {
+        let batch: Vec<(String, Queued)> = {
+            let mut queue = self.queue();
+            let mut expired = Vec::new();
+            queue.retain(|session, pending| {
+                let keep = pending.claimed || pending.since.elapsed() < self.max_pending_age;
+                if !keep {
+                    expired.push(session.clone());
+                }
+                keep
+            });
+            let batch = queue
+                .iter_mut()
+                .filter(|(_, pending)| !pending.claimed)
+                .take(FLUSH_BATCH)
+                .map(|(session, pending)| {
+                    pending.claimed = true;
+                    pending.touched = false;
+                    (session.clone(), pending.op.clone())
+                })
+                .collect();
+            self.publish_pending(&queue);
+            drop(queue);
+            for session in expired {
+                self.drop_write(
+                    &session,
+                    &format!(
+                        "Redis stayed unreachable longer than max_pending_age ({:?})",
+                        self.max_pending_age
+                    ),
+                );
+            }
+            batch
+        };
+        let more = batch.len() == FLUSH_BATCH;
+        let mut batch = batch.into_iter();
+        while let Some((session, op)) = batch.next() {
+            let outcome = match &op {
+                Queued::Write { base, record } => self.cas(&session, *base, record, "").await,
+                Queued::End => self.delete(&session).await.map(|()| Commit::Written),
+            };
+            let mut queue = self.queue();
+            match outcome {
+                Ok(Commit::Written | Commit::Deferred) => {
+                    let flushed_version = match &op {
+                        Queued::Write { record, .. } => Some(record.version),
+                        Queued::End => None,
+                    };
+                    match queue.get_mut(&session) {
+                        // Written again while this write was in flight: keep the newer record,
+                        // now over the version just made durable.
+                        Some(pending) if pending.touched => {
+                            pending.claimed = false;
+                            pending.touched = false;
+                            if let Queued::Write { base, .. } = &mut pending.op {
+                                *base = flushed_version;
+                            }
+                        }
+                        Some(_) => {
+                            queue.remove(&session);
+                        }
+                        None => {}
+                    }
+                }
+                Ok(Commit::Conflict(stored)) => {
+                    queue.remove(&session);
+                    drop(queue);
+                    let stored = stored.map_or("none".to_owned(), |r| r.version.to_string());
+                    self.drop_write(
+                        &session,
+                        &format!(
+                            "while Redis was unreachable from here another replica stored a \
+                             newer state (version {stored}); that one is kept"
+                        ),
+                    );
+                    queue = self.queue();
+                }
+                Err(failure) if failure.unavailable() => {
+                    // Release this batch's claims (and only those: a commit may hold others).
+                    for session in std::iter::once(session).chain(batch.map(|(s, _)| s)) {
+                        if let Some(pending) = queue.get_mut(&session) {
+                            pending.claimed = false;
+                        }
+                    }
+                    return Err(());
+                }
+                Err(failure) => {
+                    queue.remove(&session);
+                    drop(queue);
+                    self.drop_write(&session, &failure.message);
+                    queue = self.queue();
+                }
+            }
+            self.publish_pending(&queue);
+        }
+        Ok(more)
+    }
+
+    async fn flush_all(&self) -> usize {
+        loop {
+            if !self.is_reachable() && self.probe().await.is_err() {
+                break;
+            }
+            match self.flush_round().await {
+                Ok(true) => continue,
+                Ok(false) | Err(()) => break,
+            }
+        }
+        self.pending_writes()
+    }
+}
+
+impl SessionStore for RedisStore {
+    fn load<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
+        Box::pin(self.load_record(session))
+    }
+
+    fn commit<'a>(
+        &'a self,
+        session: &'a str,
+        expected: Option<u64>,
+        record: &'a Record,
+        event_id: &'a str,
+    ) -> BoxFuture<'a, Result<Commit, StoreError>> {
+        Box::pin(self.commit_record(session, expected, record, event_id))
+    }
+
+    fn end<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.end_session(session))
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.probe())
+    }
+
+    fn flush(&self) -> BoxFuture<'_, usize> {
+        Box::pin(self.flush_all())
+    }
+
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+}
+
+/// Probes Redis while it is down and flushes the queue when it is back. Holds the store weakly:
+/// it ends when the store is dropped.
+async fn flusher(store: Weak<RedisStore>, wake: Arc<Notify>) {
+    let mut pause = Duration::ZERO;
+    loop {
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(pause) => {}
+        }
+        let Some(store) = store.upgrade() else { return };
+        let reachable = store.is_reachable();
+        if reachable && store.pending_writes() == 0 {
+            pause = IDLE;
+            continue;
+        }
+        let backoff = pause.clamp(PROBE_FIRST, PROBE_LAST / 2) * 2;
+        if !reachable && store.probe().await.is_err() {
+            pause = backoff;
+            continue;
+        }
+        pause = match store.flush_round().await {
+            Ok(true) => Duration::ZERO,
+            Ok(false) => PROBE_FIRST,
+            Err(()) => backoff,
+        };
+    }
+}
+
+/// A write waiting for Redis.
+#[derive(Debug)]
+struct Pending {
+    op: Queued,
+    /// When the oldest write not yet durable was queued.
+    since: Instant,
+    /// A write of this entry is in flight (by the flusher or by a commit).
+    claimed: bool,
+    /// Replaced while claimed: the in-flight write is not the latest.
+    touched: bool,
+}
+
+impl Pending {
+    fn new(op: Queued) -> Self {
+        Self {
+            op,
+            since: Instant::now(),
+            claimed: false,
+            touched: false,
+        }
+    }
+
+    fn replace(&mut self, latest: &Record) {
+        if let Queued::Write { record, .. } = &mut self.op {
+            **record = latest.clone();
+        }
+        self.touched = true;
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Queued {
+    /// Write `record` over the durable version `base`.
+    Write {
+        base: Option<u64>,
+        record: Box<Record>,
+    },
+    /// Delete the session (its summary arrived).
+    End,
+}
+
+/// One server (through a reconnecting multiplexed connection) or a cluster.
+enum Link {
+    Single(ConnectionManager),
+    Cluster(Box<ClusterLink>),
+}
+
+struct ClusterLink {
+    client: ClusterClient,
+    // std Mutex: held only to clone or set the handle, never across an await.
+    connection: Mutex<Option<ClusterConnection>>,
+    /// One connection attempt at a time.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+impl ClusterLink {
+    /// The cluster connection, made on first use (it then follows the cluster by itself).
+    async fn get(&self) -> RedisResult<ClusterConnection> {
+        if let Some(connection) = self.current() {
+            return Ok(connection);
+        }
+        let _attempt = self.connecting.lock().await;
+        if let Some(connection) = self.current() {
+            return Ok(connection);
+        }
+        let connection = self.client.get_async_connection().await?;
+        *self.connection.lock().unwrap_or_else(|e| e.into_inner()) = Some(connection.clone());
+        Ok(connection)
+    }
+
+    fn current(&self) -> Option<ClusterConnection> {
+        self.connection
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Command {
+    Commit,
+    Load,
+    End,
+    Ping,
+}
+
+/// What kind of failure: the `kind` label of `switchboard_redis_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ErrorClass {
+    /// The connection failed or was refused.
+    Io,
+    /// No answer within the command timeout.
+    Timeout,
+    /// The cluster cannot serve the slot now (down, failing over, resharding).
+    Cluster,
+    /// Redis refused the command.
+    Server,
+    /// A stored record could not be read.
+    Decode,
+}
+
+impl ErrorClass {
+    const ALL: [Self; 5] = [
+        Self::Io,
+        Self::Timeout,
+        Self::Cluster,
+        Self::Server,
+        Self::Decode,
+    ];
+
+    const fn label(self) -> &'static str {
+        match self {
+            Self::Io => "io",
+            Self::Timeout => "timeout",
+            Self::Cluster => "cluster",
+            Self::Server => "server",
+            Self::Decode => "decode",
+        }
+    }
+}
+
+struct Failure {
+    kind: ErrorClass,
+    message: String,
+}
+
+impl Failure {
+    /// Whether Redis is away (rather than refusing this command): writes are then queued.
+    fn unavailable(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorClass::Io | ErrorClass::Timeout | ErrorClass::Cluster
+        )
+    }
+}
+
+impl From<&RedisError> for Failure {
+    fn from(err: &RedisError) -> Self {
+        let kind = if err.is_timeout() {
+            ErrorClass::Timeout
+        } else if err.is_io_error()
+            || err.is_connection_refusal()
+            || err.is_connection_dropped()
+            || err.is_unrecoverable_error()
+        {
+            ErrorClass::Io
+        } else if err.is_cluster_error()
+            || matches!(
+                err.kind(),
+                ErrorKind::ClusterConnectionNotFound
+                    | ErrorKind::Server(
+                        ServerErrorKind::BusyLoading
+                            | ServerErrorKind::TryAgain
+                            | ServerErrorKind::ClusterDown
+                            | ServerErrorKind::MasterDown
+                            | ServerErrorKind::ReadOnly
+                    )
+            )
+        {
+            ErrorClass::Cluster
+        } else {
+            ErrorClass::Server
+        };
+        Self {
+            kind,
+            message: err.to_string(),
+        }
+    }
+}
+
+struct Metrics {
+    commit: Histogram,
+    load: Histogram,
+    end: Histogram,
+    ping: Histogram,
+    errors: [Counter; ErrorClass::ALL.len()],
+    pending: Gauge,
+    dropped: Counter,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let duration = |command: &'static str| metrics::histogram!("switchboard_redis_command_duration_seconds", "command" => command);
+        Self {
+            commit: duration("commit"),
+            load: duration("load"),
+            end: duration("end"),
+            ping: duration("ping"),
+            errors: ErrorClass::ALL.map(|class| {
+                metrics::counter!("switchboard_redis_errors_total", "kind" => class.label())
+            }),
+            pending: metrics::gauge!("switchboard_store_pending_writes"),
+            dropped: metrics::counter!("switchboard_store_writes_dropped_total"),
+        }
+    }
+
+    fn duration(&self, command: Command) -> &Histogram {
+        match command {
+            Command::Commit => &self.commit,
+            Command::Load => &self.load,
+            Command::End => &self.end,
+            Command::Ping => &self.ping,
+        }
+    }
+
+    fn error(&self, class: ErrorClass) -> &Counter {
+        &self.errors[class as usize]
+    }
+}
+
+/// The node URLs of `config` and whether to use cluster mode.
+fn endpoints(config: &RedisConfig) -> Result<(Vec<String>, bool), StoreError> {
+    let mut cluster = config.cluster;
+    let mut nodes = Vec::new();
+    for part in config
+        .url
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let node = if let Some(rest) = part.strip_prefix("redis+cluster://") {
+            cluster = true;
+            format!("redis://{rest}")
+        } else if part.contains("://") {
+            part.to_owned()
+        } else {
+            format!("redis://{part}")
+        };
+        if let Err(err) = node.as_str().into_connection_info() {
+            return Err(bad_url(&redact(&node), &err));
+        }
+        nodes.push(node);
+    }
+    if nodes.is_empty() {
+        return Err(StoreError(
+            "the Redis URL is empty; set it to redis://host:port (or several comma-separated \
+             nodes for a cluster)"
+                .to_owned(),
+        ));
+    }
+    Ok((nodes.clone(), cluster || nodes.len() > 1))
+}
+
+fn bad_url(url: &str, err: &RedisError) -> StoreError {
+    StoreError(format!(
+        "invalid Redis URL {url:?}: {err}; expected redis://[user:password@]host:port[/db], \
+         several comma-separated nodes, or redis+cluster://host:port for a cluster"
+    ))
+}
+
+/// `url` with its password masked.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info
+                .split_once(':')
+                .map_or(user_info, |(user, _)| user);
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(url: &str) -> Result<(Vec<String>, bool), StoreError> {
+        endpoints(&RedisConfig::new(url))
+    }
+
+    #[test]
+    fn one_url_is_one_server() {
+        assert_eq!(
+            parse("redis://10.0.0.1:6379/2").unwrap(),
+            (vec!["redis://10.0.0.1:6379/2".to_owned()], false)
+        );
+    }
+
+    #[test]
+    fn several_nodes_or_the_cluster_scheme_mean_a_cluster() {
+        let (nodes, cluster) = parse("redis://a:7000, b:7001").unwrap();
+        assert_eq!(nodes, ["redis://a:7000", "redis://b:7001"]);
+        assert!(cluster);
+        let (nodes, cluster) = parse("redis+cluster://a:7000").unwrap();
+        assert_eq!(nodes, ["redis://a:7000"]);
+        assert!(cluster);
+    }
+
+    #[test]
+    fn a_malformed_url_is_named_and_its_password_masked() {
+        let err = parse("http://:secret@host:1").unwrap_err();
+        assert!(err.0.contains("\"http://:***@host:1\""), "{err}");
+        assert!(!err.0.contains("secret"), "{err}");
+        assert!(parse(" , ").unwrap_err().0.contains("empty"));
+    }
+
+    #[test]
+    fn keys_carry_the_session_as_hash_tag() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let store = rt
+            .block_on(async { RedisStore::new(RedisConfig::new("redis://127.0.0.1:1")) })
+            .unwrap();
+        assert_eq!(store.state_key("abc"), "switchboard:{abc}:state");
+    }
+}
