@@ -548,12 +548,12 @@ impl RedisStore {
         }
     }
 
-    /// One flush round: drops writes too old to keep, then writes up to a batch of queued
-    /// entries. `Ok(true)`: entries remain to flush now; `Err`: Redis went away.
-    async fn flush_round(&self) -> Result<bool, ()> {
-        let batch: Vec<(String, Queued)> = {
+    /// Drops queued writes older than `max_pending_age`; they can no longer be made durable in
+    /// time. Runs whether or not Redis answers.
+    fn expire(&self) {
+        let mut expired = Vec::new();
+        {
             let mut queue = self.queue();
-            let mut expired = Vec::new();
             queue.retain(|session, pending| {
                 let keep = pending.claimed || pending.since.elapsed() < self.max_pending_age;
                 if !keep {
@@ -561,7 +561,25 @@ impl RedisStore {
                 }
                 keep
             });
-            let batch = queue
+            self.publish_pending(&queue);
+        }
+        for session in expired {
+            self.drop_write(
+                &session,
+                &format!(
+                    "Redis stayed unreachable longer than max_pending_age ({:?})",
+                    self.max_pending_age
+                ),
+            );
+        }
+    }
+
+    /// One flush round: writes up to a batch of queued entries. `Ok(true)`: entries remain to
+    /// flush now; `Err`: Redis went away.
+    async fn flush_round(&self) -> Result<bool, ()> {
+        let batch: Vec<(String, Queued)> = {
+            let mut queue = self.queue();
+            queue
                 .iter_mut()
                 .filter(|(_, pending)| !pending.claimed)
                 .take(FLUSH_BATCH)
@@ -570,19 +588,7 @@ impl RedisStore {
                     pending.touched = false;
                     (session.clone(), pending.op.clone())
                 })
-                .collect();
-            self.publish_pending(&queue);
-            drop(queue);
-            for session in expired {
-                self.drop_write(
-                    &session,
-                    &format!(
-                        "Redis stayed unreachable longer than max_pending_age ({:?})",
-                        self.max_pending_age
-                    ),
-                );
-            }
-            batch
+                .collect()
         };
         let more = batch.len() == FLUSH_BATCH;
         let mut batch = batch.into_iter();
@@ -649,6 +655,7 @@ impl RedisStore {
     }
 
     async fn flush_all(&self) -> usize {
+        self.expire();
         loop {
             if !self.is_reachable() && self.probe().await.is_err() {
                 break;
@@ -709,6 +716,7 @@ async fn flusher(store: Weak<RedisStore>, wake: Arc<Notify>) {
             pause = IDLE;
             continue;
         }
+        store.expire();
         let backoff = pause.clamp(PROBE_FIRST, PROBE_LAST / 2) * 2;
         if !reachable && store.probe().await.is_err() {
             pause = backoff;

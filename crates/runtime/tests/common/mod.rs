@@ -1,0 +1,242 @@
+//! What the Redis tests share: a redis-server of their own on a spare port, webhooks of the
+//! restaurant flow, and a direct connection to look at what is stored.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use switchboard_protocol::webhook::{
+    CallAction, CallStatus, EventData, SessionStatus, SessionSummary,
+};
+use switchboard_runtime::redis::{RedisConfig, RedisStore};
+use switchboard_runtime::{Answer, Runtime, RuntimeConfig, SessionStore};
+
+/// A redis-server started for one test, killed when dropped.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    extra: Vec<String>,
+}
+
+impl RedisServer {
+    /// A standalone server on a spare port.
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A server with extra arguments (e.g. cluster mode), on a port whose cluster bus port
+    /// (port + 10000) is free too.
+    pub fn start_with(extra: &[&str]) -> Self {
+        require_installed();
+        let mut server = Self {
+            port: spare_port(),
+            child: None,
+            dir: tempfile::tempdir().expect("a temporary directory for redis-server"),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        server.spawn();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Kills the server (SIGKILL: no goodbye to clients, no save).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port, empty (nothing is persisted).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", ""])
+            .args(["--appendonly", "no"])
+            .args(["--daemonize", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !pong(self.port) {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on port {} did not answer PING within 10 s",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A direct, synchronous connection, to look at what is stored.
+    pub fn connection(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .and_then(|c| c.get_connection())
+            .expect("a direct connection to the test redis-server")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn require_installed() {
+    let found = Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "redis-server is not installed: install it (apt-get install redis-server; .ci/run does \
+         this) to run the Redis tests"
+    );
+}
+
+/// A port free now whose cluster bus port (+10000) is free too.
+fn spare_port() -> u16 {
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("a local address").port();
+        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+fn pong(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut reply = [0u8; 7];
+    stream.write_all(b"PING\r\n").is_ok()
+        && stream.read_exact(&mut reply).is_ok()
+        && &reply == b"+PONG\r\n"
+}
+
+/// The repository's flows directory.
+pub fn restaurant() -> switchboard_flow::FlowSet {
+    let path = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../flows/restaurant.yaml"
+    ));
+    switchboard_runtime::catalog::load_set(&[path])
+        .expect("flows/restaurant.yaml compiles")
+        .0
+}
+
+/// A store on `url` with the test defaults.
+pub fn store(url: &str) -> Arc<RedisStore> {
+    RedisStore::new(RedisConfig::new(url)).expect("a valid URL")
+}
+
+/// A runtime ("replica") on `store`.
+pub fn replica(store: Arc<dyn SessionStore>) -> Runtime {
+    let config = RuntimeConfig {
+        shards: 2,
+        ..RuntimeConfig::default()
+    };
+    Runtime::start(config, restaurant(), store).expect("the runtime starts")
+}
+
+pub const NUMBER: &str = "+6568888888";
+
+/// `CALL_RECEIVED` of a new inbound call to the restaurant.
+pub fn received(session: &str, event: &str) -> CallAction {
+    CallAction {
+        event_id: event.to_owned(),
+        call_id: format!("{session}-leg"),
+        session_id: session.to_owned(),
+        sub_account_id: "acme".to_owned(),
+        call_status: CallStatus::CallReceived,
+        source: "+6591234567".to_owned(),
+        destination: NUMBER.to_owned(),
+        ..CallAction::default()
+    }
+}
+
+/// `ACTION_COMPLETED` answering `previous` with `dtmf`.
+pub fn completed(session: &str, event: &str, previous: &Answer, dtmf: Option<&str>) -> CallAction {
+    CallAction {
+        call_status: CallStatus::ActionCompleted,
+        client_action_id: client_action_id(previous),
+        event_data: Some(EventData {
+            dtmf: dtmf.map(str::to_owned),
+            asr_captured: None,
+        }),
+        ..received(session, event)
+    }
+}
+
+pub fn summary(session: &str) -> SessionSummary {
+    SessionSummary {
+        session_id: session.to_owned(),
+        session_status: SessionStatus::Completed,
+        ..SessionSummary::default()
+    }
+}
+
+pub fn body(answer: &Answer) -> serde_json::Value {
+    serde_json::from_slice(&answer.body).expect("answers are JSON")
+}
+
+pub fn client_action_id(answer: &Answer) -> Option<String> {
+    body(answer)["clientActionId"].as_str().map(str::to_owned)
+}
+
+/// The answer's actions, as `name` or `name:text`, for assertions.
+pub fn actions(answer: &Answer) -> Vec<String> {
+    body(answer)["callflow"]
+        .as_array()
+        .expect("a callflow array")
+        .iter()
+        .map(|a| {
+            let name = a["action"].as_str().unwrap_or_default();
+            let params = &a["params"];
+            let text = params["text"]
+                .as_str()
+                .or_else(|| params["promptMessage"].as_str())
+                .or_else(|| params["destination"].as_str());
+            match text {
+                Some(text) => format!("{name}:{text}"),
+                None => name.to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// Polls `condition` until it holds, failing after `within`.
+pub async fn eventually(within: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !condition() {
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
