@@ -358,15 +358,20 @@ impl RedisStore {
     }
 
     /// Queues `record` over the durable version `base`; fails when the queue is full.
+    /// `attempted`: the write was sent and may yet be applied (a timeout, a dropped connection).
     fn defer(
         &self,
         queue: &mut HashMap<String, Pending>,
         session: &str,
         base: Option<u64>,
         record: &Record,
+        attempted: bool,
     ) -> Result<Commit, StoreError> {
         if let Some(pending) = queue.get_mut(session) {
             pending.replace(record);
+            if attempted {
+                pending.attempted(record);
+            }
             return Ok(Commit::Deferred);
         }
         if queue.len() >= self.max_pending {
@@ -379,13 +384,14 @@ impl RedisStore {
             self.drop_write(session, &why);
             return Err(StoreError(why));
         }
-        queue.insert(
-            session.to_owned(),
-            Pending::new(Queued::Write {
-                base,
-                record: Box::new(record.clone()),
-            }),
-        );
+        let mut pending = Pending::new(Queued::Write {
+            base,
+            record: Box::new(record.clone()),
+        });
+        if attempted {
+            pending.attempted(record);
+        }
+        queue.insert(session.to_owned(), pending);
         self.publish_pending(queue);
         Ok(Commit::Deferred)
     }
@@ -399,6 +405,7 @@ impl RedisStore {
     ) -> Result<Commit, StoreError> {
         // A session with a queued write: Redis holds the queue's base version, not `expected`.
         let mut base = expected;
+        let mut attempts = Vec::new();
         let mut claimed = false;
         {
             let mut queue = self.queue();
@@ -416,15 +423,24 @@ impl RedisStore {
                     // Claim the entry so the flusher leaves it to this write.
                     pending.claimed = true;
                     claimed = true;
+                    attempts.clone_from(&pending.attempts);
                     if let Queued::Write { base: queued, .. } = &pending.op {
                         base = *queued;
                     }
                 }
-                None if down => return self.defer(&mut queue, session, expected, record),
+                None if down => return self.defer(&mut queue, session, expected, record, false),
                 None => {}
             }
         }
-        let outcome = self.cas(session, base, record, event_id).await;
+        let mut outcome = self.cas(session, base, record, event_id).await;
+        // A queued write that timed out may have been applied after all: build on it.
+        if let Ok(Commit::Conflict(Some(stored))) = &outcome
+            && is_own(&attempts, stored)
+            && stored.version < record.version
+        {
+            base = Some(stored.version);
+            outcome = self.cas(session, base, record, event_id).await;
+        }
         let mut queue = self.queue();
         if claimed {
             match &outcome {
@@ -451,7 +467,9 @@ impl RedisStore {
         }
         match outcome {
             Ok(commit) => Ok(commit),
-            Err(failure) if failure.unavailable() => self.defer(&mut queue, session, base, record),
+            Err(failure) if failure.unavailable() => {
+                self.defer(&mut queue, session, base, record, true)
+            }
             Err(failure) => Err(StoreError(format!(
                 "cannot write session {session} to Redis at {}: {}",
                 self.target, failure.message
@@ -590,34 +608,31 @@ impl RedisStore {
                 })
                 .collect()
         };
-        let more = batch.len() == FLUSH_BATCH;
+        let mut more = batch.len() == FLUSH_BATCH;
         let mut batch = batch.into_iter();
         while let Some((session, op)) = batch.next() {
             let outcome = match &op {
                 Queued::Write { base, record } => self.cas(&session, *base, record, "").await,
                 Queued::End => self.delete(&session).await.map(|()| Commit::Written),
             };
+            let flushed = match &op {
+                Queued::Write { record, .. } => Some(record.version),
+                Queued::End => None,
+            };
             let mut queue = self.queue();
+            let Some(pending) = queue.get_mut(&session) else {
+                // Ended meanwhile.
+                continue;
+            };
+            pending.claimed = false;
             match outcome {
-                Ok(Commit::Written | Commit::Deferred) => {
-                    let flushed_version = match &op {
-                        Queued::Write { record, .. } => Some(record.version),
-                        Queued::End => None,
-                    };
-                    match queue.get_mut(&session) {
-                        // Written again while this write was in flight: keep the newer record,
-                        // now over the version just made durable.
-                        Some(pending) if pending.touched => {
-                            pending.claimed = false;
-                            pending.touched = false;
-                            if let Queued::Write { base, .. } = &mut pending.op {
-                                *base = flushed_version;
-                            }
-                        }
-                        Some(_) => {
-                            queue.remove(&session);
-                        }
-                        None => {}
+                Ok(Commit::Conflict(Some(stored))) if is_own(&pending.attempts, &stored) => {
+                    // A write of ours that timed out was applied after all.
+                    if Some(stored.version) == flushed && !pending.touched {
+                        queue.remove(&session);
+                    } else {
+                        pending.rebase(stored.version);
+                        more = true;
                     }
                 }
                 Ok(Commit::Conflict(stored)) => {
@@ -633,9 +648,21 @@ impl RedisStore {
                     );
                     queue = self.queue();
                 }
+                Ok(Commit::Written | Commit::Deferred) => match flushed {
+                    // Written again while this write was in flight: keep the newer record,
+                    // now over the version just made durable.
+                    Some(version) if pending.touched => pending.rebase(version),
+                    _ => {
+                        queue.remove(&session);
+                    }
+                },
                 Err(failure) if failure.unavailable() => {
-                    // Release this batch's claims (and only those: a commit may hold others).
-                    for session in std::iter::once(session).chain(batch.map(|(s, _)| s)) {
+                    if let Queued::Write { record, .. } = &op {
+                        pending.attempted(record);
+                    }
+                    // Release the rest of this batch's claims (only those: a commit may hold
+                    // others).
+                    for (session, _) in batch {
                         if let Some(pending) = queue.get_mut(&session) {
                             pending.claimed = false;
                         }
@@ -655,14 +682,20 @@ impl RedisStore {
     }
 
     async fn flush_all(&self) -> usize {
-        self.expire();
-        loop {
+        // The background flusher may hold some entries; wait for it rather than skip them.
+        let mut idle_rounds = 0;
+        while self.pending_writes() > 0 && idle_rounds < 100 {
+            self.expire();
             if !self.is_reachable() && self.probe().await.is_err() {
                 break;
             }
-            match self.flush_round().await {
-                Ok(true) => continue,
-                Ok(false) | Err(()) => break,
+            let before = self.pending_writes();
+            if self.flush_round().await.is_err() {
+                break;
+            }
+            if self.pending_writes() >= before {
+                idle_rounds += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
         self.pending_writes()
@@ -730,6 +763,14 @@ async fn flusher(store: Weak<RedisStore>, wake: Arc<Notify>) {
     }
 }
 
+/// Whether `stored` is one of this replica's own writes whose fate was unknown.
+fn is_own(attempts: &[(u64, Option<String>)], stored: &Record) -> bool {
+    let last = stored.events.back().map(|(id, _)| id);
+    attempts
+        .iter()
+        .any(|(version, id)| *version == stored.version && id.as_ref() == last)
+}
+
 /// A write waiting for Redis.
 #[derive(Debug)]
 struct Pending {
@@ -740,6 +781,9 @@ struct Pending {
     claimed: bool,
     /// Replaced while claimed: the in-flight write is not the latest.
     touched: bool,
+    /// `(version, last eventId)` of writes sent whose fate is unknown (they timed out): a
+    /// stored record matching one is this replica's own, not a rival's.
+    attempts: Vec<(u64, Option<String>)>,
 }
 
 impl Pending {
@@ -749,7 +793,27 @@ impl Pending {
             since: Instant::now(),
             claimed: false,
             touched: false,
+            attempts: Vec::new(),
         }
+    }
+
+    fn attempted(&mut self, record: &Record) {
+        const KEPT: usize = 8;
+        if self.attempts.len() == KEPT {
+            self.attempts.remove(0);
+        }
+        self.attempts.push((
+            record.version,
+            record.events.back().map(|(id, _)| id.clone()),
+        ));
+    }
+
+    /// The durable version is now `version`: the queued record builds on it.
+    fn rebase(&mut self, version: u64) {
+        if let Queued::Write { base, .. } = &mut self.op {
+            *base = Some(version);
+        }
+        self.touched = false;
     }
 
     fn replace(&mut self, latest: &Record) {
