@@ -456,3 +456,48 @@ impl Monitor {
         counts
     }
 }
+
+/// What a session costs in Redis: the stored record of a long call (more events than are
+/// remembered) stays bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_session_record_stays_small() {
+    const EVENTS: usize = 24;
+    let server = RedisServer::start();
+    let store = store(&server.url());
+    let a = replica(store.clone());
+    let mut redis = server.connection();
+    let s = "long";
+    let mut previous = a.call_action(event_of(s, 0, None, None)).await.unwrap();
+    let mut sizes = Vec::new();
+    for step in 1..=EVENTS {
+        // 4: the monthly offer, then back to the main menu, again and again.
+        previous = a
+            .call_action(event_of(s, step, Some(&previous), Some("4")))
+            .await
+            .unwrap();
+        let size: usize = redis::cmd("HSTRLEN")
+            .arg(store.state_key(s))
+            .arg("r")
+            .query(&mut redis)
+            .unwrap();
+        sizes.push(size);
+    }
+    let memory: usize = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg(store.state_key(s))
+        .query(&mut redis)
+        .unwrap();
+    println!(
+        "stored record after 1, 4, 16, {EVENTS} events: {} {} {} {} bytes; MEMORY USAGE {memory}",
+        sizes[0],
+        sizes[3],
+        sizes[15],
+        sizes[EVENTS - 1]
+    );
+    let (full, last) = (sizes[15], sizes[EVENTS - 1]);
+    assert!(
+        last < full + full / 20,
+        "bounded by the events kept: {full} then {last}"
+    );
+    assert!(memory < 16 * 1024, "{memory} bytes for one session");
+}
