@@ -55,7 +55,7 @@ fn stored(server: &RedisServer, session: &str) -> Option<Record> {
         .connection()
         .hget(format!("switchboard:{{{session}}}:state"), "r")
         .unwrap();
-    raw.map(|r| serde_json::from_slice(&r).unwrap())
+    raw.map(|r| RedisStore::decode_record(&r).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

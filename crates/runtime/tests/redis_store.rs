@@ -499,5 +499,6 @@ async fn a_long_session_record_stays_small() {
         last < full + full / 20,
         "bounded by the events kept: {full} then {last}"
     );
-    assert!(memory < 16 * 1024, "{memory} bytes for one session");
+    // Compressed: 1,448 bytes measured (10,664 as plain JSON).
+    assert!(memory < 4 * 1024, "{memory} bytes for one session");
 }
