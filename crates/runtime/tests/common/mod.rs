@@ -22,6 +22,7 @@ pub struct RedisServer {
     child: Option<Child>,
     dir: tempfile::TempDir,
     extra: Vec<String>,
+    started: bool,
 }
 
 impl RedisServer {
@@ -39,6 +40,7 @@ impl RedisServer {
             child: None,
             dir: tempfile::tempdir().expect("a temporary directory for redis-server"),
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            started: false,
         };
         server.spawn();
         server
@@ -90,8 +92,27 @@ impl RedisServer {
         self.spawn();
     }
 
+    /// Starts redis-server on `self.port`. A fresh server may lose its port to another test
+    /// between the probe and the bind: it then moves to another spare port (a restart cannot).
     fn spawn(&mut self) {
-        let child = Command::new("redis-server")
+        let fresh = self.child.is_none() && !self.started;
+        for _ in 0..5 {
+            if self.try_spawn() {
+                self.started = true;
+                return;
+            }
+            assert!(
+                fresh,
+                "redis-server could not restart on port {}",
+                self.port
+            );
+            self.port = spare_port();
+        }
+        panic!("redis-server did not start on any of 5 spare ports");
+    }
+
+    fn try_spawn(&mut self) -> bool {
+        let mut child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
@@ -104,9 +125,16 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server starts");
-        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !pong(self.port) {
+        loop {
+            if child.try_wait().expect("the child's status").is_some() {
+                return false;
+            }
+            // The server answering must be ours, not another test's on a reused port.
+            if pong(self.port) && process_id(self.port) == Some(child.id()) {
+                self.child = Some(child);
+                return true;
+            }
             assert!(
                 Instant::now() < deadline,
                 "redis-server on port {} did not answer PING within 10 s",
@@ -168,7 +196,18 @@ fn pong(port: u16) -> bool {
         && &reply == b"+PONG\r\n"
 }
 
-/// The repository's flows directory.
+fn process_id(port: u16) -> Option<u32> {
+    let mut con = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .ok()?
+        .get_connection()
+        .ok()?;
+    let info: String = redis::cmd("INFO").arg("server").query(&mut con).ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .and_then(|pid| pid.trim().parse().ok())
+}
+
+/// The restaurant flow of the repository's flows directory.
 pub fn restaurant() -> switchboard_flow::FlowSet {
     let path = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
