@@ -3,11 +3,11 @@
 //!
 //! # Layout
 //! * One hash per session, `{prefix}:{<sessionId>}:state`, fields `v` (version), `ids` (the
-//!   answered eventIds, `|id|id|`) and `r` (the [`Record`] as JSON). The hash tag keeps every
-//!   key of a session in one cluster slot. Its TTL is set again on every write.
+//!   answered eventIds, `|id|id|`) and `r` (the [`Record`]). The hash tag keeps every key of a
+//!   session in one cluster slot. Its TTL is set again on every write.
 //! * Every write is one `EVALSHA` of `redis/commit.lua` (compare-and-set on `v` plus the
-//!   eventId check; `EVAL` fallback on `NOSCRIPT`): a warm webhook costs one round trip, and a
-//!   replica with a live actor never reads before writing.
+//!   eventId check; on `NOSCRIPT`, after a Redis restart, `SCRIPT LOAD` and again): a warm
+//!   webhook costs one round trip, and a replica with a live actor never reads before writing.
 //! * `r` is zlib-compressed JSON (about 12 times smaller: the answers kept for de-duplication
 //!   repeat the same prompts); plain JSON is read too.
 //! * The summary deletes the hash (`DEL`).
@@ -631,10 +631,13 @@ impl RedisStore {
             };
             let mut queue = self.queue();
             let Some(pending) = queue.get_mut(&session) else {
-                // Ended meanwhile.
                 continue;
             };
             pending.claimed = false;
+            if matches!(pending.op, Queued::End) != matches!(op, Queued::End) {
+                // The session ended while its write was in flight: the delete comes next.
+                continue;
+            }
             match outcome {
                 Ok(Commit::Conflict(Some(stored))) if is_own(&pending.attempts, &stored) => {
                     // A write of ours that timed out was applied after all.
@@ -747,6 +750,13 @@ impl SessionStore for RedisStore {
 /// Probes Redis while it is down and flushes the queue when it is back. Holds the store weakly:
 /// it ends when the store is dropped.
 async fn flusher(store: Weak<RedisStore>, wake: Arc<Notify>) {
+    // Connect now, from the runtime that made the store (the connection's tasks live there),
+    // and say at start-up whether Redis answers (a failure is logged by `mark_down`).
+    if let Some(store) = store.upgrade()
+        && store.probe().await.is_ok()
+    {
+        tracing::info!(redis = %store.target, "Redis answers");
+    }
     let mut pause = Duration::ZERO;
     loop {
         tokio::select! {
@@ -897,8 +907,9 @@ enum ErrorClass {
     Io,
     /// No answer within the command timeout.
     Timeout,
-    /// The cluster cannot serve the slot now (down, failing over, resharding).
-    Cluster,
+    /// Redis answered that it cannot serve now: loading, a read-only replica after a
+    /// failover, the cluster down or resharding.
+    Busy,
     /// Redis refused the command.
     Server,
     /// A stored record could not be read.
@@ -909,7 +920,7 @@ impl ErrorClass {
     const ALL: [Self; 5] = [
         Self::Io,
         Self::Timeout,
-        Self::Cluster,
+        Self::Busy,
         Self::Server,
         Self::Decode,
     ];
@@ -918,7 +929,7 @@ impl ErrorClass {
         match self {
             Self::Io => "io",
             Self::Timeout => "timeout",
-            Self::Cluster => "cluster",
+            Self::Busy => "busy",
             Self::Server => "server",
             Self::Decode => "decode",
         }
@@ -935,7 +946,7 @@ impl Failure {
     fn unavailable(&self) -> bool {
         matches!(
             self.kind,
-            ErrorClass::Io | ErrorClass::Timeout | ErrorClass::Cluster
+            ErrorClass::Io | ErrorClass::Timeout | ErrorClass::Busy
         )
     }
 }
@@ -950,20 +961,30 @@ impl From<&RedisError> for Failure {
             || err.is_unrecoverable_error()
         {
             ErrorClass::Io
-        } else if err.is_cluster_error()
-            || matches!(
-                err.kind(),
-                ErrorKind::ClusterConnectionNotFound
-                    | ErrorKind::Server(
-                        ServerErrorKind::BusyLoading
-                            | ServerErrorKind::TryAgain
-                            | ServerErrorKind::ClusterDown
-                            | ServerErrorKind::MasterDown
-                            | ServerErrorKind::ReadOnly
-                    )
-            )
-        {
-            ErrorClass::Cluster
+        } else if matches!(
+            err.kind(),
+            ErrorKind::Server(ServerErrorKind::Moved | ServerErrorKind::Ask)
+        ) {
+            // Not an outage: a cluster node reached without cluster mode.
+            return Self {
+                kind: ErrorClass::Server,
+                message: format!(
+                    "{err}: this Redis is a cluster node; give several nodes, or use \
+                     redis+cluster://, to select cluster mode"
+                ),
+            };
+        } else if matches!(
+            err.kind(),
+            ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(
+                    ServerErrorKind::BusyLoading
+                        | ServerErrorKind::TryAgain
+                        | ServerErrorKind::ClusterDown
+                        | ServerErrorKind::MasterDown
+                        | ServerErrorKind::ReadOnly
+                )
+        ) {
+            ErrorClass::Busy
         } else {
             ErrorClass::Server
         };
