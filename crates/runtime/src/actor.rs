@@ -152,6 +152,8 @@ async fn deliver(
     action: CallAction,
     now: DateTime<Utc>,
 ) -> (Option<Record>, Result<Answer, RuntimeError>) {
+    // A record whose queued write the store gave up on is not the session's truth any more.
+    let cached = cached.filter(|_| !shared.store.take_stale(session));
     if let Some(answer) = cached.as_ref().and_then(|r| duplicate(r, &action.event_id)) {
         return (cached, Ok(answer));
     }

@@ -27,10 +27,10 @@
 //! `switchboard_redis_command_duration_seconds{command}`, `switchboard_redis_errors_total{kind}`,
 //! `switchboard_store_pending_writes`, `switchboard_store_writes_dropped_total`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -136,6 +136,11 @@ pub struct RedisStore {
     down: AtomicBool,
     // std Mutex: held to look up, insert or remove entries, never across an await.
     queue: Mutex<HashMap<String, Pending>>,
+    /// Sessions whose queued write was dropped: their actors must re-read (see
+    /// [`SessionStore::take_stale`]). `stale_count` spares the lock on the hot path.
+    // std Mutex: held to insert or remove one id, never across an await.
+    stale: Mutex<HashSet<String>>,
+    stale_count: AtomicUsize,
     wake: Arc<Notify>,
     dropped: AtomicU64,
     metrics: Metrics,
@@ -208,6 +213,8 @@ impl RedisStore {
             target,
             down: AtomicBool::new(false),
             queue: Mutex::new(HashMap::new()),
+            stale: Mutex::new(HashSet::new()),
+            stale_count: AtomicUsize::new(0),
             wake: Arc::new(Notify::new()),
             dropped: AtomicU64::new(0),
             metrics: Metrics::new(),
@@ -253,6 +260,28 @@ impl RedisStore {
         self.dropped.fetch_add(1, Ordering::Relaxed);
         self.metrics.dropped.increment(1);
         tracing::error!(session, redis = %self.target, "session write dropped: {why}");
+    }
+
+    /// Drops a queued write and tells the session's actor to re-read its record.
+    fn drop_queued(&self, session: &str, why: &str) {
+        self.drop_write(session, why);
+        let mut stale = self.stale.lock().unwrap_or_else(|e| e.into_inner());
+        // Bounded like the queue it comes from.
+        if stale.len() < self.max_pending && stale.insert(session.to_owned()) {
+            self.stale_count.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    fn take_stale_session(&self, session: &str) -> bool {
+        if self.stale_count.load(Ordering::Acquire) == 0 {
+            return false;
+        }
+        let mut stale = self.stale.lock().unwrap_or_else(|e| e.into_inner());
+        let taken = stale.remove(session);
+        if taken {
+            self.stale_count.fetch_sub(1, Ordering::Release);
+        }
+        taken
     }
 
     fn mark_down(&self, failure: &Failure) {
@@ -592,7 +621,7 @@ impl RedisStore {
             self.publish_pending(&queue);
         }
         for session in expired {
-            self.drop_write(
+            self.drop_queued(
                 &session,
                 &format!(
                     "Redis stayed unreachable longer than max_pending_age ({:?})",
@@ -652,7 +681,7 @@ impl RedisStore {
                     queue.remove(&session);
                     drop(queue);
                     let stored = stored.map_or("none".to_owned(), |r| r.version.to_string());
-                    self.drop_write(
+                    self.drop_queued(
                         &session,
                         &format!(
                             "while Redis was unreachable from here another replica stored a \
@@ -685,7 +714,7 @@ impl RedisStore {
                 Err(failure) => {
                     queue.remove(&session);
                     drop(queue);
-                    self.drop_write(&session, &failure.message);
+                    self.drop_queued(&session, &failure.message);
                     queue = self.queue();
                 }
             }
@@ -736,6 +765,10 @@ impl SessionStore for RedisStore {
 
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(self.probe())
+    }
+
+    fn take_stale(&self, session: &str) -> bool {
+        self.take_stale_session(session)
     }
 
     fn flush(&self) -> BoxFuture<'_, usize> {

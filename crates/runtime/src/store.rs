@@ -114,6 +114,14 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
     /// Whether the store answers.
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 
+    /// Whether the store gave up on a queued write of `session` since it was last asked (the
+    /// question clears the answer). The caller's copy of the record then holds state that never
+    /// became durable, possibly with the same version as a rival's stored state: it must read
+    /// the record again rather than write over it. Stores without a write queue never do.
+    fn take_stale(&self, _session: &str) -> bool {
+        false
+    }
+
     /// Makes queued writes durable (at shutdown); returns how many are still queued. Stores
     /// without a write-behind queue have nothing to do.
     fn flush(&self) -> BoxFuture<'_, usize> {

@@ -221,3 +221,64 @@ async fn a_write_not_durable_within_max_pending_age_is_dropped_and_counted() {
     assert_eq!(store.pending_writes(), 0);
     server.resume();
 }
+
+/// A replica cut off from Redis while another advances the same session: when the partition
+/// heals, the queued write meets the newer stored state and is dropped (never written over
+/// it), and the cut-off replica's actor re-reads the session instead of trusting its copy,
+/// although that copy has the same version number as the stored state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_replica_never_overwrites_what_another_stored_meanwhile() {
+    let server = RedisServer::start();
+    let partition = Partition::start(server.port).await;
+    let cut_off = RedisStore::new(RedisConfig {
+        command_timeout: Duration::from_millis(300),
+        ..RedisConfig::new(partition.url())
+    })
+    .unwrap();
+    let (a, b) = (replica(cut_off.clone()), replica(store(&server.url())));
+    let s = "split";
+    let e0 = a.call_action(received(s, "split-e0")).await.unwrap();
+    let e1 = a
+        .call_action(completed(s, "split-e1", &e0, Some("1")))
+        .await
+        .unwrap();
+    assert!(actions(&e1)[0].contains("Reservations"));
+
+    partition.cut();
+    // A, cut off, takes the caller to the booking (version 3, queued).
+    let on_a = a
+        .call_action(completed(s, "split-e2", &e1, Some("1")))
+        .await
+        .unwrap();
+    assert!(actions(&on_a)[0].contains("How many guests"));
+    assert_eq!(cut_off.pending_writes(), 1);
+    // B, which reaches Redis, gets another event and goes back to the main menu (version 3).
+    let on_b = b
+        .call_action(completed(s, "split-e2b", &e1, Some("9")))
+        .await
+        .unwrap();
+    assert!(
+        actions(&on_b)[0].contains("Welcome"),
+        "{:?}",
+        actions(&on_b)
+    );
+
+    partition.restore();
+    eventually(Duration::from_secs(10), "the queued write settled", || {
+        cut_off.pending_writes() == 0
+    })
+    .await;
+    assert_eq!(cut_off.writes_dropped(), 1);
+    let kept = stored(&server, s).unwrap();
+    assert_eq!((kept.version, kept.state.node.as_str()), (3, "main"));
+
+    // The platform continues from B's answer; A must follow the stored session.
+    let next = a
+        .call_action(completed(s, "split-e3", &on_b, Some("3")))
+        .await
+        .unwrap();
+    assert_eq!(actions(&next)[0], "say:We are open 9AM to 9PM every day.");
+    let after = stored(&server, s).unwrap();
+    assert_eq!(after.version, 4);
+    assert_eq!(after.answer_for("split-e3"), Some(&next.body));
+}

@@ -80,6 +80,18 @@ async fn compare_and_set_writes_reports_conflicts_and_never_overwrites_newer() {
     }
     assert_eq!(store.load(s).await.unwrap(), Some(v2));
     assert_eq!(store.load("nobody").await.unwrap(), None);
+
+    // Redis forgot the script (as after a restart): NOSCRIPT, SCRIPT LOAD, EVALSHA again.
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query(&mut server.connection())
+        .unwrap();
+    let v3 = record(3, "hours", &[("e5", "{}")]);
+    assert_eq!(
+        store.commit(s, Some(2), &v3, "e5").await.unwrap(),
+        Commit::Written
+    );
+    assert_eq!(store.load(s).await.unwrap(), Some(v3));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
