@@ -22,6 +22,10 @@
 //! [`RedisConfig::max_pending`], is dropped with an error log and
 //! `switchboard_store_writes_dropped_total`: nothing is lost silently.
 //!
+//! Submodules: `link` (the connection, one server or a cluster, and what its errors mean),
+//! `queue` (write-behind entries), `telemetry` (metric handles); the script is
+//! `redis/commit.lua`.
+//!
 //! # Metrics
 //! Handles are made once, in [`RedisStore::new`], so install the recorder before calling it:
 //! `switchboard_redis_command_duration_seconds{command}`, `switchboard_redis_errors_total{kind}`,
@@ -35,34 +39,22 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::cluster::{ClusterClient, ClusterClientBuilder};
-use ::redis::cluster_async::ClusterConnection;
-use ::redis::{
-    Client, ErrorKind, IntoConnectionInfo, RedisError, RedisResult, Script, ServerErrorKind,
-};
+use ::redis::cluster::ClusterClientBuilder;
+use ::redis::{Client, IntoConnectionInfo, RedisError, RedisResult, Script};
 use flate2::Compression;
 use flate2::read::ZlibDecoder;
 use flate2::write::ZlibEncoder;
-use metrics::{Counter, Gauge, Histogram};
 use tokio::sync::Notify;
 
 use crate::store::{BoxFuture, Commit, Record, SessionStore, StoreError};
 
-/// Runs `$body` with `$con` bound to a connection of either kind.
-macro_rules! with_connection {
-    ($link:expr, $con:ident => $body:expr) => {
-        match $link {
-            Link::Single(manager) => {
-                let mut $con = manager.clone();
-                $body
-            }
-            Link::Cluster(cluster) => {
-                let mut $con = cluster.get().await?;
-                $body
-            }
-        }
-    };
-}
+mod link;
+mod queue;
+mod telemetry;
+
+use link::{ClusterLink, ErrorClass, Failure, Link, with_connection};
+use queue::{Pending, Queued, is_own};
+use telemetry::{Command, Metrics};
 
 /// The compare-and-set script (see the file for its contract).
 const COMMIT_SCRIPT: &str = include_str!("redis/commit.lua");
@@ -184,11 +176,7 @@ impl RedisStore {
                 .retries(2)
                 .build()
                 .map_err(|e| bad_url(&target, &e))?;
-            Link::Cluster(Box::new(ClusterLink {
-                client,
-                connection: Mutex::new(None),
-                connecting: tokio::sync::Mutex::new(()),
-            }))
+            Link::Cluster(Box::new(ClusterLink::new(client)))
         } else {
             let client = Client::open(nodes[0].as_str()).map_err(|e| bad_url(&target, &e))?;
             let manager_config = ConnectionManagerConfig::new()
@@ -813,258 +801,6 @@ async fn flusher(store: Weak<RedisStore>, wake: Arc<Notify>) {
             Ok(false) => PROBE_FIRST,
             Err(()) => backoff,
         };
-    }
-}
-
-/// Whether `stored` is one of this replica's own writes whose fate was unknown.
-fn is_own(attempts: &[(u64, Option<String>)], stored: &Record) -> bool {
-    let last = stored.events.back().map(|(id, _)| id);
-    attempts
-        .iter()
-        .any(|(version, id)| *version == stored.version && id.as_ref() == last)
-}
-
-/// A write waiting for Redis.
-#[derive(Debug)]
-struct Pending {
-    op: Queued,
-    /// When the oldest write not yet durable was queued.
-    since: Instant,
-    /// A write of this entry is in flight (by the flusher or by a commit).
-    claimed: bool,
-    /// Replaced while claimed: the in-flight write is not the latest.
-    touched: bool,
-    /// `(version, last eventId)` of writes sent whose fate is unknown (they timed out): a
-    /// stored record matching one is this replica's own, not a rival's.
-    attempts: Vec<(u64, Option<String>)>,
-}
-
-impl Pending {
-    fn new(op: Queued) -> Self {
-        Self {
-            op,
-            since: Instant::now(),
-            claimed: false,
-            touched: false,
-            attempts: Vec::new(),
-        }
-    }
-
-    fn attempted(&mut self, record: &Record) {
-        const KEPT: usize = 8;
-        if self.attempts.len() == KEPT {
-            self.attempts.remove(0);
-        }
-        self.attempts.push((
-            record.version,
-            record.events.back().map(|(id, _)| id.clone()),
-        ));
-    }
-
-    /// The durable version is now `version`: the queued record builds on it.
-    fn rebase(&mut self, version: u64) {
-        if let Queued::Write { base, .. } = &mut self.op {
-            *base = Some(version);
-        }
-        self.touched = false;
-    }
-
-    fn replace(&mut self, latest: &Record) {
-        if let Queued::Write { record, .. } = &mut self.op {
-            **record = latest.clone();
-        }
-        self.touched = true;
-    }
-}
-
-#[derive(Debug, Clone)]
-enum Queued {
-    /// Write `record` over the durable version `base`.
-    Write {
-        base: Option<u64>,
-        record: Box<Record>,
-    },
-    /// Delete the session (its summary arrived).
-    End,
-}
-
-/// One server (through a reconnecting multiplexed connection) or a cluster.
-enum Link {
-    Single(ConnectionManager),
-    Cluster(Box<ClusterLink>),
-}
-
-struct ClusterLink {
-    client: ClusterClient,
-    // std Mutex: held only to clone or set the handle, never across an await.
-    connection: Mutex<Option<ClusterConnection>>,
-    /// One connection attempt at a time.
-    connecting: tokio::sync::Mutex<()>,
-}
-
-impl ClusterLink {
-    /// The cluster connection, made on first use (it then follows the cluster by itself).
-    async fn get(&self) -> RedisResult<ClusterConnection> {
-        if let Some(connection) = self.current() {
-            return Ok(connection);
-        }
-        let _attempt = self.connecting.lock().await;
-        if let Some(connection) = self.current() {
-            return Ok(connection);
-        }
-        let connection = self.client.get_async_connection().await?;
-        *self.connection.lock().unwrap_or_else(|e| e.into_inner()) = Some(connection.clone());
-        Ok(connection)
-    }
-
-    fn current(&self) -> Option<ClusterConnection> {
-        self.connection
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Command {
-    Commit,
-    Load,
-    End,
-    Ping,
-}
-
-/// What kind of failure: the `kind` label of `switchboard_redis_errors_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ErrorClass {
-    /// The connection failed or was refused.
-    Io,
-    /// No answer within the command timeout.
-    Timeout,
-    /// Redis answered that it cannot serve now: loading, a read-only replica after a
-    /// failover, the cluster down or resharding.
-    Busy,
-    /// Redis refused the command.
-    Server,
-    /// A stored record could not be read.
-    Decode,
-}
-
-impl ErrorClass {
-    const ALL: [Self; 5] = [
-        Self::Io,
-        Self::Timeout,
-        Self::Busy,
-        Self::Server,
-        Self::Decode,
-    ];
-
-    const fn label(self) -> &'static str {
-        match self {
-            Self::Io => "io",
-            Self::Timeout => "timeout",
-            Self::Busy => "busy",
-            Self::Server => "server",
-            Self::Decode => "decode",
-        }
-    }
-}
-
-struct Failure {
-    kind: ErrorClass,
-    message: String,
-}
-
-impl Failure {
-    /// Whether Redis is away (rather than refusing this command): writes are then queued.
-    fn unavailable(&self) -> bool {
-        matches!(
-            self.kind,
-            ErrorClass::Io | ErrorClass::Timeout | ErrorClass::Busy
-        )
-    }
-}
-
-impl From<&RedisError> for Failure {
-    fn from(err: &RedisError) -> Self {
-        let kind = if err.is_timeout() {
-            ErrorClass::Timeout
-        } else if err.is_io_error()
-            || err.is_connection_refusal()
-            || err.is_connection_dropped()
-            || err.is_unrecoverable_error()
-        {
-            ErrorClass::Io
-        } else if matches!(
-            err.kind(),
-            ErrorKind::Server(ServerErrorKind::Moved | ServerErrorKind::Ask)
-        ) {
-            // Not an outage: a cluster node reached without cluster mode.
-            return Self {
-                kind: ErrorClass::Server,
-                message: format!(
-                    "{err}: this Redis is a cluster node; give several nodes, or use \
-                     redis+cluster://, to select cluster mode"
-                ),
-            };
-        } else if matches!(
-            err.kind(),
-            ErrorKind::ClusterConnectionNotFound
-                | ErrorKind::Server(
-                    ServerErrorKind::BusyLoading
-                        | ServerErrorKind::TryAgain
-                        | ServerErrorKind::ClusterDown
-                        | ServerErrorKind::MasterDown
-                        | ServerErrorKind::ReadOnly
-                )
-        ) {
-            ErrorClass::Busy
-        } else {
-            ErrorClass::Server
-        };
-        Self {
-            kind,
-            message: err.to_string(),
-        }
-    }
-}
-
-struct Metrics {
-    commit: Histogram,
-    load: Histogram,
-    end: Histogram,
-    ping: Histogram,
-    errors: [Counter; ErrorClass::ALL.len()],
-    pending: Gauge,
-    dropped: Counter,
-}
-
-impl Metrics {
-    fn new() -> Self {
-        let duration = |command: &'static str| metrics::histogram!("switchboard_redis_command_duration_seconds", "command" => command);
-        Self {
-            commit: duration("commit"),
-            load: duration("load"),
-            end: duration("end"),
-            ping: duration("ping"),
-            errors: ErrorClass::ALL.map(|class| {
-                metrics::counter!("switchboard_redis_errors_total", "kind" => class.label())
-            }),
-            pending: metrics::gauge!("switchboard_store_pending_writes"),
-            dropped: metrics::counter!("switchboard_store_writes_dropped_total"),
-        }
-    }
-
-    fn duration(&self, command: Command) -> &Histogram {
-        match command {
-            Command::Commit => &self.commit,
-            Command::Load => &self.load,
-            Command::End => &self.end,
-            Command::Ping => &self.ping,
-        }
-    }
-
-    fn error(&self, class: ErrorClass) -> &Counter {
-        &self.errors[class as usize]
     }
 }
 
