@@ -805,7 +805,7 @@ async fn flusher(store: Weak<RedisStore>, wake: Arc<Notify>) {
 }
 
 /// The stored form of a record: zlib-compressed JSON. A record is mostly the answers kept for
-/// de-duplication, whose prompts repeat: a long session's 10,183 bytes of JSON store as 826.
+/// de-duplication, whose prompts repeat: a long session's 10,183 bytes of JSON store as 909.
 fn encode(record: &Record) -> std::io::Result<Vec<u8>> {
     use std::io::Write;
     let json = serde_json::to_vec(record)?;
