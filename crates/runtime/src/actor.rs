@@ -152,6 +152,8 @@ async fn deliver(
     action: CallAction,
     now: DateTime<Utc>,
 ) -> (Option<Record>, Result<Answer, RuntimeError>) {
+    // A record whose queued write the store gave up on is not the session's truth any more.
+    let cached = cached.filter(|_| !shared.store.take_stale(session));
     if let Some(answer) = cached.as_ref().and_then(|r| duplicate(r, &action.event_id)) {
         return (cached, Ok(answer));
     }
@@ -211,8 +213,14 @@ async fn deliver(
         }
         next.version = expected.map_or(1, |v| v + 1);
         next.remember(&action.event_id, body.clone());
-        match shared.store.commit(session, expected, &next).await {
-            Ok(Commit::Written) => {
+        match shared
+            .store
+            .commit(session, expected, &next, &action.event_id)
+            .await
+        {
+            // Deferred: the store is down and queued the write; this actor's record is the
+            // truth until the queue is flushed.
+            Ok(Commit::Written | Commit::Deferred) => {
                 if kind == AnswerKind::Advanced && expected.is_none() {
                     kind = AnswerKind::Started;
                 }

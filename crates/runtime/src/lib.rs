@@ -7,10 +7,13 @@
 //! * `actor`: the session actor and the processing of one webhook (de-duplication, rehydration,
 //!   the flow step, the compare-and-set write).
 //! * [`store`]: the [`SessionStore`] trait and [`MemoryStore`], the embedded default.
+//! * [`redis`]: [`redis::RedisStore`], session state in Redis or a Redis Cluster, so any replica
+//!   serves any webhook.
 //! * [`catalog`]: reading flow files from disk into a [`switchboard_flow::FlowSet`].
 
 mod actor;
 pub mod catalog;
+pub mod redis;
 pub mod registry;
 pub mod store;
 

@@ -75,9 +75,12 @@ impl Record {
 pub enum Commit {
     /// Written.
     Written,
-    /// The stored version was not the expected one; this is what is stored now (`None`: the
-    /// session is gone).
+    /// The stored version was not the expected one, or the stored record already answered the
+    /// event: this is what is stored now (`None`: the session is gone).
     Conflict(Option<Box<Record>>),
+    /// The store is unreachable; the write was queued and will be made durable when it returns
+    /// (write-behind). The caller keeps serving from the record it holds.
+    Deferred,
 }
 
 /// A store failure (the store is unreachable, or answered something we cannot read).
@@ -90,13 +93,19 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
     /// The stored record of a session.
     fn load<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
 
-    /// Writes `record` if the stored version is `expected` (`None`: nothing is stored). The
-    /// record's own version must be `expected + 1` (or 1).
+    /// Writes `record` if the stored version is `expected` (`None`: nothing is stored) and the
+    /// stored record has not already answered `event_id` (empty: no event to check). The
+    /// record's own version must be greater than `expected`.
+    ///
+    /// A store may re-create a record that vanished while `expected` is `Some` (expired,
+    /// evicted, lost in a restart) rather than report it gone: the caller holds the latest
+    /// state, and nothing newer is overwritten.
     fn commit<'a>(
         &'a self,
         session: &'a str,
         expected: Option<u64>,
         record: &'a Record,
+        event_id: &'a str,
     ) -> BoxFuture<'a, Result<Commit, StoreError>>;
 
     /// The session is over: delete its record (or shorten its life).
@@ -104,6 +113,20 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Whether the store answers.
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Whether the store gave up on a queued write of `session` since it was last asked (the
+    /// question clears the answer). The caller's copy of the record then holds state that never
+    /// became durable, possibly with the same version as a rival's stored state: it must read
+    /// the record again rather than write over it. Stores without a write queue never do.
+    fn take_stale(&self, _session: &str) -> bool {
+        false
+    }
+
+    /// Makes queued writes durable (at shutdown); returns how many are still queued. Stores
+    /// without a write-behind queue have nothing to do.
+    fn flush(&self) -> BoxFuture<'_, usize> {
+        Box::pin(std::future::ready(0))
+    }
 
     /// A name for logs and metrics: `memory`, `redis`.
     fn kind(&self) -> &'static str;
@@ -160,9 +183,13 @@ impl SessionStore for MemoryStore {
         session: &'a str,
         expected: Option<u64>,
         record: &'a Record,
+        event_id: &'a str,
     ) -> BoxFuture<'a, Result<Commit, StoreError>> {
         use dashmap::mapref::entry::Entry;
         let result = match self.records.entry(session.to_owned()) {
+            Entry::Occupied(stored) if stored.get().0.answer_for(event_id).is_some() => {
+                Commit::Conflict(Some(Box::new(stored.get().0.clone())))
+            }
             Entry::Occupied(mut stored) if Some(stored.get().0.version) == expected => {
                 stored.insert((record.clone(), Instant::now()));
                 Commit::Written

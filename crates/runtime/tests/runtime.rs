@@ -74,12 +74,13 @@ impl SessionStore for GatedStore {
         session: &'a str,
         expected: Option<u64>,
         record: &'a Record,
+        event_id: &'a str,
     ) -> BoxFuture<'a, Result<Commit, StoreError>> {
         Box::pin(async move {
             self.waiting
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let _permit = self.gate.acquire().await.expect("the gate stays open");
-            self.inner.commit(session, expected, record).await
+            self.inner.commit(session, expected, record, event_id).await
         })
     }
 

@@ -1,0 +1,952 @@
+//! [`RedisStore`]: session state in Redis (one server or a Redis Cluster), so any replica can
+//! serve any webhook. See `docs/architecture.md`, "Session state in Redis", for the protocol.
+//!
+//! # Layout
+//! * One hash per session, `{prefix}:{<sessionId>}:state`, fields `v` (version), `ids` (the
+//!   answered eventIds, `|id|id|`) and `r` (the [`Record`]). The hash tag keeps every key of a
+//!   session in one cluster slot. Its TTL is set again on every write.
+//! * Every write is one `EVALSHA` of `redis/commit.lua` (compare-and-set on `v` plus the
+//!   eventId check; on `NOSCRIPT`, after a Redis restart, `SCRIPT LOAD` and again): a warm
+//!   webhook costs one round trip, and a replica with a live actor never reads before writing.
+//! * `r` is zlib-compressed JSON (about 12 times smaller: the answers kept for de-duplication
+//!   repeat the same prompts); plain JSON is read too.
+//! * The summary deletes the hash (`DEL`).
+//!
+//! # When Redis is lost
+//! A failed command marks Redis down. While it is down, writes of sessions whose actor holds
+//! their record are queued here (write-behind, at most one entry per session, the latest record
+//! over the last durable version) and answered [`Commit::Deferred`]; reads fail at once with a
+//! [`StoreError`] (the server answers 503). A background task probes Redis with `PING` and,
+//! when it answers, flushes the queue through the same script. A queued write that meets a newer
+//! stored state, outlives [`RedisConfig::max_pending_age`], or does not fit in
+//! [`RedisConfig::max_pending`], is dropped with an error log and
+//! `switchboard_store_writes_dropped_total`: nothing is lost silently.
+//!
+//! Submodules: `link` (the connection, one server or a cluster, and what its errors mean),
+//! `queue` (write-behind entries), `telemetry` (metric handles); the script is
+//! `redis/commit.lua`.
+//!
+//! # Metrics
+//! Handles are made once, in [`RedisStore::new`], so install the recorder before calling it:
+//! `switchboard_redis_command_duration_seconds{command}`, `switchboard_redis_errors_total{kind}`,
+//! `switchboard_store_pending_writes`, `switchboard_store_writes_dropped_total`.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::cluster::ClusterClientBuilder;
+use ::redis::{Client, IntoConnectionInfo, RedisError, RedisResult, Script};
+use flate2::Compression;
+use flate2::read::ZlibDecoder;
+use flate2::write::ZlibEncoder;
+use tokio::sync::Notify;
+
+use crate::store::{BoxFuture, Commit, Record, SessionStore, StoreError};
+
+mod link;
+mod queue;
+mod telemetry;
+
+use link::{ClusterLink, ErrorClass, Failure, Link, with_connection};
+use queue::{Pending, Queued, is_own};
+use telemetry::{Command, Metrics};
+
+/// The compare-and-set script (see the file for its contract).
+const COMMIT_SCRIPT: &str = include_str!("redis/commit.lua");
+
+/// The flusher's pause between probes while Redis is down: doubles from the first to the last.
+const PROBE_FIRST: Duration = Duration::from_millis(100);
+const PROBE_LAST: Duration = Duration::from_secs(2);
+/// How often the flusher looks at an empty queue.
+const IDLE: Duration = Duration::from_secs(1);
+/// Queued writes flushed per batch, so the queue's lock is taken briefly.
+const FLUSH_BATCH: usize = 256;
+
+/// Where Redis is and how sessions are kept in it.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]`. Cluster mode when [`Self::cluster`] is set,
+    /// when several comma-separated nodes are given (`redis://a:7000,redis://b:7000`, or
+    /// `a:7000,b:7000`), or with the `redis+cluster://` scheme.
+    pub url: String,
+    /// Talk to a Redis Cluster (also implied by the URL, see [`Self::url`]).
+    pub cluster: bool,
+    /// Prefix of every key: `{prefix}:{<sessionId>}:state`.
+    pub prefix: String,
+    /// A session's state lives this long after its last write.
+    pub ttl: Duration,
+    /// Most time one Redis command may take before Redis is considered down.
+    pub command_timeout: Duration,
+    /// Most sessions with writes queued while Redis is down; beyond it a write fails (503).
+    pub max_pending: usize,
+    /// A queued write not made durable within this time is dropped (logged and counted).
+    pub max_pending_age: Duration,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: "redis://127.0.0.1:6379".to_owned(),
+            cluster: false,
+            prefix: "switchboard".to_owned(),
+            ttl: Duration::from_secs(2 * 3600),
+            command_timeout: Duration::from_secs(1),
+            max_pending: 10_000,
+            max_pending_age: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RedisConfig {
+    /// The defaults, with `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Session state in Redis. See the module documentation.
+pub struct RedisStore {
+    link: Link,
+    script: Script,
+    prefix: String,
+    ttl_ms: u64,
+    timeout: Duration,
+    max_pending: usize,
+    max_pending_age: Duration,
+    /// The URL with any password masked, for messages.
+    target: String,
+    /// Set by a failed command, cleared by a successful probe; while set, nothing waits on
+    /// Redis on the request path.
+    down: AtomicBool,
+    // std Mutex: held to look up, insert or remove entries, never across an await.
+    queue: Mutex<HashMap<String, Pending>>,
+    /// Sessions whose queued write was dropped: their actors must re-read (see
+    /// [`SessionStore::take_stale`]). `stale_count` spares the lock on the hot path.
+    // std Mutex: held to insert or remove one id, never across an await.
+    stale: Mutex<HashSet<String>>,
+    stale_count: AtomicUsize,
+    wake: Arc<Notify>,
+    dropped: AtomicU64,
+    metrics: Metrics,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("target", &self.target)
+            .field("cluster", &matches!(self.link, Link::Cluster(_)))
+            .field("prefix", &self.prefix)
+            .field("down", &self.down.load(Ordering::Relaxed))
+            .field("pending", &self.pending_writes())
+            .finish()
+    }
+}
+
+impl RedisStore {
+    /// A store for `config`. Connects lazily: an unreachable Redis is not an error here (the
+    /// first [`SessionStore::ping`] reports it); only a malformed URL is. Must be called inside
+    /// a Tokio runtime, which runs the write-behind flusher.
+    pub fn new(config: RedisConfig) -> Result<Arc<Self>, StoreError> {
+        let (nodes, cluster) = endpoints(&config)?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            StoreError(
+                "RedisStore::new must be called inside a Tokio runtime (it starts the task that \
+                 flushes writes queued while Redis is down)"
+                    .to_owned(),
+            )
+        })?;
+        let target = nodes
+            .iter()
+            .map(|n| redact(n))
+            .collect::<Vec<_>>()
+            .join(",");
+        let timeout = config.command_timeout;
+        let link = if cluster {
+            let client = ClusterClientBuilder::new(nodes.clone())
+                .connection_timeout(timeout)
+                .response_timeout(timeout)
+                .retries(2)
+                .build()
+                .map_err(|e| bad_url(&target, &e))?;
+            Link::Cluster(Box::new(ClusterLink::new(client)))
+        } else {
+            let client = Client::open(nodes[0].as_str()).map_err(|e| bad_url(&target, &e))?;
+            let manager_config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout))
+                .set_number_of_retries(1)
+                .set_max_delay(PROBE_LAST);
+            let manager = ConnectionManager::new_lazy_with_config(client, manager_config)
+                .map_err(|e| bad_url(&target, &e))?;
+            Link::Single(manager)
+        };
+        let store = Arc::new(Self {
+            link,
+            script: Script::new(COMMIT_SCRIPT),
+            prefix: config.prefix,
+            ttl_ms: u64::try_from(config.ttl.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1),
+            timeout,
+            max_pending: config.max_pending,
+            max_pending_age: config.max_pending_age,
+            target,
+            down: AtomicBool::new(false),
+            queue: Mutex::new(HashMap::new()),
+            stale: Mutex::new(HashSet::new()),
+            stale_count: AtomicUsize::new(0),
+            wake: Arc::new(Notify::new()),
+            dropped: AtomicU64::new(0),
+            metrics: Metrics::new(),
+        });
+        runtime.spawn(flusher(Arc::downgrade(&store), Arc::clone(&store.wake)));
+        Ok(store)
+    }
+
+    /// The key of a session's state.
+    pub fn state_key(&self, session: &str) -> String {
+        format!("{}:{{{session}}}:state", self.prefix)
+    }
+
+    /// Reads a record as stored in the `r` field of a session's hash (for tools and tests).
+    pub fn decode_record(stored: &[u8]) -> Result<Record, StoreError> {
+        decode(stored).map_err(|e| StoreError(format!("not a stored session record: {e}")))
+    }
+
+    /// Sessions whose latest write is queued, waiting for Redis.
+    pub fn pending_writes(&self) -> usize {
+        self.queue().len()
+    }
+
+    /// Queued writes given up on since the start (also `switchboard_store_writes_dropped_total`).
+    pub fn writes_dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Whether the last command reached Redis.
+    pub fn is_reachable(&self) -> bool {
+        !self.down.load(Ordering::Acquire)
+    }
+
+    fn queue(&self) -> MutexGuard<'_, HashMap<String, Pending>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn publish_pending(&self, queue: &HashMap<String, Pending>) {
+        self.metrics.pending.set(queue.len() as f64);
+    }
+
+    fn drop_write(&self, session: &str, why: &str) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        self.metrics.dropped.increment(1);
+        tracing::error!(session, redis = %self.target, "session write dropped: {why}");
+    }
+
+    /// Drops a queued write and tells the session's actor to re-read its record.
+    fn drop_queued(&self, session: &str, why: &str) {
+        self.drop_write(session, why);
+        let mut stale = self.stale.lock().unwrap_or_else(|e| e.into_inner());
+        // Bounded like the queue it comes from.
+        if stale.len() < self.max_pending && stale.insert(session.to_owned()) {
+            self.stale_count.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    fn take_stale_session(&self, session: &str) -> bool {
+        if self.stale_count.load(Ordering::Acquire) == 0 {
+            return false;
+        }
+        let mut stale = self.stale.lock().unwrap_or_else(|e| e.into_inner());
+        let taken = stale.remove(session);
+        if taken {
+            self.stale_count.fetch_sub(1, Ordering::Release);
+        }
+        taken
+    }
+
+    fn mark_down(&self, failure: &Failure) {
+        if !self.down.swap(true, Ordering::AcqRel) {
+            tracing::warn!(
+                redis = %self.target,
+                error = %failure.message,
+                "Redis is unreachable: live sessions are served from memory and their writes \
+                 queued; sessions without a live actor get 503 until it returns"
+            );
+            self.wake.notify_one();
+        }
+    }
+
+    fn mark_up(&self) {
+        if self.down.swap(false, Ordering::AcqRel) {
+            tracing::info!(
+                redis = %self.target,
+                pending = self.pending_writes(),
+                "Redis is reachable again; flushing queued writes"
+            );
+            self.wake.notify_one();
+        }
+    }
+
+    fn unreachable(&self, session: &str) -> StoreError {
+        StoreError(format!(
+            "Redis at {} is unreachable, and session {session} has no live state on this \
+             replica; retry when Redis is back",
+            self.target
+        ))
+    }
+
+    /// Runs `op` under the command timeout, timing it and counting its failures.
+    async fn timed<T>(
+        &self,
+        command: Command,
+        op: impl Future<Output = RedisResult<T>>,
+    ) -> Result<T, Failure> {
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.timeout, op).await;
+        self.metrics
+            .duration(command)
+            .record(started.elapsed().as_secs_f64());
+        let failure = match result {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(err)) => Failure::from(&err),
+            Err(_) => Failure {
+                kind: ErrorClass::Timeout,
+                message: format!("no answer within {:?}", self.timeout),
+            },
+        };
+        self.metrics.error(failure.kind).increment(1);
+        if failure.unavailable() {
+            self.mark_down(&failure);
+        }
+        Err(failure)
+    }
+
+    /// The compare-and-set, one `EVALSHA`.
+    async fn cas(
+        &self,
+        session: &str,
+        expected: Option<u64>,
+        record: &Record,
+        event_id: &str,
+    ) -> Result<Commit, Failure> {
+        let key = self.state_key(session);
+        let body = encode(record).map_err(|e| Failure {
+            kind: ErrorClass::Decode,
+            message: format!("cannot encode session {session}: {e}"),
+        })?;
+        let mut ids = String::with_capacity(1 + record.events.len() * 37);
+        ids.push('|');
+        for (id, _) in &record.events {
+            // An id holding the separator cannot be matched; the version check still guards it.
+            if !id.contains('|') {
+                ids.push_str(id);
+                ids.push('|');
+            }
+        }
+        let event_id = if event_id.contains('|') { "" } else { event_id };
+        let mut invocation = self.script.key(&key);
+        invocation
+            .arg(expected.map(|v| v.to_string()).unwrap_or_default())
+            .arg(record.version)
+            .arg(body)
+            .arg(ids)
+            .arg(self.ttl_ms)
+            .arg(event_id);
+        let (status, stored): (i64, Option<Vec<u8>>) = self
+            .timed(Command::Commit, async {
+                with_connection!(&self.link, con => invocation.invoke_async(&mut con).await)
+            })
+            .await?;
+        match (status, stored) {
+            (1, _) => Ok(Commit::Written),
+            (_, Some(stored)) => Ok(Commit::Conflict(Some(Box::new(
+                self.decode(&key, &stored)?,
+            )))),
+            (_, None) => Ok(Commit::Conflict(None)),
+        }
+    }
+
+    fn decode(&self, key: &str, bytes: &[u8]) -> Result<Record, Failure> {
+        decode(bytes).map_err(|e| {
+            self.metrics.error(ErrorClass::Decode).increment(1);
+            Failure {
+                kind: ErrorClass::Decode,
+                message: format!("the record at {key} is not a session record: {e}"),
+            }
+        })
+    }
+
+    /// Queues `record` over the durable version `base`; fails when the queue is full.
+    /// `attempted`: the write was sent and may yet be applied (a timeout, a dropped connection).
+    fn defer(
+        &self,
+        queue: &mut HashMap<String, Pending>,
+        session: &str,
+        base: Option<u64>,
+        record: &Record,
+        attempted: bool,
+    ) -> Result<Commit, StoreError> {
+        if let Some(pending) = queue.get_mut(session) {
+            pending.replace(record);
+            if attempted {
+                pending.attempted(record);
+            }
+            return Ok(Commit::Deferred);
+        }
+        if queue.len() >= self.max_pending {
+            let why = format!(
+                "Redis at {} is unreachable and {} sessions already have writes queued (the \
+                 limit, max_pending); the webhook is refused so the platform retries it",
+                self.target,
+                queue.len()
+            );
+            self.drop_write(session, &why);
+            return Err(StoreError(why));
+        }
+        let mut pending = Pending::new(Queued::Write {
+            base,
+            record: Box::new(record.clone()),
+        });
+        if attempted {
+            pending.attempted(record);
+        }
+        queue.insert(session.to_owned(), pending);
+        self.publish_pending(queue);
+        Ok(Commit::Deferred)
+    }
+
+    async fn commit_record(
+        &self,
+        session: &str,
+        expected: Option<u64>,
+        record: &Record,
+        event_id: &str,
+    ) -> Result<Commit, StoreError> {
+        // A session with a queued write: Redis holds the queue's base version, not `expected`.
+        let mut base = expected;
+        let mut attempts = Vec::new();
+        let mut claimed = false;
+        {
+            let mut queue = self.queue();
+            let down = !self.is_reachable();
+            match queue.get_mut(session) {
+                Some(pending) if matches!(pending.op, Queued::End) => {
+                    self.drop_write(session, "the session already ended (its summary arrived)");
+                    return Ok(Commit::Deferred);
+                }
+                Some(pending) if pending.claimed || down => {
+                    pending.replace(record);
+                    return Ok(Commit::Deferred);
+                }
+                Some(pending) => {
+                    // Claim the entry so the flusher leaves it to this write.
+                    pending.claimed = true;
+                    claimed = true;
+                    attempts.clone_from(&pending.attempts);
+                    if let Queued::Write { base: queued, .. } = &pending.op {
+                        base = *queued;
+                    }
+                }
+                None if down => return self.defer(&mut queue, session, expected, record, false),
+                None => {}
+            }
+        }
+        let mut outcome = self.cas(session, base, record, event_id).await;
+        // A queued write that timed out may have been applied after all: build on it.
+        if let Ok(Commit::Conflict(Some(stored))) = &outcome
+            && is_own(&attempts, stored)
+            && stored.version < record.version
+        {
+            base = Some(stored.version);
+            outcome = self.cas(session, base, record, event_id).await;
+        }
+        let mut queue = self.queue();
+        if claimed {
+            match &outcome {
+                Ok(Commit::Conflict(_)) => {
+                    queue.remove(session);
+                    drop(queue);
+                    self.drop_write(
+                        session,
+                        "a newer state was stored by another replica while Redis was \
+                         unreachable from here; the session continues from the stored one",
+                    );
+                    queue = self.queue();
+                }
+                Ok(_) => {
+                    queue.remove(session);
+                }
+                Err(_) => {
+                    if let Some(pending) = queue.get_mut(session) {
+                        pending.claimed = false;
+                    }
+                }
+            }
+            self.publish_pending(&queue);
+        }
+        match outcome {
+            Ok(commit) => Ok(commit),
+            Err(failure) if failure.unavailable() => {
+                self.defer(&mut queue, session, base, record, true)
+            }
+            Err(failure) => Err(StoreError(format!(
+                "cannot write session {session} to Redis at {}: {}",
+                self.target, failure.message
+            ))),
+        }
+    }
+
+    async fn load_record(&self, session: &str) -> Result<Option<Record>, StoreError> {
+        {
+            let queue = self.queue();
+            if let Some(pending) = queue.get(session) {
+                return Ok(match &pending.op {
+                    Queued::Write { record, .. } => Some((**record).clone()),
+                    Queued::End => None,
+                });
+            }
+        }
+        if !self.is_reachable() {
+            return Err(self.unreachable(session));
+        }
+        let key = self.state_key(session);
+        let command = ::redis::cmd("HGET").arg(&key).arg("r").clone();
+        let found: Option<Vec<u8>> = self
+            .timed(Command::Load, async {
+                with_connection!(&self.link, con => command.query_async(&mut con).await)
+            })
+            .await
+            .map_err(|failure| {
+                if failure.unavailable() {
+                    self.unreachable(session)
+                } else {
+                    StoreError(format!(
+                        "cannot load session {session} from Redis at {}: {}",
+                        self.target, failure.message
+                    ))
+                }
+            })?;
+        found
+            .map(|bytes| self.decode(&key, &bytes).map_err(|f| StoreError(f.message)))
+            .transpose()
+    }
+
+    async fn end_session(&self, session: &str) -> Result<(), StoreError> {
+        {
+            let mut queue = self.queue();
+            queue.remove(session);
+            if !self.is_reachable() {
+                queue.insert(session.to_owned(), Pending::new(Queued::End));
+                self.publish_pending(&queue);
+                return Ok(());
+            }
+            self.publish_pending(&queue);
+        }
+        match self.delete(session).await {
+            Ok(()) => Ok(()),
+            Err(failure) if failure.unavailable() => {
+                let mut queue = self.queue();
+                queue.insert(session.to_owned(), Pending::new(Queued::End));
+                self.publish_pending(&queue);
+                Ok(())
+            }
+            Err(failure) => Err(StoreError(format!(
+                "cannot delete session {session} from Redis at {}: {}",
+                self.target, failure.message
+            ))),
+        }
+    }
+
+    async fn delete(&self, session: &str) -> Result<(), Failure> {
+        let command = ::redis::cmd("DEL").arg(self.state_key(session)).clone();
+        self.timed(Command::End, async {
+            with_connection!(&self.link, con => command.query_async::<i64>(&mut con).await)
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn probe(&self) -> Result<(), StoreError> {
+        let command = ::redis::cmd("PING");
+        match self
+            .timed(Command::Ping, async {
+                with_connection!(&self.link, con => command.query_async::<String>(&mut con).await)
+            })
+            .await
+        {
+            Ok(_) => {
+                self.mark_up();
+                Ok(())
+            }
+            Err(failure) => Err(StoreError(format!(
+                "Redis at {} does not answer PING: {}; is it running and reachable?",
+                self.target, failure.message
+            ))),
+        }
+    }
+
+    /// Drops queued writes older than `max_pending_age`; they can no longer be made durable in
+    /// time. Runs whether or not Redis answers.
+    fn expire(&self) {
+        let mut expired = Vec::new();
+        {
+            let mut queue = self.queue();
+            queue.retain(|session, pending| {
+                let keep = pending.claimed || pending.since.elapsed() < self.max_pending_age;
+                if !keep {
+                    expired.push(session.clone());
+                }
+                keep
+            });
+            self.publish_pending(&queue);
+        }
+        for session in expired {
+            self.drop_queued(
+                &session,
+                &format!(
+                    "Redis stayed unreachable longer than max_pending_age ({:?})",
+                    self.max_pending_age
+                ),
+            );
+        }
+    }
+
+    /// One flush round: writes up to a batch of queued entries. `Ok(true)`: entries remain to
+    /// flush now; `Err`: Redis went away.
+    async fn flush_round(&self) -> Result<bool, ()> {
+        let batch: Vec<(String, Queued)> = {
+            let mut queue = self.queue();
+            queue
+                .iter_mut()
+                .filter(|(_, pending)| !pending.claimed)
+                .take(FLUSH_BATCH)
+                .map(|(session, pending)| {
+                    pending.claimed = true;
+                    pending.touched = false;
+                    (session.clone(), pending.op.clone())
+                })
+                .collect()
+        };
+        let mut more = batch.len() == FLUSH_BATCH;
+        let mut batch = batch.into_iter();
+        while let Some((session, op)) = batch.next() {
+            let outcome = match &op {
+                Queued::Write { base, record } => self.cas(&session, *base, record, "").await,
+                Queued::End => self.delete(&session).await.map(|()| Commit::Written),
+            };
+            let flushed = match &op {
+                Queued::Write { record, .. } => Some(record.version),
+                Queued::End => None,
+            };
+            let mut queue = self.queue();
+            let Some(pending) = queue.get_mut(&session) else {
+                continue;
+            };
+            pending.claimed = false;
+            if matches!(pending.op, Queued::End) != matches!(op, Queued::End) {
+                // The session ended while its write was in flight: the delete comes next.
+                continue;
+            }
+            match outcome {
+                Ok(Commit::Conflict(Some(stored))) if is_own(&pending.attempts, &stored) => {
+                    // A write of ours that timed out was applied after all.
+                    if Some(stored.version) == flushed && !pending.touched {
+                        queue.remove(&session);
+                    } else {
+                        pending.rebase(stored.version);
+                        more = true;
+                    }
+                }
+                Ok(Commit::Conflict(stored)) => {
+                    queue.remove(&session);
+                    drop(queue);
+                    let stored = stored.map_or("none".to_owned(), |r| r.version.to_string());
+                    self.drop_queued(
+                        &session,
+                        &format!(
+                            "while Redis was unreachable from here another replica stored a \
+                             newer state (version {stored}); that one is kept"
+                        ),
+                    );
+                    queue = self.queue();
+                }
+                Ok(Commit::Written | Commit::Deferred) => match flushed {
+                    // Written again while this write was in flight: keep the newer record,
+                    // now over the version just made durable.
+                    Some(version) if pending.touched => pending.rebase(version),
+                    _ => {
+                        queue.remove(&session);
+                    }
+                },
+                Err(failure) if failure.unavailable() => {
+                    if let Queued::Write { record, .. } = &op {
+                        pending.attempted(record);
+                    }
+                    // Release the rest of this batch's claims (only those: a commit may hold
+                    // others).
+                    for (session, _) in batch {
+                        if let Some(pending) = queue.get_mut(&session) {
+                            pending.claimed = false;
+                        }
+                    }
+                    return Err(());
+                }
+                Err(failure) => {
+                    queue.remove(&session);
+                    drop(queue);
+                    self.drop_queued(&session, &failure.message);
+                    queue = self.queue();
+                }
+            }
+            self.publish_pending(&queue);
+        }
+        Ok(more)
+    }
+
+    async fn flush_all(&self) -> usize {
+        // The background flusher may hold some entries; wait for it rather than skip them.
+        let mut idle_rounds = 0;
+        while self.pending_writes() > 0 && idle_rounds < 100 {
+            self.expire();
+            if !self.is_reachable() && self.probe().await.is_err() {
+                break;
+            }
+            let before = self.pending_writes();
+            if self.flush_round().await.is_err() {
+                break;
+            }
+            if self.pending_writes() >= before {
+                idle_rounds += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        self.pending_writes()
+    }
+}
+
+impl SessionStore for RedisStore {
+    fn load<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
+        Box::pin(self.load_record(session))
+    }
+
+    fn commit<'a>(
+        &'a self,
+        session: &'a str,
+        expected: Option<u64>,
+        record: &'a Record,
+        event_id: &'a str,
+    ) -> BoxFuture<'a, Result<Commit, StoreError>> {
+        Box::pin(self.commit_record(session, expected, record, event_id))
+    }
+
+    fn end<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.end_session(session))
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.probe())
+    }
+
+    fn take_stale(&self, session: &str) -> bool {
+        self.take_stale_session(session)
+    }
+
+    fn flush(&self) -> BoxFuture<'_, usize> {
+        Box::pin(self.flush_all())
+    }
+
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+}
+
+/// Probes Redis while it is down and flushes the queue when it is back. Holds the store weakly:
+/// it ends when the store is dropped.
+async fn flusher(store: Weak<RedisStore>, wake: Arc<Notify>) {
+    // Connect now, from the runtime that made the store (the connection's tasks live there),
+    // and say at start-up whether Redis answers (a failure is logged by `mark_down`).
+    if let Some(store) = store.upgrade()
+        && store.probe().await.is_ok()
+    {
+        tracing::info!(redis = %store.target, "Redis answers");
+    }
+    let mut pause = Duration::ZERO;
+    loop {
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(pause) => {}
+        }
+        let Some(store) = store.upgrade() else { return };
+        let reachable = store.is_reachable();
+        if reachable && store.pending_writes() == 0 {
+            pause = IDLE;
+            continue;
+        }
+        store.expire();
+        let backoff = pause.clamp(PROBE_FIRST, PROBE_LAST / 2) * 2;
+        if !reachable && store.probe().await.is_err() {
+            pause = backoff;
+            continue;
+        }
+        pause = match store.flush_round().await {
+            Ok(true) => Duration::ZERO,
+            Ok(false) => PROBE_FIRST,
+            Err(()) => backoff,
+        };
+    }
+}
+
+/// The stored form of a record: zlib-compressed JSON. A record is mostly the answers kept for
+/// de-duplication, whose prompts repeat: a long session's 10,183 bytes of JSON store as 909.
+fn encode(record: &Record) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    let json = serde_json::to_vec(record)?;
+    let mut encoder = ZlibEncoder::new(Vec::with_capacity(json.len() / 4), Compression::fast());
+    encoder.write_all(&json)?;
+    encoder.finish()
+}
+
+/// Reads a stored record: compressed, or plain JSON (first byte `{`, e.g. written by hand).
+fn decode(bytes: &[u8]) -> std::io::Result<Record> {
+    use std::io::Read;
+    if bytes.first() == Some(&b'{') {
+        return Ok(serde_json::from_slice(bytes)?);
+    }
+    let mut json = Vec::with_capacity(bytes.len() * 8);
+    ZlibDecoder::new(bytes).read_to_end(&mut json)?;
+    Ok(serde_json::from_slice(&json)?)
+}
+
+/// The node URLs of `config` and whether to use cluster mode.
+fn endpoints(config: &RedisConfig) -> Result<(Vec<String>, bool), StoreError> {
+    let mut cluster = config.cluster;
+    let mut nodes = Vec::new();
+    for part in config
+        .url
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let node = if let Some(rest) = part.strip_prefix("redis+cluster://") {
+            cluster = true;
+            format!("redis://{rest}")
+        } else if part.contains("://") {
+            part.to_owned()
+        } else {
+            format!("redis://{part}")
+        };
+        if let Err(err) = node.as_str().into_connection_info() {
+            return Err(bad_url(&redact(&node), &err));
+        }
+        nodes.push(node);
+    }
+    if nodes.is_empty() {
+        return Err(StoreError(
+            "the Redis URL is empty; set it to redis://host:port (or several comma-separated \
+             nodes for a cluster)"
+                .to_owned(),
+        ));
+    }
+    Ok((nodes.clone(), cluster || nodes.len() > 1))
+}
+
+fn bad_url(url: &str, err: &RedisError) -> StoreError {
+    StoreError(format!(
+        "invalid Redis URL {url:?}: {err}; expected redis://[user:password@]host:port[/db], \
+         several comma-separated nodes, or redis+cluster://host:port for a cluster"
+    ))
+}
+
+/// `url` with its password masked.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info
+                .split_once(':')
+                .map_or(user_info, |(user, _)| user);
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(url: &str) -> Result<(Vec<String>, bool), StoreError> {
+        endpoints(&RedisConfig::new(url))
+    }
+
+    #[test]
+    fn one_url_is_one_server() {
+        assert_eq!(
+            parse("redis://10.0.0.1:6379/2").unwrap(),
+            (vec!["redis://10.0.0.1:6379/2".to_owned()], false)
+        );
+    }
+
+    #[test]
+    fn several_nodes_or_the_cluster_scheme_mean_a_cluster() {
+        let (nodes, cluster) = parse("redis://a:7000, b:7001").unwrap();
+        assert_eq!(nodes, ["redis://a:7000", "redis://b:7001"]);
+        assert!(cluster);
+        let (nodes, cluster) = parse("redis+cluster://a:7000").unwrap();
+        assert_eq!(nodes, ["redis://a:7000"]);
+        assert!(cluster);
+    }
+
+    #[test]
+    fn a_malformed_url_is_named_and_its_password_masked() {
+        let err = parse("http://:secret@host:1").unwrap_err();
+        assert!(err.0.contains("\"http://:***@host:1\""), "{err}");
+        assert!(!err.0.contains("secret"), "{err}");
+        assert!(parse(" , ").unwrap_err().0.contains("empty"));
+    }
+
+    #[test]
+    fn records_are_stored_compressed_and_read_back_plain_or_compressed() {
+        let record: Record = serde_json::from_value(serde_json::json!({
+            "state": {
+                "flow": "f", "version": 1, "node": "main", "awaiting": "input", "seq": 3,
+                "invalid": 0, "no_input": 0, "attempts": 0, "vars": {"guests": "4"},
+                "path": ["main"], "menus": [], "caller": "+1", "called": "+2", "digits": "",
+                "last_reply": null
+            },
+            "version": 7,
+            "events": [["e1", "{\"callflow\":[]}"], ["e2", "{\"callflow\":[]}"]]
+        }))
+        .expect("a record");
+        let stored = encode(&record).unwrap();
+        assert_ne!(stored.first(), Some(&b'{'));
+        assert_eq!(decode(&stored).unwrap(), record);
+        assert_eq!(
+            decode(&serde_json::to_vec(&record).unwrap()).unwrap(),
+            record
+        );
+        assert!(decode(b"not a record").is_err());
+    }
+
+    #[test]
+    fn keys_carry_the_session_as_hash_tag() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let store = rt
+            .block_on(async { RedisStore::new(RedisConfig::new("redis://127.0.0.1:1")) })
+            .unwrap();
+        assert_eq!(store.state_key("abc"), "switchboard:{abc}:state");
+    }
+}

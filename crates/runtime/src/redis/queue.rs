@@ -1,0 +1,77 @@
+//! The write-behind queue's entries: the latest write of a session made while Redis was away.
+
+use std::time::Instant;
+
+use crate::store::Record;
+
+/// Whether `stored` is one of this replica's own writes whose fate was unknown.
+pub(super) fn is_own(attempts: &[(u64, Option<String>)], stored: &Record) -> bool {
+    let last = stored.events.back().map(|(id, _)| id);
+    attempts
+        .iter()
+        .any(|(version, id)| *version == stored.version && id.as_ref() == last)
+}
+
+/// A write waiting for Redis.
+#[derive(Debug)]
+pub(super) struct Pending {
+    pub(super) op: Queued,
+    /// When the oldest write not yet durable was queued.
+    pub(super) since: Instant,
+    /// A write of this entry is in flight (by the flusher or by a commit).
+    pub(super) claimed: bool,
+    /// Replaced while claimed: the in-flight write is not the latest.
+    pub(super) touched: bool,
+    /// `(version, last eventId)` of writes sent whose fate is unknown (they timed out): a
+    /// stored record matching one is this replica's own, not a rival's.
+    pub(super) attempts: Vec<(u64, Option<String>)>,
+}
+
+impl Pending {
+    pub(super) fn new(op: Queued) -> Self {
+        Self {
+            op,
+            since: Instant::now(),
+            claimed: false,
+            touched: false,
+            attempts: Vec::new(),
+        }
+    }
+
+    pub(super) fn attempted(&mut self, record: &Record) {
+        const KEPT: usize = 8;
+        if self.attempts.len() == KEPT {
+            self.attempts.remove(0);
+        }
+        self.attempts.push((
+            record.version,
+            record.events.back().map(|(id, _)| id.clone()),
+        ));
+    }
+
+    /// The durable version is now `version`: the queued record builds on it.
+    pub(super) fn rebase(&mut self, version: u64) {
+        if let Queued::Write { base, .. } = &mut self.op {
+            *base = Some(version);
+        }
+        self.touched = false;
+    }
+
+    pub(super) fn replace(&mut self, latest: &Record) {
+        if let Queued::Write { record, .. } = &mut self.op {
+            **record = latest.clone();
+        }
+        self.touched = true;
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum Queued {
+    /// Write `record` over the durable version `base`.
+    Write {
+        base: Option<u64>,
+        record: Box<Record>,
+    },
+    /// Delete the session (its summary arrived).
+    End,
+}

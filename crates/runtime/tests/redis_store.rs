@@ -1,0 +1,516 @@
+//! `RedisStore` against a real redis-server (started by each test on a spare port): the
+//! compare-and-set protocol, keys and TTLs, and two runtimes ("replicas") sharing sessions.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use redis::Commands;
+use switchboard_runtime::redis::{RedisConfig, RedisStore};
+use switchboard_runtime::store::Commit;
+use switchboard_runtime::{Answer, AnswerKind, MemoryStore, Record, Runtime, SessionStore};
+
+fn record(version: u64, node: &str, events: &[(&str, &str)]) -> Record {
+    let flows = restaurant();
+    let flow = flows.for_number(NUMBER).expect("the restaurant's number");
+    let mut state = switchboard_flow::SessionState::new(flow, "+6591234567", NUMBER);
+    state.node = node.to_owned();
+    Record {
+        state,
+        version,
+        events: events
+            .iter()
+            .map(|(id, answer)| ((*id).to_owned(), Bytes::from((*answer).to_owned())))
+            .collect::<VecDeque<_>>(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_and_set_writes_reports_conflicts_and_never_overwrites_newer() {
+    let server = RedisServer::start();
+    let store = store(&server.url());
+    let s = "cas-1";
+
+    let v1 = record(1, "main", &[("e1", "{\"a\":1}")]);
+    assert_eq!(
+        store.commit(s, None, &v1, "e1").await.unwrap(),
+        Commit::Written
+    );
+    // A second "first write" (another replica started the same call): the stored one wins.
+    let rival = record(1, "hours", &[("e1b", "{}")]);
+    assert_eq!(
+        store.commit(s, None, &rival, "e1b").await.unwrap(),
+        Commit::Conflict(Some(Box::new(v1.clone())))
+    );
+    let v2 = record(
+        2,
+        "reservations",
+        &[("e1", "{\"a\":1}"), ("e2", "{\"a\":2}")],
+    );
+    assert_eq!(
+        store.commit(s, Some(1), &v2, "e2").await.unwrap(),
+        Commit::Written
+    );
+    // A stale writer (expected 1) gets the stored version 2, which is kept.
+    let stale = record(2, "hours", &[("e1", "{\"a\":1}"), ("e3", "{}")]);
+    assert_eq!(
+        store.commit(s, Some(1), &stale, "e3").await.unwrap(),
+        Commit::Conflict(Some(Box::new(v2.clone())))
+    );
+    // A writer claiming the right base but not a newer version cannot overwrite either.
+    let same = record(2, "hours", &[("e4", "{}")]);
+    assert!(matches!(
+        store.commit(s, Some(2), &same, "e4").await.unwrap(),
+        Commit::Conflict(Some(_))
+    ));
+    // An event the stored record already answered: the stored record (and its answer) comes
+    // back, even though the expected version matches.
+    let again = record(3, "hours", &[("e2", "{\"other\":true}")]);
+    match store.commit(s, Some(2), &again, "e2").await.unwrap() {
+        Commit::Conflict(Some(stored)) => {
+            assert_eq!(stored.answer_for("e2").unwrap(), &Bytes::from("{\"a\":2}"));
+        }
+        other => panic!("expected the stored record, got {other:?}"),
+    }
+    assert_eq!(store.load(s).await.unwrap(), Some(v2));
+    assert_eq!(store.load("nobody").await.unwrap(), None);
+
+    // Redis forgot the script (as after a restart): NOSCRIPT, SCRIPT LOAD, EVALSHA again.
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query(&mut server.connection())
+        .unwrap();
+    let v3 = record(3, "hours", &[("e5", "{}")]);
+    assert_eq!(
+        store.commit(s, Some(2), &v3, "e5").await.unwrap(),
+        Commit::Written
+    );
+    assert_eq!(store.load(s).await.unwrap(), Some(v3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_prefixed_and_hash_tagged_with_a_ttl_refreshed_on_every_write() {
+    let server = RedisServer::start();
+    let store = RedisStore::new(RedisConfig {
+        prefix: "sbtest".to_owned(),
+        ttl: Duration::from_secs(100),
+        ..RedisConfig::new(server.url())
+    })
+    .unwrap();
+    let mut redis = server.connection();
+    let s = "5a1e-77";
+    let key = "sbtest:{5a1e-77}:state";
+    assert_eq!(store.state_key(s), key);
+
+    store
+        .commit(s, None, &record(1, "main", &[]), "")
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis.keys("*").unwrap();
+    assert_eq!(keys, [key]);
+    let ttl: i64 = redis.pttl(key).unwrap();
+    assert!((99_000..=100_000).contains(&ttl), "PTTL {ttl}");
+    let version: u64 = redis.hget(key, "v").unwrap();
+    assert_eq!(version, 1);
+
+    let _: () = redis.pexpire(key, 5_000).unwrap();
+    store
+        .commit(s, Some(1), &record(2, "hours", &[]), "")
+        .await
+        .unwrap();
+    let ttl: i64 = redis.pttl(key).unwrap();
+    assert!(ttl > 5_000, "the write did not refresh the TTL: PTTL {ttl}");
+
+    store.end(s).await.unwrap();
+    let exists: bool = redis.exists(key).unwrap();
+    assert!(!exists, "end must delete the session's state");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_redis_is_not_a_constructor_error_but_fails_ping_and_cold_reads() {
+    // A port nobody listens on: bound and released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let store = RedisStore::new(RedisConfig::new(url.clone())).expect("no connection at start");
+    let err = store.ping().await.unwrap_err();
+    assert!(err.0.contains(&url), "{err}");
+    assert!(!store.is_reachable());
+    let err = store.load("cold").await.unwrap_err();
+    assert!(
+        err.0.contains("cold") && err.0.contains("unreachable"),
+        "{err}"
+    );
+
+    let err = RedisStore::new(RedisConfig::new("redis://host:notaport")).unwrap_err();
+    assert!(err.0.contains("redis://host:notaport"), "{err}");
+}
+
+/// The caller's keys for each route, and what the last answer says.
+const ROUTES: [(&[&str], &str); 3] = [
+    (
+        &["1", "1", "4"],
+        "say:A table for 4. Let me connect you to our host to choose a time.",
+    ),
+    (&["3"], "say:We are open 9AM to 9PM every day."),
+    (&["2"], "makeCall:+6531589338"),
+];
+
+/// The answers one server with the memory store gives along `route`: what every replica
+/// deployment must answer too, byte for byte.
+async fn reference(route: &[&str]) -> Vec<Answer> {
+    let single = replica(MemoryStore::new(Duration::from_secs(60)));
+    let s = "reference";
+    let mut answers = vec![single.call_action(received(s, "e0")).await.unwrap()];
+    for (i, keys) in route.iter().enumerate() {
+        let previous = answers.last().unwrap();
+        let event = completed(s, &format!("e{}", i + 1), previous, Some(keys));
+        answers.push(single.call_action(event).await.unwrap());
+    }
+    answers
+}
+
+fn event_of(
+    session: &str,
+    step: usize,
+    previous: Option<&Answer>,
+    keys: Option<&str>,
+) -> switchboard_protocol::CallAction {
+    let id = format!("{session}-e{step}");
+    match previous {
+        None => received(session, &id),
+        Some(previous) => completed(session, &id, previous, keys),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_without_the_actor_rehydrates_and_a_stale_actor_adopts_the_newer_version() {
+    let server = RedisServer::start();
+    let (a, b) = (replica(store(&server.url())), replica(store(&server.url())));
+    let (route, _) = ROUTES[0];
+    let expected = reference(route).await;
+    let s = "hop-1";
+
+    let e0 = a.call_action(event_of(s, 0, None, None)).await.unwrap();
+    assert_eq!(e0.body, expected[0].body);
+    // B has no actor: it reads the record A wrote and advances it (not a resume from the
+    // clientActionId, which would lose the session's variables).
+    let e1 = b
+        .call_action(event_of(s, 1, Some(&e0), Some(route[0])))
+        .await
+        .unwrap();
+    assert_eq!(
+        (e1.kind, &e1.body),
+        (AnswerKind::Advanced, &expected[1].body)
+    );
+    assert_eq!(
+        b.counters()
+            .rehydrated
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    // A's actor still holds version 1: its write conflicts, it adopts version 2 and recomputes.
+    let e2 = a
+        .call_action(event_of(s, 2, Some(&e1), Some(route[1])))
+        .await
+        .unwrap();
+    assert_eq!(e2.body, expected[2].body);
+    assert_eq!(
+        a.counters()
+            .conflicts
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    // The captured variable crossed replicas twice.
+    let e3 = b
+        .call_action(event_of(s, 3, Some(&e2), Some(route[2])))
+        .await
+        .unwrap();
+    assert_eq!(e3.body, expected[3].body);
+    assert_eq!(actions(&e3)[0], ROUTES[0].1);
+    // A retry of an event B answered, delivered to A (stale): the stored answer, identical.
+    let again = a
+        .call_action(event_of(s, 3, Some(&e2), Some(route[2])))
+        .await
+        .unwrap();
+    assert_eq!((again.kind, &again.body), (AnswerKind::Duplicate, &e3.body));
+
+    b.end(summary(s)).await.unwrap();
+    let exists: bool = redis::Commands::exists(
+        &mut server.connection(),
+        format!("switchboard:{{{s}}}:state"),
+    )
+    .unwrap();
+    assert!(!exists);
+    assert_eq!(
+        a.session(s).await.unwrap().map(|v| v.live),
+        Some(true),
+        "A's actor lives on until idle"
+    );
+}
+
+/// Many concurrent calls; every webhook goes to a random replica, and most are delivered
+/// twice (a platform retry), sometimes to both replicas at the same time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_serve_concurrent_calls_with_identical_answers_to_duplicates() {
+    const CALLS: usize = 60;
+    let server = RedisServer::start();
+    let replicas = Arc::new([replica(store(&server.url())), replica(store(&server.url()))]);
+    let mut expected = Vec::new();
+    for (route, _) in ROUTES {
+        expected.push(reference(route).await);
+    }
+    let expected = Arc::new(expected);
+
+    let mut calls = Vec::new();
+    for call in 0..CALLS {
+        let replicas = Arc::clone(&replicas);
+        let expected = Arc::clone(&expected);
+        calls.push(tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(call as u64);
+            let (route, last) = ROUTES[call % ROUTES.len()];
+            let reference = &expected[call % ROUTES.len()];
+            let s = format!("call-{call}");
+            let mut previous: Option<Answer> = None;
+            let mut duplicates = 0;
+            for (step, expected) in reference.iter().enumerate() {
+                let keys = step.checked_sub(1).map(|i| route[i]);
+                let event = event_of(&s, step, previous.as_ref(), keys);
+                let first = rng.random_range(0..2);
+                let (answer, repeat) = match rng.random_range(0..3) {
+                    // Once.
+                    0 => (replicas[first].call_action(event).await.unwrap(), None),
+                    // Twice at the same time, one per replica.
+                    1 => {
+                        let (x, y) = tokio::join!(
+                            replicas[first].call_action(event.clone()),
+                            replicas[1 - first].call_action(event)
+                        );
+                        (x.unwrap(), Some(y.unwrap()))
+                    }
+                    // Twice in a row, to random replicas.
+                    _ => {
+                        let x = replicas[first].call_action(event.clone()).await.unwrap();
+                        let y = replicas[rng.random_range(0..2)]
+                            .call_action(event)
+                            .await
+                            .unwrap();
+                        (x, Some(y))
+                    }
+                };
+                assert_eq!(answer.body, expected.body, "{s} step {step}");
+                if let Some(repeat) = repeat {
+                    assert_eq!(
+                        repeat.body, answer.body,
+                        "{s} step {step}: the duplicate's answer differs"
+                    );
+                    duplicates += 1;
+                }
+                previous = Some(answer);
+            }
+            assert_eq!(
+                actions(previous.as_ref().unwrap())[0],
+                last,
+                "{s} took the wrong route"
+            );
+            replicas[rng.random_range(0..2)]
+                .end(summary(&s))
+                .await
+                .unwrap();
+            duplicates
+        }));
+    }
+    let mut duplicates = 0;
+    for call in calls {
+        duplicates += call.await.unwrap();
+    }
+    let keys: Vec<String> = redis::Commands::keys(&mut server.connection(), "*").unwrap();
+    assert!(
+        keys.is_empty(),
+        "ended sessions left state behind: {keys:?}"
+    );
+    let counter =
+        |r: &Runtime, f: fn(&switchboard_runtime::Counters) -> &std::sync::atomic::AtomicU64| {
+            f(r.counters()).load(std::sync::atomic::Ordering::Relaxed)
+        };
+    let rehydrated: u64 = replicas.iter().map(|r| counter(r, |c| &c.rehydrated)).sum();
+    let conflicts: u64 = replicas.iter().map(|r| counter(r, |c| &c.conflicts)).sum();
+    println!(
+        "{CALLS} calls, {duplicates} duplicated deliveries, {rehydrated} rehydrations, {conflicts} conflicts"
+    );
+    assert!(rehydrated > 0 && duplicates > 0);
+}
+
+/// Redis round trips per warm webhook. `INFO commandstats` counts the commands a script runs
+/// too, so `MONITOR` (which tags those `[0 lua]`) tells which ones the replica sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_webhook_costs_one_redis_round_trip() {
+    const CALLS: usize = 20;
+    let server = RedisServer::start();
+    let a = replica(store(&server.url()));
+    let route = ROUTES[0].0;
+    let mut last = Vec::new();
+    for call in 0..CALLS {
+        let s = format!("warm-{call}");
+        last.push(a.call_action(event_of(&s, 0, None, None)).await.unwrap());
+    }
+    let mut redis = server.connection();
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut redis)
+        .unwrap();
+    let monitor = Monitor::start(server.port);
+    let mut webhooks = 0;
+    for step in 1..=route.len() {
+        for (call, previous) in last.iter_mut().enumerate() {
+            let s = format!("warm-{call}");
+            let event = event_of(&s, step, Some(previous), Some(route[step - 1]));
+            let answer = a.call_action(event.clone()).await.unwrap();
+            let repeat = a.call_action(event).await.unwrap();
+            assert_eq!(repeat.kind, AnswerKind::Duplicate);
+            webhooks += 2;
+            *previous = answer;
+        }
+    }
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut redis)
+        .unwrap();
+    let (sent, in_scripts) = monitor.stop();
+    let mut counted = Vec::new();
+    let mut evalsha = 0;
+    for line in stats.lines().filter_map(|l| l.strip_prefix("cmdstat_")) {
+        let (name, fields) = line.split_once(':').unwrap();
+        let calls: u64 = fields
+            .split(',')
+            .find_map(|f| f.strip_prefix("calls="))
+            .unwrap()
+            .parse()
+            .unwrap();
+        if name == "evalsha" {
+            evalsha = calls;
+        }
+        counted.push(format!("{name}={calls}"));
+    }
+    let advancing = webhooks / 2;
+    println!(
+        "{webhooks} warm webhooks ({advancing} advancing, {advancing} duplicates): commandstats \
+         {}; MONITOR: {sent} commands sent by the replica, {in_scripts} run inside the script; \
+         {:.2} round trips per advancing webhook, {:.2} per webhook",
+        counted.join(" "),
+        sent as f64 / advancing as f64,
+        sent as f64 / webhooks as f64,
+    );
+    assert_eq!(
+        evalsha, advancing as u64,
+        "one EVALSHA per advancing webhook"
+    );
+    assert!(
+        sent <= advancing,
+        "{sent} commands sent for {advancing} advancing warm webhooks"
+    );
+}
+
+/// Counts the commands `MONITOR` reports, split into those sent by clients and those run
+/// inside scripts; the test's own `INFO` and `CONFIG` are not counted.
+struct Monitor {
+    stream: std::net::TcpStream,
+    reader: std::thread::JoinHandle<(usize, usize)>,
+}
+
+impl Monitor {
+    fn start(port: u16) -> Self {
+        use std::io::{BufRead, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.write_all(b"MONITOR\r\n").unwrap();
+        let mut lines = std::io::BufReader::new(stream.try_clone().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "+OK");
+        let reader = std::thread::spawn(move || {
+            let (mut sent, mut in_scripts) = (0, 0);
+            for line in lines.map_while(Result::ok) {
+                if line.contains("\"MONITOR-END\"") {
+                    break;
+                }
+                if line.contains("\"INFO\"") || line.contains("\"CONFIG\"") {
+                    continue;
+                }
+                if line.contains("[0 lua]") {
+                    in_scripts += 1;
+                } else {
+                    sent += 1;
+                }
+            }
+            (sent, in_scripts)
+        });
+        Self { stream, reader }
+    }
+
+    /// Stops counting (an `ECHO MONITOR-END` from another connection marks the end).
+    fn stop(self) -> (usize, usize) {
+        let port = self.stream.peer_addr().unwrap().port();
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+        let mut con = client.get_connection().unwrap();
+        let _: String = redis::cmd("ECHO")
+            .arg("MONITOR-END")
+            .query(&mut con)
+            .unwrap();
+        let counts = self.reader.join().unwrap();
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        counts
+    }
+}
+
+/// What a session costs in Redis: the stored record of a long call (more events than are
+/// remembered) stays bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_session_record_stays_small() {
+    const EVENTS: usize = 24;
+    let server = RedisServer::start();
+    let store = store(&server.url());
+    let a = replica(store.clone());
+    let mut redis = server.connection();
+    let s = "long";
+    let mut previous = a.call_action(event_of(s, 0, None, None)).await.unwrap();
+    let mut sizes = Vec::new();
+    for step in 1..=EVENTS {
+        // 4: the monthly offer, then back to the main menu, again and again.
+        previous = a
+            .call_action(event_of(s, step, Some(&previous), Some("4")))
+            .await
+            .unwrap();
+        let size: usize = redis::cmd("HSTRLEN")
+            .arg(store.state_key(s))
+            .arg("r")
+            .query(&mut redis)
+            .unwrap();
+        sizes.push(size);
+    }
+    let memory: usize = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg(store.state_key(s))
+        .query(&mut redis)
+        .unwrap();
+    println!(
+        "stored record after 1, 4, 16, {EVENTS} events: {} {} {} {} bytes; MEMORY USAGE {memory}",
+        sizes[0],
+        sizes[3],
+        sizes[15],
+        sizes[EVENTS - 1]
+    );
+    let (full, last) = (sizes[15], sizes[EVENTS - 1]);
+    assert!(
+        last < full + full / 20,
+        "bounded by the events kept: {full} then {last}"
+    );
+    // Compressed: 1,448 bytes measured (10,664 as plain JSON).
+    assert!(memory < 4 * 1024, "{memory} bytes for one session");
+}
