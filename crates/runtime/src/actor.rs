@@ -27,6 +27,8 @@ const MAX_CONFLICTS: usize = 4;
 pub(crate) struct SessionActor {
     pub(crate) session: String,
     pub(crate) incarnation: u64,
+    /// The arbiter it runs on, for the per-shard actor count.
+    pub(crate) shard: usize,
     pub(crate) shared: Arc<Shared>,
     pub(crate) record: Option<Record>,
     pub(crate) last_activity: Instant,
@@ -36,6 +38,7 @@ impl Actor for SessionActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        self.shared.shard_actors[self.shard].fetch_add(1, Ordering::Relaxed);
         ctx.set_mailbox_capacity(self.shared.config.mailbox);
         let idle = self.shared.config.idle_timeout;
         let every = (idle / 4).max(Duration::from_millis(10));
@@ -53,6 +56,7 @@ impl Actor for SessionActor {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
+        self.shared.shard_actors[self.shard].fetch_sub(1, Ordering::Relaxed);
         let incarnation = self.incarnation;
         self.shared
             .registry

@@ -90,6 +90,8 @@ pub(crate) struct Shared {
     flows: RwLock<Arc<FlowSet>>,
     pub(crate) registry: DashMap<String, SessionHandle>,
     pub(crate) counters: Counters,
+    /// Live actors per shard (index = arbiter).
+    pub(crate) shard_actors: Vec<AtomicUsize>,
     voice: VoiceProfile,
 }
 
@@ -192,6 +194,7 @@ impl Runtime {
                 flows: RwLock::new(Arc::new(flows)),
                 registry: DashMap::new(),
                 counters: Counters::default(),
+                shard_actors: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
                 voice,
             }),
             handles,
@@ -306,6 +309,15 @@ impl Runtime {
         (total, ids.into_iter().skip(offset).take(limit).collect())
     }
 
+    /// Live actors per shard.
+    pub fn shard_actors(&self) -> Vec<usize> {
+        self.shared
+            .shard_actors
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .collect()
+    }
+
     /// Live actors on this node.
     pub fn live_sessions(&self) -> usize {
         self.shared.registry.len()
@@ -356,12 +368,14 @@ impl Runtime {
         let entry = self.shared.registry.entry(session.to_owned());
         let handle = entry.or_insert_with(|| {
             let incarnation = self.next_incarnation.fetch_add(1, Ordering::Relaxed);
-            let shard = &self.handles[shard_of(session, self.handles.len())];
+            let shard_index = shard_of(session, self.handles.len());
+            let shard = &self.handles[shard_index];
             let shared = Arc::clone(&self.shared);
             let id = session.to_owned();
             let addr = SessionActor::start_in_arbiter(shard, move |_ctx| SessionActor {
                 session: id,
                 incarnation,
+                shard: shard_index,
                 shared,
                 record: None,
                 last_activity: Instant::now(),

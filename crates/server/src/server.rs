@@ -3,8 +3,8 @@
 //!
 //! On shutdown the listener stops accepting, in-flight webhooks get `grace` to finish (idle
 //! keep-alive connections are closed), then the actor system is stopped and its threads
-//! joined. Session state needs no final flush on the memory store and the write-through Redis
-//! store: every transition was committed before it was answered.
+//! joined. Every transition is committed before it is answered; only writes the Redis store
+//! queued while Redis was unreachable are still pending, and they are flushed before exit.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_flow::Diagnostic;
+use switchboard_runtime::redis::{RedisConfig, RedisStore};
 use switchboard_runtime::{MemoryStore, Runtime, RuntimeConfig, SessionStore};
+use switchboard_telemetry::{BuildInfo, Telemetry};
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 
@@ -37,10 +39,27 @@ pub enum StartError {
     /// The runtime could not start.
     #[error("the session runtime could not start: {0}")]
     Runtime(String),
+    /// Metrics could not be set up.
+    #[error("metrics could not be set up: {0}")]
+    Telemetry(String),
 }
 
-/// Builds the shared state: loads the flows, opens the store, starts the runtime.
+/// The running build: the crate version and the commit it was built from.
+pub fn build_info() -> BuildInfo {
+    BuildInfo {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        commit: option_env!("SWITCHBOARD_GIT_COMMIT")
+            .unwrap_or("unknown")
+            .to_owned(),
+    }
+}
+
+/// Builds the shared state: installs metrics, loads the flows, opens the store, starts the
+/// runtime. Must run inside a tokio runtime (the Redis store spawns its connection tasks).
 pub fn build(config: &Config) -> Result<Arc<App>, StartError> {
+    // First: the Redis store takes its metric handles when it is built.
+    let telemetry =
+        Telemetry::install(build_info()).map_err(|e| StartError::Telemetry(e.to_string()))?;
     let source = FlowSource::new(config.flows.clone());
     let (flows, warnings) = source.load().map_err(|diagnostics| StartError::Flows {
         origin: source.describe(),
@@ -50,6 +69,7 @@ pub fn build(config: &Config) -> Result<Arc<App>, StartError> {
         tracing::warn!("{warning}");
     }
     tracing::info!(flows = flows.len(), source = %source.describe(), "flows loaded");
+    telemetry.on_flows(&flows);
     let store = open_store(config)?;
     let runtime = Runtime::start(runtime_config(config), flows, store)
         .map_err(|e| StartError::Runtime(e.to_string()))?;
@@ -64,6 +84,7 @@ pub fn build(config: &Config) -> Result<Arc<App>, StartError> {
         admin_token: config.admin_token.clone(),
         body_limit: config.body_limit,
         reloading: Mutex::new(()),
+        telemetry,
     }))
 }
 
@@ -81,11 +102,16 @@ fn runtime_config(config: &Config) -> RuntimeConfig {
 }
 
 fn open_store(config: &Config) -> Result<Arc<dyn SessionStore>, StartError> {
-    if config.redis_url.is_some() {
-        return Err(StartError::Store(
-            "this build has no Redis store yet; remove redis_url to use the in-memory store"
-                .to_owned(),
-        ));
+    if let Some(url) = &config.redis_url {
+        let store = RedisStore::new(RedisConfig {
+            url: url.clone(),
+            cluster: config.redis_cluster,
+            prefix: config.redis_prefix.clone(),
+            ttl: config.session_ttl,
+            ..RedisConfig::default()
+        })
+        .map_err(|e| StartError::Store(e.to_string()))?;
+        return Ok(store);
     }
     let store = MemoryStore::new(config.session_ttl);
     let sweeper = Arc::downgrade(&store);
@@ -106,13 +132,19 @@ fn open_store(config: &Config) -> Result<Arc<dyn SessionStore>, StartError> {
     Ok(store)
 }
 
-/// Serves webhooks on `listener` until `shutdown` completes, then drains and stops.
+/// Serves webhooks on `listener` (and `/metrics` on `metrics`, if given) until `shutdown`
+/// completes, then drains, flushes queued store writes and stops the actors.
 pub async fn serve(
     app: Arc<App>,
     listener: TcpListener,
+    metrics: Option<TcpListener>,
     grace: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let metrics_task = metrics.map(|listener| {
+        let router = http::metrics_app(Arc::clone(&app));
+        tokio::spawn(async move { axum::serve(listener, router).await })
+    });
     let router = http::app(Arc::clone(&app));
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(
@@ -138,6 +170,16 @@ pub async fn serve(
             }
         }
     };
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
+    let unflushed = app.runtime.store().flush().await;
+    if unflushed > 0 {
+        tracing::error!(
+            unflushed,
+            "session writes could not be made durable before exit; those calls lose their progress"
+        );
+    }
     let runtime = Arc::clone(&app.runtime);
     let sessions = runtime.live_sessions();
     // Joining the actor threads blocks.

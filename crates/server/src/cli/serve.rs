@@ -190,13 +190,42 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let metrics = match config.metrics_listen {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                let bound = listener.local_addr().map_or(addr, |a| a);
+                tracing::info!("metrics on http://{bound}/metrics");
+                Some(listener)
+            }
+            Err(err) => {
+                eprintln!(
+                    "switchboard: cannot listen on {addr} for metrics: {err}; choose another address with --metrics-listen"
+                );
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    if let Err(err) = app.runtime.store().ping().await {
+        tracing::error!(
+            "{err}; /readyz answers 503 until the store is reachable (retrying in the background)"
+        );
+    }
     let addr = listener.local_addr().map_or(config.listen, |a| a);
     tracing::info!(
         "listening on http://{addr} (webhooks: POST http://{addr}/webhooks; store: {})",
         app.runtime.store().kind()
     );
     spawn_reload_on_sighup(&app);
-    match server::serve(app, listener, config.shutdown_grace, shutdown_signal()).await {
+    match server::serve(
+        app,
+        listener,
+        metrics,
+        config.shutdown_grace,
+        shutdown_signal(),
+    )
+    .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("the server failed: {err}");

@@ -4,6 +4,8 @@
 //! * `GET /v1/sessions/{id}`: one session: flow, node, counters, variables, path (from its
 //!   actor if live here, else from the store);
 //! * `GET /v1/flows`: the flows served;
+//! * `GET /v1/flows/{id}/report`: the flow's funnel (visits, drop-off, retries per node) and
+//!   outcomes since this process started;
 //! * `POST /v1/flows/reload`: reload the flows (also done on SIGHUP). A source that does not
 //!   compile is a 422 listing every problem, and the previous flows keep serving.
 
@@ -30,6 +32,7 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/sessions/{id}", get(session))
         .route("/flows", get(flows))
         .route("/flows/reload", post(reload))
+        .route("/flows/{id}/report", get(report))
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,6 +121,18 @@ async fn flows(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<V
     Ok(Json(json!({ "flows": flow_infos(&app) })))
 }
 
+async fn report(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<switchboard_telemetry::FlowReport>, ApiError> {
+    check_admin(app.admin_token.as_deref(), &headers)?;
+    app.telemetry
+        .report(&id)
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("flow {id}")))
+}
+
 async fn reload(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     check_admin(app.admin_token.as_deref(), &headers)?;
     let warnings = reload_flows(&app).await?;
@@ -143,6 +158,8 @@ pub async fn reload_flows(app: &Arc<App>) -> Result<Vec<String>, ApiError> {
     match result {
         Ok((set, warnings)) => {
             let count = set.len();
+            app.telemetry.on_flows(&set);
+            app.telemetry.record_reload(true);
             app.runtime.set_flows(set);
             let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
             for warning in &warnings {
@@ -152,6 +169,7 @@ pub async fn reload_flows(app: &Arc<App>) -> Result<Vec<String>, ApiError> {
             Ok(warnings)
         }
         Err(diagnostics) => {
+            app.telemetry.record_reload(false);
             let errors: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
             for error in &errors {
                 tracing::error!("{error}");

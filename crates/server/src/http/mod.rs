@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 use switchboard_runtime::Runtime;
+use switchboard_telemetry::Telemetry;
 use tokio::sync::Mutex;
 
 use crate::flows::FlowSource;
@@ -44,6 +45,8 @@ pub struct App {
     pub body_limit: usize,
     /// Serializes reloads (SIGHUP and the API may race).
     pub reloading: Mutex<()>,
+    /// Metrics and the per-flow report.
+    pub telemetry: Arc<Telemetry>,
 }
 
 /// The router of the webhook listener.
@@ -54,9 +57,40 @@ pub fn app(state: Arc<App>) -> Router {
         .route("/webhooks/vss", post(webhook::webhook))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .nest("/v1", admin::routes())
         .fallback(not_found)
         .with_state(state)
+}
+
+/// The router of the separate metrics listener (`metrics_listen`): `GET /metrics` only.
+pub fn metrics_app(state: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let body = render_metrics(&app);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// The Prometheus exposition, with the gauges read from the runtime at scrape time.
+pub fn render_metrics(app: &App) -> String {
+    let telemetry = &app.telemetry;
+    telemetry.set_live_sessions(app.runtime.live_sessions());
+    for (shard, actors) in app.runtime.shard_actors().into_iter().enumerate() {
+        telemetry.set_shard_actors(shard, actors);
+    }
+    telemetry.render_with(app.runtime.counters())
 }
 
 async fn healthz() -> Response {

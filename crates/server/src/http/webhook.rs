@@ -15,24 +15,40 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use switchboard_protocol::Webhook;
+use switchboard_protocol::webhook::CallStatus;
 use switchboard_runtime::AnswerKind;
+use switchboard_telemetry::EventKind;
 
 use super::App;
 use super::error::ApiError;
 
 /// The webhook handler.
 pub async fn webhook(State(app): State<Arc<App>>, request: Request) -> Response {
-    match handle(&app, request).await {
+    let started = Instant::now();
+    let response = match handle(&app, request, started).await {
         Ok(response) => response,
         Err(err) => {
             tracing::debug!(code = err.code(), status = %err.status(), "webhook refused");
+            match &err {
+                ApiError::Unauthorized { code, .. } | ApiError::Forbidden { code, .. } => {
+                    app.telemetry.record_auth_failure(code);
+                }
+                ApiError::BadRequest { .. }
+                | ApiError::PayloadTooLarge { .. }
+                | ApiError::UnsupportedMediaType { .. } => {
+                    app.telemetry.record_bad_request(err.code());
+                }
+                _ => {}
+            }
             err.into_response()
         }
-    }
+    };
+    app.telemetry
+        .record_http(response.status().as_u16(), started.elapsed());
+    response
 }
 
-async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
-    let started = Instant::now();
+async fn handle(app: &App, request: Request, started: Instant) -> Result<Response, ApiError> {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -46,9 +62,16 @@ async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
         Webhook::CallAction(action) => {
             let session = action.session_id.clone();
             let status = action.call_status.clone();
+            let event = match status {
+                CallStatus::CallReceived => EventKind::CallReceived,
+                _ => EventKind::ActionCompleted,
+            };
             let answer = app.runtime.call_action(action).await.inspect_err(|err| {
+                app.telemetry.record_failure(event, err, started.elapsed());
                 tracing::warn!(%session, error = %err, "webhook not answered");
             })?;
+            app.telemetry
+                .record_answer(event, &answer, started.elapsed());
             let flow = answer.flow.as_ref().map(|f| f.id.as_str());
             match answer.kind {
                 AnswerKind::Started => {
@@ -79,6 +102,7 @@ async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
             let ended = app.runtime.end(summary).await.inspect_err(|err| {
                 tracing::warn!(%session, error = %err, "session summary not recorded");
             })?;
+            app.telemetry.record_ended(&ended);
             tracing::info!(
                 %session,
                 flow = ended.flow.as_deref(),
@@ -89,6 +113,7 @@ async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
             Ok(json_response(StatusCode::OK, Bytes::from_static(b"{}")))
         }
         Webhook::CallStatus(status) => {
+            app.telemetry.record_status_event();
             tracing::debug!(session = %status.session_id, "call status");
             Ok(json_response(StatusCode::OK, Bytes::from_static(b"{}")))
         }
