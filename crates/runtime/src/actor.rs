@@ -101,7 +101,14 @@ impl Handler<Deliver> for SessionActor {
         AtomicResponse::new(Box::pin(
             async move { deliver(&shared, &session, cached, msg.action, msg.now).await }
                 .into_actor(self)
-                .map(|(record, result), actor, _ctx| {
+                .map(|(record, result), actor, ctx| {
+                    // No record: the call was not ours (unrouted, unresolved) or its state is
+                    // unreachable. An actor without state is only a cost: stop it now rather
+                    // than at the idle timeout. A message already queued gets a closed mailbox
+                    // and the runtime retries it on a new actor.
+                    if record.is_none() {
+                        ctx.stop();
+                    }
                     actor.record = record;
                     result
                 }),
