@@ -232,7 +232,7 @@ impl WebhookClient {
                         v.set_sensitive(true);
                         v
                     })
-                    .map_err(|_| "--auth-header: not a valid HTTP header value".to_owned())
+                    .map_err(|_| "--auth: not a valid HTTP header value (no control characters or line breaks)".to_owned())
             })
             .transpose()?;
         Ok(Self {
@@ -300,6 +300,24 @@ impl WebhookClient {
                 message: format!("reading the answer: {err}"),
             },
         }
+    }
+}
+
+/// Checks that a target accepts TCP connections, so that a wrong URL or a server that is not
+/// running is reported once, as a sentence, instead of as thousands of failed deliveries.
+pub async fn check_reachable(uri: &Uri, timeout: Duration) -> Result<(), String> {
+    let host = uri.host().unwrap_or_default();
+    let port = uri.port_u16().unwrap_or(80);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host, port))).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) => Err(format!(
+            "cannot reach {uri}: {err}. Is the server running, and are the host and port right?"
+        )),
+        Err(_) => Err(format!(
+            "cannot reach {uri}: no connection within {timeout:?}. Is the host right and not \
+             firewalled?"
+        )),
     }
 }
 

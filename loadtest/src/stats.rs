@@ -139,6 +139,7 @@ pub struct Tally {
     pub duplicates_sent: u64,
     pub duplicates_compared: u64,
     pub duplicate_failures: u64,
+    pub duplicate_failures_by_delivery: BTreeMap<&'static str, u64>,
     pub duplicate_samples: Vec<DuplicateSample>,
     pub skipped_calls: u64,
 }
@@ -165,6 +166,7 @@ impl Tally {
             duplicates_sent: 0,
             duplicates_compared: 0,
             duplicate_failures: 0,
+            duplicate_failures_by_delivery: BTreeMap::new(),
             duplicate_samples: Vec::new(),
             skipped_calls: 0,
         }
@@ -313,7 +315,12 @@ impl Stats {
     }
 
     /// A duplicate's answer was compared with the original's.
-    pub fn duplicate_compared(&self, consistent: bool, sample: impl FnOnce() -> DuplicateSample) {
+    pub fn duplicate_compared(
+        &self,
+        consistent: bool,
+        delivery: &'static str,
+        sample: impl FnOnce() -> DuplicateSample,
+    ) {
         if !consistent {
             self.problem();
         }
@@ -321,6 +328,9 @@ impl Stats {
         t.duplicates_compared += 1;
         if !consistent {
             t.duplicate_failures += 1;
+            *t.duplicate_failures_by_delivery
+                .entry(delivery)
+                .or_default() += 1;
             if t.duplicate_samples.len() < self.sample_limit {
                 t.duplicate_samples.push(sample());
             }
