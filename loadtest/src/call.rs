@@ -1182,3 +1182,112 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use switchboard_protocol::{
+        ClientActionId, Msisdn, Say, SessionStatus, Text, VoiceProfile, Webhook,
+    };
+
+    use super::*;
+    use crate::caller::Walk;
+
+    fn voice() -> VoiceProfile {
+        VoiceProfile::new("en-US-BenjaminRUS").unwrap()
+    }
+
+    /// A small IVR: a menu; 1 transfers, 2 says goodbye and hangs up, anything else repeats.
+    fn answer(dtmf: Option<&str>, first: bool) -> Callflow {
+        let menu = || {
+            Callflow::builder()
+                .client_action_id(ClientActionId::new("menu").unwrap())
+                .capture(SayAndCapture::new(
+                    Text::new("Press 1 for sales or 2 to leave.").unwrap(),
+                    voice(),
+                ))
+                .unwrap()
+        };
+        match (first, dtmf) {
+            (true, _) => menu(),
+            (false, Some("1")) => Callflow::builder()
+                .client_action_id(ClientActionId::new("transfer").unwrap())
+                .make_call(MakeCall {
+                    source: Msisdn::new("+6568888888").unwrap(),
+                    destination: Msisdn::new("+6531589338").unwrap(),
+                    call_recording: None,
+                })
+                .unwrap(),
+            (false, Some("2")) => Callflow::builder()
+                .say(Say::new(Text::new("Goodbye").unwrap(), voice()))
+                .hangup()
+                .unwrap(),
+            _ => menu(),
+        }
+    }
+
+    proptest! {
+        /// Every body a call writes parses as the webhook it claims to be, echoes the last
+        /// clientActionId, and the summary agrees with how the call ended.
+        #[test]
+        fn every_call_writes_consistent_webhooks(
+            seed in any::<u64>(),
+            index in 0u64..1000,
+            invalid in 0.0f64..0.5,
+            silence in 0.0f64..0.5,
+            hangup in 0.0f64..1.0,
+            v2 in any::<bool>(),
+        ) {
+            let config = Arc::new(PlatformConfig {
+                caller: CallerModel::Walk(Walk { invalid, silence, hangup }),
+                seed,
+                run_nonce: seed ^ 1,
+                max_steps: 20,
+                v2_share: if v2 { 1.0 } else { 0.0 },
+                ..PlatformConfig::default()
+            });
+            let now = SystemTime::now();
+            let mut call = VirtualCall::inbound(config, index, now);
+            let session = call.session_id().to_string();
+            let out = call.call_received(now);
+            let Webhook::CallAction(a) = Webhook::from_slice(&out.body).unwrap() else { panic!() };
+            prop_assert_eq!(&a.session_id, &session);
+            let mut callflow = answer(None, true);
+            let end = loop {
+                let run = call.execute(&callflow, now);
+                match run.next {
+                    Next::End(end) => break end,
+                    Next::Continue(completion) => {
+                        let out = call.action_completed(&completion, now);
+                        let Webhook::CallAction(a) = Webhook::from_slice(&out.body).unwrap() else {
+                            panic!()
+                        };
+                        prop_assert_eq!(
+                            a.client_action_id.as_deref(),
+                            callflow.client_action_id.as_ref().map(|c| c.as_str())
+                        );
+                        prop_assert_eq!(&a.event_id, &out.event_id.to_string());
+                        callflow = answer(a.dtmf(), false);
+                    }
+                }
+            };
+            let out = call.session_summary(end, now);
+            let Webhook::SessionSummary(s) = Webhook::from_slice(&out.body).unwrap() else { panic!() };
+            prop_assert_eq!(&s.session_id, &session);
+            prop_assert_eq!(s.call_count, Some(s.details.len() as u64));
+            prop_assert_eq!(s.details.len(), 1 + call.transfers().len());
+            let expected = match end {
+                End::Failed(_) | End::Expired => SessionStatus::Error,
+                End::DialFailed(Transfer::Busy) => SessionStatus::Busy,
+                End::DialFailed(_) => SessionStatus::NoAnswer,
+                _ => SessionStatus::Completed,
+            };
+            prop_assert_eq!(s.session_status, expected);
+            prop_assert_eq!(s.details["callA"].call_status.as_deref(), Some("COMPLETED"));
+            if end == End::Transferred {
+                prop_assert_eq!(s.last_action.as_deref(), Some("MAKE_CALL"));
+                prop_assert_eq!(call.transfers().last(), Some(&Transfer::Answered));
+            }
+        }
+    }
+}

@@ -156,7 +156,12 @@ async fn create_callflow(
         return not_created(
             StatusCode::BAD_REQUEST,
             first.code.as_i32(),
-            format!("{}: {} {}", first.code.message(), first.path, first.message),
+            format!(
+                "{}: {}: {}",
+                first.code.message(),
+                first.path,
+                first.message
+            ),
         );
     }
     let request: CallflowRequest = match serde_json::from_slice(&body) {

@@ -91,11 +91,15 @@ pub async fn run(
             load.await;
         }
     }
+    let elapsed = start.elapsed();
     stop.store(true, Ordering::Relaxed);
     if let Some(ticker) = ticker {
+        // It may be waiting for its next tick; the run is over now.
+        ticker.abort();
         let _ = ticker.await;
+        let _ = write!(std::io::stderr(), "\r\x1b[2K");
     }
-    start.elapsed()
+    elapsed
 }
 
 async fn closed(
@@ -187,7 +191,6 @@ async fn draw_progress(stats: &Stats, stop: &AtomicBool, start: Instant) {
         );
         let _ = err.flush();
     }
-    let _ = write!(std::io::stderr(), "\r\x1b[2K");
 }
 
 /// Whether a progress line makes sense: stderr is a terminal.

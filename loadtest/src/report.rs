@@ -328,3 +328,81 @@ fn list<K: fmt::Display>(map: &BTreeMap<K, u64>) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::client::Reply;
+
+    fn answered(status: u16) -> Reply {
+        Reply::Answered {
+            status,
+            body: Bytes::new(),
+        }
+    }
+
+    fn stats_with(statuses: &[u16]) -> Stats {
+        let stats = Stats::new(2);
+        let t = Instant::now();
+        for &status in statuses {
+            let kind = EventKind::CallReceived;
+            stats.delivery(
+                kind,
+                t,
+                t,
+                t + Duration::from_millis(3),
+                &answered(status),
+                false,
+            );
+        }
+        stats
+    }
+
+    #[test]
+    fn errors_fail_the_run_unless_tolerated() {
+        let clean = Report::new(&stats_with(&[200, 200]), Duration::from_secs(1), 5, 0.0);
+        assert!(clean.passed);
+        assert_eq!(clean.webhooks.per_second, 2.0);
+        assert_eq!(clean.latency_ms["CALL_RECEIVED"].count, 2);
+        assert!((clean.latency_ms["CALL_RECEIVED"].max - 3.0).abs() < 0.01);
+        assert!(clean.to_string().contains("PASS: no errors"));
+
+        let stats = stats_with(&[200, 200, 200, 500]);
+        let strict = Report::new(&stats, Duration::from_secs(1), 5, 0.0);
+        assert!(!strict.passed);
+        assert_eq!(strict.http_errors["500"], 1);
+        assert_eq!(strict.error_rate, 0.25);
+        assert!(strict.to_string().contains("FAIL: 1 errors"));
+        assert!(Report::new(&stats, Duration::from_secs(1), 5, 0.25).passed);
+        assert!(!Report::new(&stats, Duration::from_secs(1), 5, 0.2).passed);
+    }
+
+    #[test]
+    fn timeouts_and_samples_are_kept_and_capped() {
+        let stats = Stats::new(1);
+        let t = Instant::now();
+        stats.delivery(EventKind::SessionSummary, t, t, t, &Reply::Timeout, false);
+        for _ in 0..3 {
+            stats.violation([-1009, -1010], || ViolationSample {
+                session_id: "s".into(),
+                event: "CALL_RECEIVED",
+                event_id: "e".into(),
+                target: "http://x/webhooks".into(),
+                violations: vec!["-1009 $.callflow: bad".into()],
+                body: "{}".into(),
+            });
+        }
+        let r = Report::new(&stats, Duration::from_secs(1), 0, 0.0);
+        assert_eq!(r.timeouts["SESSION_SUMMARY"], 1);
+        assert_eq!(r.protocol_violations.answers, 3);
+        assert_eq!(r.protocol_violations.by_code["-1009"], 3);
+        assert_eq!(r.protocol_violations.samples.len(), 1);
+        assert_eq!(r.errors, 4);
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(json["protocol_violations"]["by_code"]["-1010"], 3);
+        assert!(r.to_string().contains("$.callflow: bad"));
+    }
+}
