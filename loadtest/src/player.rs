@@ -6,7 +6,7 @@
 //! through the Callflows API (the emulator), starting with its `makeCall`.
 //!
 //! Every answer to a `CALL_ACTION` is checked the way the platform checks it: a 2xx status, then
-//! [`validate_slice`] in [`Mode::Webhook`]; a call whose answer fails is dropped and summarized
+//! the validator in [`Mode::Webhook`] (what [`validate_slice`] does); a call whose answer fails is dropped and summarized
 //! as `ERROR`, as the platform would. Simulated speech is waited out with tokio's timer, and the
 //! next webhook's *intended* send time is the end of that speech, so latency is measured from
 //! when the platform meant to send, not from when the generator got round to it.
@@ -22,7 +22,8 @@ use bytes::Bytes;
 use hyper::Uri;
 use rand::Rng;
 use rand::rngs::StdRng;
-use switchboard_protocol::{Callflow, Mode, StatusCode, Violation, validate_slice};
+use serde_json::Value;
+use switchboard_protocol::{Callflow, Mode, StatusCode, Violation, validate_json, validate_slice};
 use tokio::time::{Instant, sleep_until};
 
 use crate::call::{End, Execution, Failure, Next, Outcome, Outgoing, PlatformConfig, VirtualCall};
@@ -223,23 +224,29 @@ impl Platform {
             Reply::Timeout => return Answer::Failed(Failure::Timeout),
             Reply::Transport { .. } => return Answer::Failed(Failure::Unreachable),
         };
-        let mut violations = validate_slice(&body, Mode::Webhook);
-        let callflow = if violations.is_empty() {
-            match serde_json::from_slice::<Callflow>(&body) {
-                Ok(callflow) => Some(callflow),
-                Err(err) => {
-                    // The validator and the typed callflow disagree: still the server's answer
-                    // that the platform cannot run.
-                    violations.push(Violation {
-                        path: switchboard_protocol::JsonPath::root(),
-                        code: StatusCode::Unknown,
-                        message: format!("valid by the rules but not a callflow: {err}"),
-                    });
-                    None
+        // One parse: the validator reads the tree, then the callflow takes its strings over.
+        let (callflow, violations) = match serde_json::from_slice::<Value>(&body) {
+            Ok(tree) => {
+                let violations = validate_json(&tree, Mode::Webhook);
+                if violations.is_empty() {
+                    match serde_json::from_value::<Callflow>(tree) {
+                        Ok(callflow) => (Some(callflow), violations),
+                        // The validator and the typed callflow disagree: still an answer the
+                        // platform cannot run.
+                        Err(err) => (
+                            None,
+                            vec![Violation {
+                                path: switchboard_protocol::JsonPath::root(),
+                                code: StatusCode::Unknown,
+                                message: format!("valid by the rules but not a callflow: {err}"),
+                            }],
+                        ),
+                    }
+                } else {
+                    (None, violations)
                 }
             }
-        } else {
-            None
+            Err(_) => (None, validate_slice(&body, Mode::Webhook)),
         };
         match callflow {
             Some(callflow) => Answer::Callflow(Box::new(callflow)),
