@@ -440,3 +440,45 @@ async fn the_same_seed_repeats_the_callers() {
     assert!(!a.is_empty());
     assert_eq!(a, b);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_are_spread_round_robin_over_targets() {
+    let mut addrs = Vec::new();
+    let mut counters = Vec::new();
+    for _ in 0..2 {
+        let n = Arc::new(AtomicU64::new(0));
+        counters.push(n.clone());
+        addrs.push(
+            serve(Router::new().route(
+                "/webhooks",
+                post(move |body: Bytes| {
+                    let n = n.clone();
+                    async move {
+                        n.fetch_add(1, Ordering::Relaxed);
+                        let (status, body) = scripted_ivr(&body);
+                        answer(status, body)
+                    }
+                }),
+            ))
+            .await,
+        );
+    }
+    let (a, b) = (target(addrs[0]), target(addrs[1]));
+    let run = loadgen(&[
+        "--target",
+        &a,
+        "--target",
+        &b,
+        "--script",
+        "1",
+        "--calls",
+        "4",
+        "--concurrency",
+        "1",
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    // Three deliveries per call, alternating: a session spans both replicas.
+    assert_eq!(counters[0].load(Ordering::Relaxed), 6);
+    assert_eq!(counters[1].load(Ordering::Relaxed), 6);
+}
