@@ -218,3 +218,59 @@ async fn an_expired_request_is_summarized_without_ringing() {
     assert_eq!(summary.error_details.unwrap().error_code, Some(-2007));
     assert!(summary.details.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulate_subcommand_serves_until_interrupted_and_reports() {
+    use tokio::io::AsyncBufReadExt;
+
+    let (webhook, mut rx) = recorder().await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("emulate.json");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard-loadgen"))
+        .args(["emulate", "--listen", "127.0.0.1:0", "--webhook", &webhook])
+        .args(["--transfer-mix", "answered=1", "--json"])
+        .arg(&json)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let banner = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("no banner within 30 s")
+        .unwrap()
+        .unwrap();
+    let url = banner
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap()
+        .replace("{id}", "acme_voice")
+        .trim_end_matches(',')
+        .to_owned();
+    let client = WebhookClient::new(&ClientConfig::default()).unwrap();
+    let exchange = client
+        .post(&url.parse().unwrap(), Bytes::from(make_call().to_string()))
+        .await;
+    let switchboard_loadgen::client::Reply::Answered { status, body } = exchange.reply else {
+        panic!("{:?}", exchange.reply)
+    };
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    let (_, summary) = next_summary(&mut rx).await;
+    assert_eq!(summary.session_id, answer["sessionId"].as_str().unwrap());
+
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the emulator did not stop within 30 s of SIGINT")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["calls"]["completed"], 1, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+}
