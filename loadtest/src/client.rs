@@ -129,13 +129,15 @@ impl Targets {
         self.uris.is_empty()
     }
 
-    /// The index of the next target to use.
-    pub fn pick(&self) -> usize {
-        match (self.uris.len(), self.select) {
+    /// The next target to use; a random choice draws from `rng`, so that a seeded run picks
+    /// the same targets again.
+    pub fn pick<R: Rng + ?Sized>(&self, rng: &mut R) -> &Uri {
+        let i = match (self.uris.len(), self.select) {
             (0 | 1, _) => 0,
             (n, Select::RoundRobin) => self.next.fetch_add(1, Ordering::Relaxed) % n,
-            (n, Select::Random) => rand::rng().random_range(0..n),
-        }
+            (n, Select::Random) => rng.random_range(0..n),
+        };
+        self.get(i)
     }
 
     /// Target `i`.
@@ -372,7 +374,8 @@ mod tests {
             .map(|u| parse_target(u).unwrap())
             .to_vec();
         let t = Targets::new(uris, Select::RoundRobin);
-        let picks: Vec<usize> = (0..4).map(|_| t.pick()).collect();
-        assert_eq!(picks, [0, 1, 0, 1]);
+        let mut rng = rand::rng();
+        let picks: Vec<String> = (0..4).map(|_| t.pick(&mut rng).to_string()).collect();
+        assert_eq!(picks, ["http://a/webhooks", "http://b/webhooks"].repeat(2));
     }
 }

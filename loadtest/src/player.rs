@@ -107,10 +107,11 @@ impl Platform {
         let received = call.call_received(now);
         let answer = if self.config.call_status {
             let status = call.call_status(now);
+            let status_target = self.targets.pick(&mut delivery.faults).clone();
             // The platform sends telemetry beside the call action, not before it.
             let (answer, ()) = tokio::join!(
                 self.call_action(&mut delivery, EventKind::CallReceived, received, intended),
-                self.notify_status(status, intended),
+                self.notify_status(&status_target, status, intended),
             );
             answer
         } else {
@@ -187,7 +188,7 @@ impl Platform {
         self.deliver(delivery, EventKind::SessionSummary, summary, intended)
             .await;
         if let Some(stale) = delivery.stale.take() {
-            self.send_stale(delivery.session_id, stale).await;
+            self.send_stale(delivery, stale).await;
         }
         let outcome = end.outcome();
         self.stats.call_finished(outcome, call.transfers());
@@ -195,9 +196,8 @@ impl Platform {
     }
 
     /// A `CALL_STATUS`: fire and count, no faults (it is telemetry).
-    async fn notify_status(&self, out: Outgoing, intended: Instant) {
-        let target = self.targets.get(self.targets.pick()).clone();
-        let exchange = self.client.post(&target, Bytes::from(out.body)).await;
+    async fn notify_status(&self, target: &Uri, out: Outgoing, intended: Instant) {
+        let exchange = self.client.post(target, Bytes::from(out.body)).await;
         self.stats.delivery(
             EventKind::CallStatus,
             intended,
@@ -286,9 +286,9 @@ impl Platform {
         }
         sleep_until(intended).await;
         let body = Bytes::from(out.body);
-        let target = self.targets.get(self.targets.pick()).clone();
+        let target = self.targets.pick(&mut delivery.faults).clone();
         let exchange = if duplicate {
-            let copy_target = self.targets.get(self.targets.pick()).clone();
+            let copy_target = self.targets.pick(&mut delivery.faults).clone();
             let (first, copy) = tokio::join!(
                 self.client.post(&target, body.clone()),
                 self.client.post(&copy_target, body.clone())
@@ -309,7 +309,7 @@ impl Platform {
         self.record(kind, intended, &exchange, false);
         // A stale copy of the previous event goes now that this one was answered.
         if let Some(stale) = delivery.stale.take() {
-            self.send_stale(delivery.session_id, stale).await;
+            self.send_stale(delivery, stale).await;
         }
         if reorder {
             delivery.stale = Some(Stale {
@@ -322,8 +322,9 @@ impl Platform {
         (target, exchange)
     }
 
-    async fn send_stale(&self, session_id: Uuid, stale: Stale) {
-        let target = self.targets.get(self.targets.pick()).clone();
+    async fn send_stale(&self, delivery: &mut Delivery, stale: Stale) {
+        let session_id = delivery.session_id;
+        let target = self.targets.pick(&mut delivery.faults).clone();
         let copy = self.client.post(&target, stale.body).await;
         self.record(stale.kind, copy.sent, &copy, true);
         self.compare(
