@@ -79,8 +79,8 @@ async fn load_run(args: RunArgs) -> Result<ExitCode, String> {
     let shape = args.shape()?;
     let limit = args.limit();
     let (uris, select) = args.targets()?;
-    for uri in &uris {
-        check_reachable(uri, args.client.timeout).await?;
+    if let Some(json) = &args.json {
+        check_writable(json)?;
     }
     let (platform, seed) = platform(
         &args.platform,
@@ -89,6 +89,10 @@ async fn load_run(args: RunArgs) -> Result<ExitCode, String> {
         Targets::new(uris, select),
         args.samples,
     )?;
+    // Settings first, then the network: a typo is reported before a connection attempt.
+    for uri in platform.targets.uris() {
+        check_reachable(uri, args.client.timeout).await?;
+    }
     let platform = Arc::new(platform);
     let progress = !args.no_progress && load::progress_wanted();
     let elapsed = load::run(platform.clone(), shape, limit, progress, shutdown()).await;
@@ -98,6 +102,9 @@ async fn load_run(args: RunArgs) -> Result<ExitCode, String> {
 
 async fn emulate(args: EmulateArgs) -> Result<ExitCode, String> {
     let webhook = parse_target(&args.webhook).map_err(|e| format!("--webhook {e}"))?;
+    if let Some(json) = &args.json {
+        check_writable(json)?;
+    }
     let targets = Targets::new(vec![webhook.clone()], Default::default());
     let (platform, seed) = platform(
         &args.platform,
@@ -130,6 +137,23 @@ async fn emulate(args: EmulateArgs) -> Result<ExitCode, String> {
     emulator.drain().await;
     let report = Report::new(&emulator.platform().stats, start.elapsed(), seed, 0.0);
     finish(&report, args.json.as_deref())
+}
+
+/// Fails early, before a long run, when the report could not be written at its end.
+fn check_writable(path: &std::path::Path) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => std::path::Path::new("."),
+    };
+    if dir.is_dir() {
+        Ok(())
+    } else {
+        Err(format!(
+            "--json {}: the directory {} does not exist; create it or choose another path",
+            path.display(),
+            dir.display()
+        ))
+    }
 }
 
 fn finish(report: &Report, json: Option<&std::path::Path>) -> Result<ExitCode, String> {
