@@ -133,7 +133,12 @@ pub struct EmulateArgs {
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
     pub webhook: String,
     /// Require `Authorization: Bearer KEY` on API requests.
-    #[arg(long, value_name = "KEY")]
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "SWITCHBOARD_LOADGEN_API_KEY",
+        hide_env_values = true
+    )]
     pub api_key: Option<String>,
     /// Write the report as JSON to this file on shutdown (Ctrl-C).
     #[arg(long, value_name = "FILE")]
@@ -170,8 +175,13 @@ pub struct ClientArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
     /// Send this value as the Authorization header, as the platform does with a webhook's
-    /// httpAuthHeader (e.g. "Bearer s3cret").
-    #[arg(long, value_name = "HEADER")]
+    /// httpAuthHeader (e.g. "Bearer s3cret"). The environment variable keeps it out of `ps`.
+    #[arg(
+        long,
+        value_name = "HEADER",
+        env = "SWITCHBOARD_LOADGEN_AUTH",
+        hide_env_values = true
+    )]
     pub auth: Option<String>,
     /// Open at most this many connections (default: one per delivery in flight). Waiting for
     /// one counts in the latency.
