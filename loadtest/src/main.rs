@@ -1,1 +1,174 @@
-fn main() {}
+//! `switchboard-loadgen`: parses the command line, builds the run from it, runs it until done
+//! or Ctrl-C, prints the report and exits with its verdict. Everything else is in the library.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use switchboard_loadgen::cli::{Cli, Command, EmulateArgs, RunArgs};
+use switchboard_loadgen::client::{Targets, WebhookClient, check_reachable, parse_target};
+use switchboard_loadgen::emulator::{self, Emulator};
+use switchboard_loadgen::ids;
+use switchboard_loadgen::load;
+use switchboard_loadgen::player::Platform;
+use switchboard_loadgen::report::Report;
+use switchboard_loadgen::stats::Stats;
+
+/// Exit status of a run with errors beyond the tolerance.
+const EXIT_ERRORS: u8 = 1;
+/// Exit status of a usage or start-up error (clap uses it too).
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&format!("cannot start the async runtime: {err}")),
+    };
+    let result = match cli.command {
+        Some(Command::Emulate(args)) => runtime.block_on(emulate(args)),
+        None => runtime.block_on(load_run(cli.run)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => fail(&message),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("switchboard-loadgen: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+async fn shutdown() {
+    // If the handler cannot be installed, run to the end instead of stopping at once.
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+fn platform(
+    platform: &switchboard_loadgen::cli::PlatformArgs,
+    client: &switchboard_loadgen::cli::ClientArgs,
+    faults: &switchboard_loadgen::cli::FaultArgs,
+    targets: Targets,
+    samples: usize,
+) -> Result<(Platform, u64), String> {
+    let seed = platform.seed.unwrap_or_else(ids::fresh_seed);
+    let nonce = platform
+        .id_seed
+        .unwrap_or_else(|| ids::splitmix64(ids::fresh_seed() ^ seed));
+    let config = platform.config(seed, nonce)?;
+    let client = WebhookClient::new(&client.config()?)?;
+    Ok((
+        Platform {
+            config: Arc::new(config),
+            client,
+            targets,
+            faults: faults.faults(),
+            stats: Arc::new(Stats::new(samples)),
+        },
+        seed,
+    ))
+}
+
+async fn load_run(args: RunArgs) -> Result<ExitCode, String> {
+    let shape = args.shape()?;
+    let limit = args.limit();
+    let (uris, select) = args.targets()?;
+    if let Some(json) = &args.json {
+        check_writable(json)?;
+    }
+    let (platform, seed) = platform(
+        &args.platform,
+        &args.client,
+        &args.faults,
+        Targets::new(uris, select),
+        args.samples,
+    )?;
+    // Settings first, then the network: a typo is reported before a connection attempt.
+    for uri in platform.targets.uris() {
+        check_reachable(uri, args.client.timeout).await?;
+    }
+    let platform = Arc::new(platform);
+    let progress = !args.no_progress && load::progress_wanted();
+    let elapsed = load::run(platform.clone(), shape, limit, progress, shutdown()).await;
+    let report = Report::new(&platform.stats, elapsed, seed, args.max_error_rate);
+    finish(&report, args.json.as_deref())
+}
+
+async fn emulate(args: EmulateArgs) -> Result<ExitCode, String> {
+    let webhook = parse_target(&args.webhook).map_err(|e| format!("--webhook {e}"))?;
+    if let Some(json) = &args.json {
+        check_writable(json)?;
+    }
+    let targets = Targets::new(vec![webhook.clone()], Default::default());
+    let (platform, seed) = platform(
+        &args.platform,
+        &args.client,
+        &args.faults,
+        targets,
+        args.samples,
+    )?;
+    let emulator = Arc::new(Emulator::new(Arc::new(platform), args.api_key.clone()));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot listen on {}: {e}. Is another process using the port?",
+                args.listen
+            )
+        })?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    println!(
+        "emulating the 8x8 Callflows API on http://{local}/api/v1/subaccounts/{{id}}/callflows, \
+         playing calls against {webhook}; Ctrl-C to stop"
+    );
+    let start = tokio::time::Instant::now();
+    axum::serve(listener, emulator::app(emulator.clone()))
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(|e| format!("the API server failed: {e}"))?;
+    emulator.drain().await;
+    let report = Report::new(&emulator.platform().stats, start.elapsed(), seed, 0.0);
+    finish(&report, args.json.as_deref())
+}
+
+/// Fails early, before a long run, when the report could not be written at its end.
+fn check_writable(path: &std::path::Path) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => std::path::Path::new("."),
+    };
+    if dir.is_dir() {
+        Ok(())
+    } else {
+        Err(format!(
+            "--json {}: the directory {} does not exist; create it or choose another path",
+            path.display(),
+            dir.display()
+        ))
+    }
+}
+
+fn finish(report: &Report, json: Option<&std::path::Path>) -> Result<ExitCode, String> {
+    print!("{report}");
+    if let Some(path) = json {
+        std::fs::write(path, report.to_json()).map_err(|e| {
+            format!(
+                "cannot write the JSON report to {}: {e}. Does the directory exist?",
+                path.display()
+            )
+        })?;
+    }
+    Ok(if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_ERRORS)
+    })
+}

@@ -1,0 +1,26 @@
+//! The Switchboard load generator and 8x8 platform emulator.
+//!
+//! # Layout
+//! * [`call`]: one virtual call as a pure state machine: writes the platform's webhooks and
+//!   executes the callflows the server answers.
+//! * [`caller`]: what a virtual caller presses (a seeded random walk or a fixed script).
+//! * [`wire`]: the webhook bodies, serialized from borrowed structs.
+//! * [`ids`]: seeded random streams, UUIDs and timestamps.
+//! * [`client`]: the keep-alive HTTP client and the target list.
+//! * [`stats`]: histograms and counters of a run.
+//! * [`player`]: the async driver of one call, with fault injection.
+//! * [`load`]: closed- and open-loop load shapes and the progress line.
+//! * [`report`]: the end-of-run summary, human and JSON.
+//! * [`emulator`]: the Callflows API that places outbound calls.
+//! * [`cli`]: the command line and `--help`.
+pub mod call;
+pub mod caller;
+pub mod cli;
+pub mod client;
+pub mod emulator;
+pub mod ids;
+pub mod load;
+pub mod player;
+pub mod report;
+pub mod stats;
+pub(crate) mod wire;

@@ -1,0 +1,386 @@
+//! What a run observed, collected from every call as it happens.
+//!
+//! Counters the progress bar reads many times a second are atomics; everything else
+//! (latency histograms, errors by code, samples of bad answers) sits behind one `std` mutex
+//! that is held for a few hundred nanoseconds per delivery and never across an `.await`.
+//!
+//! Latency is recorded twice per delivery, in microseconds:
+//! * from the *intended* send time (when the platform decided to send the webhook: the call's
+//!   scheduled start in open loop, or the end of the simulated speech before it), so time spent
+//!   queueing in the generator or waiting for a connection is not hidden (no coordinated
+//!   omission);
+//! * from the actual send time (the server's service time as seen on the wire).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::call::{Outcome, Transfer};
+use crate::client::Reply;
+
+/// The kinds of webhook the platform sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventKind {
+    /// VCA `CALL_RECEIVED`.
+    CallReceived,
+    /// VCA `ACTION_COMPLETED`.
+    ActionCompleted,
+    /// VSS.
+    SessionSummary,
+    /// VCS.
+    CallStatus,
+}
+
+impl EventKind {
+    /// Every kind, in report order.
+    pub const ALL: [EventKind; 4] = [
+        Self::CallReceived,
+        Self::ActionCompleted,
+        Self::SessionSummary,
+        Self::CallStatus,
+    ];
+
+    /// The label used in reports.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::CallReceived => "CALL_RECEIVED",
+            Self::ActionCompleted => "ACTION_COMPLETED",
+            Self::SessionSummary => "SESSION_SUMMARY",
+            Self::CallStatus => "CALL_STATUS",
+        }
+    }
+
+    /// Whether the answer must be a callflow.
+    pub const fn wants_callflow(self) -> bool {
+        matches!(self, Self::CallReceived | Self::ActionCompleted)
+    }
+
+    const fn slot(self) -> usize {
+        self as usize
+    }
+}
+
+/// Longest text of a body kept in a sample.
+const SAMPLE_BODY_CHARS: usize = 4096;
+
+/// A body as text for a report, cut to a readable size.
+pub fn body_text(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    if text.chars().count() <= SAMPLE_BODY_CHARS {
+        return text.into_owned();
+    }
+    let mut cut: String = text.chars().take(SAMPLE_BODY_CHARS).collect();
+    cut.push_str("...(truncated)");
+    cut
+}
+
+/// An answer the platform would refuse.
+#[derive(Debug, Clone, Serialize)]
+pub struct ViolationSample {
+    /// The session.
+    pub session_id: String,
+    /// The webhook that was answered.
+    pub event: &'static str,
+    /// Its `eventId`.
+    pub event_id: String,
+    /// The target that answered.
+    pub target: String,
+    /// Every violation, as `code path: message`.
+    pub violations: Vec<String>,
+    /// The offending body.
+    pub body: String,
+}
+
+/// A duplicate delivery answered differently from the original.
+#[derive(Debug, Clone, Serialize)]
+pub struct DuplicateSample {
+    /// The session.
+    pub session_id: String,
+    /// The webhook that was delivered twice.
+    pub event: &'static str,
+    /// Its `eventId`.
+    pub event_id: String,
+    /// `concurrent` (both in flight together) or `late` (the copy after the session moved on).
+    pub delivery: &'static str,
+    /// The original's status and body.
+    pub first: String,
+    /// The copy's status and body.
+    pub second: String,
+}
+
+/// A transport failure kind with its first message.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TransportTally {
+    /// How many.
+    pub count: u64,
+    /// The first one's message.
+    pub example: String,
+}
+
+/// Everything behind the mutex.
+#[derive(Debug)]
+pub struct Tally {
+    pub latency: Vec<Histogram<u64>>,
+    pub service: Vec<Histogram<u64>>,
+    pub window: Histogram<u64>,
+    pub outcomes: BTreeMap<Outcome, u64>,
+    pub transfers: BTreeMap<&'static str, u64>,
+    pub http_errors: BTreeMap<u16, u64>,
+    pub transport_errors: BTreeMap<&'static str, TransportTally>,
+    pub timeouts: BTreeMap<&'static str, u64>,
+    pub violating_answers: u64,
+    pub violations_by_code: BTreeMap<i32, u64>,
+    pub violation_samples: Vec<ViolationSample>,
+    pub duplicates_sent: u64,
+    pub duplicates_compared: u64,
+    pub duplicate_failures: u64,
+    pub duplicate_failures_by_delivery: BTreeMap<&'static str, u64>,
+    pub duplicate_samples: Vec<DuplicateSample>,
+    pub skipped_calls: u64,
+}
+
+fn histogram() -> Histogram<u64> {
+    // 1 µs to 1 hour at 3 significant digits; the bounds are constants, so this cannot fail.
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("constant, valid histogram bounds")
+}
+
+impl Tally {
+    fn new() -> Self {
+        Self {
+            latency: EventKind::ALL.iter().map(|_| histogram()).collect(),
+            service: EventKind::ALL.iter().map(|_| histogram()).collect(),
+            window: histogram(),
+            outcomes: BTreeMap::new(),
+            transfers: BTreeMap::new(),
+            http_errors: BTreeMap::new(),
+            transport_errors: BTreeMap::new(),
+            timeouts: BTreeMap::new(),
+            violating_answers: 0,
+            violations_by_code: BTreeMap::new(),
+            violation_samples: Vec::new(),
+            duplicates_sent: 0,
+            duplicates_compared: 0,
+            duplicate_failures: 0,
+            duplicate_failures_by_delivery: BTreeMap::new(),
+            duplicate_samples: Vec::new(),
+            skipped_calls: 0,
+        }
+    }
+}
+
+/// A point-in-time view for the progress bar.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Calls started.
+    pub started: u64,
+    /// Calls finished.
+    pub completed: u64,
+    /// Deliveries made.
+    pub webhooks: u64,
+    /// Problems so far.
+    pub problems: u64,
+    /// p99 latency since the previous view.
+    pub window_p99: Option<Duration>,
+}
+
+/// The run's observations.
+#[derive(Debug)]
+pub struct Stats {
+    started: AtomicU64,
+    completed: AtomicU64,
+    webhooks: AtomicU64,
+    problems: AtomicU64,
+    sample_limit: usize,
+    // A std mutex: held briefly and never across an await.
+    tally: Mutex<Tally>,
+}
+
+impl Stats {
+    /// Empty stats that keep up to `sample_limit` samples of each kind of problem.
+    pub fn new(sample_limit: usize) -> Self {
+        Self {
+            started: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+            webhooks: AtomicU64::new(0),
+            problems: AtomicU64::new(0),
+            sample_limit,
+            tally: Mutex::new(Tally::new()),
+        }
+    }
+
+    fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
+        // A panic while holding the lock leaves counters that are still meaningful.
+        self.tally
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn problem(&self) {
+        self.problems.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A call began.
+    pub fn call_started(&self) {
+        self.started.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A call ended.
+    pub fn call_finished(&self, outcome: Outcome, transfers: &[Transfer]) {
+        if outcome == Outcome::StepLimit {
+            self.problem();
+        }
+        {
+            let mut t = self.tally();
+            *t.outcomes.entry(outcome).or_default() += 1;
+            for transfer in transfers {
+                *t.transfers.entry(transfer.label()).or_default() += 1;
+            }
+        }
+        self.completed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An open-loop call was not started because too many were in flight.
+    pub fn call_skipped(&self) {
+        self.problem();
+        self.tally().skipped_calls += 1;
+    }
+
+    /// Records one delivery. `intended` is when the platform meant to send it; a duplicate's
+    /// latency is not recorded (its original's is).
+    pub fn delivery(
+        &self,
+        kind: EventKind,
+        intended: Instant,
+        sent: Instant,
+        done: Instant,
+        reply: &Reply,
+        duplicate: bool,
+    ) {
+        self.webhooks.fetch_add(1, Ordering::Relaxed);
+        let bad = match reply {
+            Reply::Answered { status, .. } => !(200..300).contains(status),
+            Reply::Timeout | Reply::Transport { .. } => true,
+        };
+        if bad {
+            self.problem();
+        }
+        let mut t = self.tally();
+        if duplicate {
+            t.duplicates_sent += 1;
+        }
+        match reply {
+            Reply::Answered { status, .. } => {
+                if !duplicate {
+                    let latency = micros(done.saturating_duration_since(intended));
+                    let service = micros(done.saturating_duration_since(sent));
+                    t.latency[kind.slot()].saturating_record(latency);
+                    t.service[kind.slot()].saturating_record(service);
+                    t.window.saturating_record(latency);
+                }
+                if bad {
+                    *t.http_errors.entry(*status).or_default() += 1;
+                }
+            }
+            Reply::Timeout => *t.timeouts.entry(kind.label()).or_default() += 1,
+            Reply::Transport { kind, message } => {
+                let e = t.transport_errors.entry(kind).or_default();
+                if e.count == 0 {
+                    e.example.clone_from(message);
+                }
+                e.count += 1;
+            }
+        }
+    }
+
+    /// An answer broke the protocol.
+    pub fn violation(
+        &self,
+        codes: impl IntoIterator<Item = i32>,
+        sample: impl FnOnce() -> ViolationSample,
+    ) {
+        self.problem();
+        let mut t = self.tally();
+        t.violating_answers += 1;
+        for code in codes {
+            *t.violations_by_code.entry(code).or_default() += 1;
+        }
+        if t.violation_samples.len() < self.sample_limit {
+            t.violation_samples.push(sample());
+        }
+    }
+
+    /// A duplicate's answer was compared with the original's.
+    pub fn duplicate_compared(
+        &self,
+        consistent: bool,
+        delivery: &'static str,
+        sample: impl FnOnce() -> DuplicateSample,
+    ) {
+        if !consistent {
+            self.problem();
+        }
+        let mut t = self.tally();
+        t.duplicates_compared += 1;
+        if !consistent {
+            t.duplicate_failures += 1;
+            *t.duplicate_failures_by_delivery
+                .entry(delivery)
+                .or_default() += 1;
+            if t.duplicate_samples.len() < self.sample_limit {
+                t.duplicate_samples.push(sample());
+            }
+        }
+    }
+
+    /// Calls started so far.
+    pub fn started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    /// Calls finished so far.
+    pub fn completed(&self) -> u64 {
+        self.completed.load(Ordering::Relaxed)
+    }
+
+    /// Problems so far.
+    pub fn problems(&self) -> u64 {
+        self.problems.load(Ordering::Relaxed)
+    }
+
+    /// A view for the progress bar; resets the window of the live p99.
+    pub fn progress(&self) -> Progress {
+        let window_p99 = {
+            let mut t = self.tally();
+            let p99 = (!t.window.is_empty())
+                .then(|| Duration::from_micros(t.window.value_at_quantile(0.99)));
+            t.window.reset();
+            p99
+        };
+        Progress {
+            started: self.started(),
+            completed: self.completed(),
+            webhooks: self.webhooks.load(Ordering::Relaxed),
+            problems: self.problems(),
+            window_p99,
+        }
+    }
+
+    /// Runs `f` on the tally (for building the report).
+    pub fn with_tally<R>(&self, f: impl FnOnce(&Tally) -> R) -> R {
+        f(&self.tally())
+    }
+
+    /// Deliveries made.
+    pub fn webhooks(&self) -> u64 {
+        self.webhooks.load(Ordering::Relaxed)
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}
