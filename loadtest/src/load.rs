@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::task::JoinSet;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::Instant;
+
+use crate::player::wait_until;
 
 use crate::player::Platform;
 use crate::stats::Stats;
@@ -148,7 +150,7 @@ async fn open(
         if stop.load(Ordering::Relaxed) || !limit.allows(index, intended - start) {
             break;
         }
-        sleep_until(intended).await;
+        wait_until(intended).await;
         while calls.try_join_next().is_some() {}
         if calls.len() >= max_in_flight {
             platform.stats.call_skipped();
