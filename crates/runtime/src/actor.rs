@@ -119,11 +119,10 @@ impl Handler<Deliver> for SessionActor {
 impl Handler<End> for SessionActor {
     type Result = AtomicResponse<Self, Result<Ended, RuntimeError>>;
 
-    fn handle(&mut self, msg: End, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: End, _ctx: &mut Self::Context) -> Self::Result {
         let shared = Arc::clone(&self.shared);
         let cached = self.record.take();
         let session = self.session.clone();
-        ctx.stop();
         AtomicResponse::new(Box::pin(
             async move {
                 let record = match cached {
@@ -142,7 +141,13 @@ impl Handler<End> for SessionActor {
                     .map_err(|e| RuntimeError::Store(e.0))?;
                 Ok(ended)
             }
-            .into_actor(self),
+            .into_actor(self)
+            // Stop only once the answer is made: a context told to stop before its atomic
+            // future ran drops it, and the caller would see a closed mailbox.
+            .map(|result, _actor, ctx| {
+                ctx.stop();
+                result
+            }),
         ))
     }
 }
@@ -170,6 +175,10 @@ async fn deliver(
     }
     let mut record = match cached {
         Some(record) => Some(record),
+        // A new call: nothing to read. If another replica (or an earlier delivery) already
+        // stored the session, the compare-and-set below reports it and we adopt it, so the
+        // common case stays at one round trip.
+        None if action.call_status == CallStatus::CallReceived => None,
         None => match shared.store.load(session).await {
             Ok(Some(record)) => {
                 shared.counters.rehydrated.fetch_add(1, Ordering::Relaxed);

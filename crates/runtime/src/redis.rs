@@ -384,6 +384,14 @@ impl RedisStore {
         })
     }
 
+    fn unreachable_for_new_session(&self) -> String {
+        format!(
+            "Redis at {} is unreachable: a new session cannot be stored; the webhook is refused \
+             so the platform retries it",
+            self.target
+        )
+    }
+
     /// Queues `record` over the durable version `base`; fails when the queue is full.
     /// `attempted`: the write was sent and may yet be applied (a timeout, a dropped connection).
     fn defer(
@@ -455,6 +463,11 @@ impl RedisStore {
                         base = *queued;
                     }
                 }
+                // A new session has no live state anywhere to keep serving from: refuse it
+                // (503) rather than queue it, as a read would have failed too.
+                None if down && expected.is_none() => {
+                    return Err(StoreError(self.unreachable_for_new_session()));
+                }
                 None if down => return self.defer(&mut queue, session, expected, record, false),
                 None => {}
             }
@@ -494,6 +507,11 @@ impl RedisStore {
         }
         match outcome {
             Ok(commit) => Ok(commit),
+            Err(failure) if failure.unavailable() && base.is_none() && !claimed => {
+                // The write may yet be applied; the platform's retry of the same event is
+                // then answered from the stored record (its event id is de-duplicated).
+                Err(StoreError(self.unreachable_for_new_session()))
+            }
             Err(failure) if failure.unavailable() => {
                 self.defer(&mut queue, session, base, record, true)
             }

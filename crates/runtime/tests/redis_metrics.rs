@@ -117,6 +117,8 @@ async fn the_store_reports_durations_errors_pending_and_dropped_writes() {
     a.end(summary("m-0")).await.unwrap();
     let b = replica(store.clone());
     b.call_action(received("m-2", "m-2-e0")).await.unwrap();
+    // A new call is written without a read; reading a session b holds no actor for loads it.
+    assert!(b.session("m-1").await.unwrap().is_some());
     let duration = |command: &str| {
         captured.get(&format!(
             "switchboard_redis_command_duration_seconds{{command={command}}}"
