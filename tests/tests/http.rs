@@ -417,3 +417,29 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[tokio::test]
+async fn json_logs_carry_the_session_id() {
+    let server = Server::start(&["--log-format", "json"]);
+    let http = server.http();
+    let mut call = Call::new(RESTAURANT);
+    call.start(&http).await;
+    call.end(&http, "COMPLETED").await;
+    let mut started = None;
+    for _ in 0..100 {
+        started = server
+            .log()
+            .into_iter()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(&line).ok())
+            .find(|line| line["message"] == "session ended");
+        if started.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let line = started.unwrap_or_else(|| panic!("no JSON 'session ended' line: {:?}", server.log()));
+    assert_eq!(line["session"], call.session.as_str());
+    assert_eq!(line["flow"], "restaurant");
+    assert_eq!(line["status"], "COMPLETED");
+    assert_eq!(line["level"], "INFO");
+}
