@@ -437,7 +437,8 @@ async fn json_logs_carry_the_session_id() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let line = started.unwrap_or_else(|| panic!("no JSON 'session ended' line: {:?}", server.log()));
+    let line =
+        started.unwrap_or_else(|| panic!("no JSON 'session ended' line: {:?}", server.log()));
     assert_eq!(line["session"], call.session.as_str());
     assert_eq!(line["flow"], "restaurant");
     assert_eq!(line["status"], "COMPLETED");
