@@ -464,6 +464,49 @@ fn check_all_stored(redis: &RedisServer, played: &[Played], steps: impl Fn(&Play
     }
 }
 
+/// Every replica's admin API shows each call's latest state, whether the replica holds a
+/// live actor for it (perhaps one another replica has since moved past) or not.
+async fn check_admin_views(servers: &[Server], played: impl Iterator<Item = &Played>) {
+    for call in played {
+        let steps = call.route.steps.len();
+        for (i, server) in servers.iter().enumerate() {
+            let reply = server
+                .http()
+                .get(&format!("/v1/sessions/{}", call.call.session), Some(ADMIN))
+                .await;
+            assert_eq!(
+                reply.status,
+                200,
+                "{}",
+                String::from_utf8_lossy(&reply.body)
+            );
+            let view = reply.json();
+            let path: Vec<&str> = view["state"]["path"]
+                .as_array()
+                .expect("a path")
+                .iter()
+                .filter_map(|node| node.as_str())
+                .collect();
+            assert_eq!(
+                (
+                    view["version"].as_u64(),
+                    view["state"]["seq"].as_u64(),
+                    path
+                ),
+                (
+                    Some(steps as u64),
+                    Some(steps as u64),
+                    call.route.steps[steps - 1].path.to_vec()
+                ),
+                "session {} ({}): the admin API of replica {i} (live: {}) shows another state",
+                call.call.session,
+                call.route.name,
+                view["live"]
+            );
+        }
+    }
+}
+
 fn keys_stored(redis: &RedisServer) -> i64 {
     match redis.command(&["DBSIZE"]) {
         Resp::Integer(n) => n,
@@ -549,6 +592,7 @@ async fn three_replicas_serve_2000_calls_whichever_replica_each_webhook_reaches(
         );
     }
     check_all_stored(&redis, &played, |p| p.route.steps.len());
+    check_admin_views(&servers, played.iter().step_by(7)).await;
     end_all(&balancer, &redis, &played).await;
     eprintln!(
         "{CALLS} calls, {} webhooks over 3 replicas in {:.1?} ({} answers 503 retried)",
