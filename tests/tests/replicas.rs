@@ -404,22 +404,63 @@ impl Played {
 }
 
 /// `n` replicas on `redis`.
-fn replicas(redis: &RedisServer, n: usize) -> Vec<Server> {
+fn replicas(redis: &RedisServer, n: usize) -> Replicas {
     let url = redis.url();
-    (0..n)
-        .map(|_| {
-            Server::start(&[
-                "--redis",
-                &url,
-                "--redis-prefix",
-                PREFIX,
-                "--admin-token",
-                ADMIN,
-                "--shards",
-                "2",
-            ])
-        })
-        .collect()
+    Replicas(
+        (0..n)
+            .map(|_| {
+                Server::start(&[
+                    "--redis",
+                    &url,
+                    "--redis-prefix",
+                    PREFIX,
+                    "--admin-token",
+                    ADMIN,
+                    "--shards",
+                    "2",
+                ])
+            })
+            .collect(),
+    )
+}
+
+/// The replicas of a test; when the test fails, their exit status and the end of their logs
+/// are printed, to tell a replica that crashed from one that was killed.
+#[derive(Debug)]
+struct Replicas(Vec<Server>);
+
+impl std::ops::Deref for Replicas {
+    type Target = Vec<Server>;
+
+    fn deref(&self) -> &Vec<Server> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Replicas {
+    fn deref_mut(&mut self) -> &mut Vec<Server> {
+        &mut self.0
+    }
+}
+
+impl Drop for Replicas {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for (i, server) in self.0.iter_mut().enumerate() {
+            // Long enough for an exiting replica to finish, and its last lines to be read.
+            let status = server.wait_exit(Duration::from_millis(500));
+            let log = server.log();
+            let tail = &log[log.len().saturating_sub(8)..];
+            eprintln!(
+                "replica {i} ({}): {}\n{}",
+                server.addr,
+                status.map_or("running".to_owned(), |s| format!("exited: {s}")),
+                tail.join("\n")
+            );
+        }
+    }
 }
 
 fn state_key(session: &str) -> String {
