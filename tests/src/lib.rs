@@ -630,12 +630,17 @@ impl Drop for RedisServer {
     }
 }
 
-/// A port that was free a moment ago.
+/// A port that was free a moment ago, below Linux's ephemeral range (32768 and up): a port the
+/// kernel hands to `bind(0)` and `connect` elsewhere could be taken while a restarted
+/// redis-server is away, and the replicas would then talk to a stranger.
 fn spare_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a spare local port")
-        .port()
+    for _ in 0..100 {
+        let port = rand::rng().random_range(20_000..32_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000 in 100 tries");
 }
 
 /// A reply of Redis (RESP2).
