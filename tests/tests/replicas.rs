@@ -548,6 +548,53 @@ async fn check_admin_views(servers: &[Server], played: impl Iterator<Item = &Pla
     }
 }
 
+/// The replicas' flow reports, added up, count each call once: started, ended, each node
+/// visited as often as the paths say, and each call's exit at the node it ended at.
+async fn check_flow_reports(servers: &[Server], played: &[Played]) {
+    use std::collections::BTreeMap;
+    let (mut started, mut ended) = (0, 0);
+    let mut visits: BTreeMap<String, u64> = BTreeMap::new();
+    let mut exits: BTreeMap<String, u64> = BTreeMap::new();
+    for server in servers {
+        let reply = server
+            .http()
+            .get("/v1/flows/restaurant/report", Some(ADMIN))
+            .await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        let report = reply.json();
+        started += report["sessions_started"]
+            .as_u64()
+            .expect("sessions_started");
+        ended += report["sessions_ended"].as_u64().expect("sessions_ended");
+        for node in report["nodes"].as_array().expect("nodes") {
+            let name = node["node"].as_str().expect("a node name").to_owned();
+            *visits.entry(name.clone()).or_default() += node["visits"].as_u64().unwrap_or(0);
+            *exits.entry(name).or_default() += node["exits"].as_u64().unwrap_or(0);
+        }
+    }
+    let mut expected_visits: BTreeMap<String, u64> = BTreeMap::new();
+    let mut expected_exits: BTreeMap<String, u64> = BTreeMap::new();
+    for call in played {
+        for node in call.route.steps[call.route.steps.len() - 1].path {
+            *expected_visits.entry((*node).to_owned()).or_default() += 1;
+        }
+        *expected_exits
+            .entry(call.route.node.to_owned())
+            .or_default() += 1;
+    }
+    let nonzero = |m: BTreeMap<String, u64>| -> BTreeMap<String, u64> {
+        m.into_iter().filter(|(_, n)| *n > 0).collect()
+    };
+    assert_eq!((started, ended), (played.len() as u64, played.len() as u64));
+    assert_eq!(nonzero(visits), expected_visits, "visits per node");
+    assert_eq!(nonzero(exits), expected_exits, "exits per node");
+}
+
 fn keys_stored(redis: &RedisServer) -> i64 {
     match redis.command(&["DBSIZE"]) {
         Resp::Integer(n) => n,
@@ -635,6 +682,7 @@ async fn three_replicas_serve_2000_calls_whichever_replica_each_webhook_reaches(
     check_all_stored(&redis, &played, |p| p.route.steps.len());
     check_admin_views(&servers, played.iter().step_by(7)).await;
     end_all(&balancer, &redis, &played).await;
+    check_flow_reports(&servers, &played).await;
     eprintln!(
         "{CALLS} calls, {} webhooks over 3 replicas in {:.1?} ({} answers 503 retried)",
         webhooks_of(&played),
@@ -760,6 +808,8 @@ async fn wait_ready(servers: &[Server], status: u16, within: Duration) {
 
 /// Calls of the Redis restart test, with the replica each one sticks to while Redis is away.
 const STICKY_CALLS: usize = 300;
+/// Calls of that test that end while Redis is away.
+const ENDED_CALLS: usize = 30;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restarted_empty_mid_run_live_calls_go_on_and_are_stored_again() {
@@ -780,10 +830,35 @@ async fn redis_restarted_empty_mid_run_live_calls_go_on_and_are_stored_again() {
         call.advance_on(&balancer, home(i)).await;
     }
     check_all_stored(&redis, &played, |_| 2);
+    // Calls that hang up while Redis is away, their last step stored before it left.
+    let mut hanging_up: Vec<Played> = (0..ENDED_CALLS)
+        .map(|i| Played::new(long[i % long.len()]))
+        .collect();
+    for (i, call) in hanging_up.iter_mut().enumerate() {
+        call.advance_on(&balancer, home(i)).await;
+        call.advance_on(&balancer, home(i)).await;
+    }
 
     // Redis dies: every replica reports not ready.
     redis.kill();
     wait_ready(&servers, 503, Duration::from_secs(5)).await;
+
+    // A summary reaching the replica that holds the session's actor is taken: the delete is
+    // queued until Redis returns.
+    for (i, call) in hanging_up.iter().enumerate() {
+        let reply = balancer
+            .send_to(home(i), call.call.summary("COMPLETED").into())
+            .await
+            .unwrap();
+        assert_eq!(
+            reply.status,
+            200,
+            "the summary of session {}, live on replica {}, while Redis is away: {}",
+            call.call.session,
+            home(i),
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
 
     // Calls with a live actor go on, up to one step before the end, answered from memory.
     let mut tasks = JoinSet::new();
@@ -862,6 +937,12 @@ async fn redis_restarted_empty_mid_run_live_calls_go_on_and_are_stored_again() {
             "replica {i}: queued writes dropped, pending"
         );
     }
+
+    assert_eq!(
+        keys_stored(&redis),
+        STICKY_CALLS as i64,
+        "only the calls still on the line are stored"
+    );
 
     // The rest of every call, on any replica: they read the state the home replicas stored.
     for call in &mut played {

@@ -112,16 +112,20 @@ impl Handler<Deliver> for SessionActor {
 impl Handler<End> for SessionActor {
     type Result = AtomicResponse<Self, Result<Ended, RuntimeError>>;
 
-    fn handle(&mut self, msg: End, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: End, _ctx: &mut Self::Context) -> Self::Result {
         let shared = Arc::clone(&self.shared);
         let cached = self.record.take();
         let session = self.session.clone();
-        ctx.stop();
         AtomicResponse::new(Box::pin(
             async move {
-                let record = match cached {
-                    Some(record) => Some(record),
-                    None => shared.store.load(&session).await.ok().flatten(),
+                // Another replica may have moved the session on since this actor's last
+                // webhook, so the stored record says where the call ended; while the store is
+                // unreachable, this actor's copy is the best there is (and the delete is queued).
+                let stored = shared.store.load(&session).await.ok().flatten();
+                let record = match (stored, cached) {
+                    (Some(stored), Some(cached)) if cached.version > stored.version => Some(cached),
+                    (Some(stored), _) => Some(stored),
+                    (None, cached) => cached,
                 };
                 let ended = Ended {
                     flow: record.as_ref().map(|r| r.state.flow.clone()),
@@ -135,7 +139,13 @@ impl Handler<End> for SessionActor {
                     .map_err(|e| RuntimeError::Store(e.0))?;
                 Ok(ended)
             }
-            .into_actor(self),
+            .into_actor(self)
+            // Stopped once answered: stopping first dropped this future unanswered, and the
+            // runtime then ended the session without the actor (a 503 while Redis is away).
+            .map(|ended, _actor, ctx| {
+                ctx.stop();
+                ended
+            }),
         ))
     }
 }
