@@ -1090,3 +1090,50 @@ async fn a_warm_webhook_costs_at_most_one_redis_round_trip() {
         after
     );
 }
+
+/// Calls of the late-event test.
+const LATE_CALLS: usize = 30;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_event_gets_the_latest_answer_on_every_replica() {
+    let redis = RedisServer::start();
+    let servers = replicas(&redis, 3);
+    let balancer = Balancer::new(&servers.iter().collect::<Vec<_>>());
+    let route = &ROUTES[7]; // cancel a booking: main, reservations, manage, goodbye
+    assert_eq!(route.name, "cancel a booking");
+    for i in 0..LATE_CALLS {
+        // Replica a answers the first two steps, replica b the third: a's actor is behind.
+        let (a, b) = (i % 3, (i + 1) % 3);
+        let mut played = Played::new(route);
+        played.advance_on(&balancer, a).await;
+        let first = played.call.action_id.clone();
+        played.advance_on(&balancer, a).await;
+        played.advance_on(&balancer, b).await;
+        let latest = played.call.action_id.clone();
+        // A delivery delayed past later ones (its own event id, echoing the first answer) is
+        // stale: every replica answers it with the session's latest answer, and nothing moves.
+        let late = played.call.call_action(
+            "ACTION_COMPLETED",
+            &uuid(),
+            Some("1"),
+            None,
+            first.as_deref(),
+        );
+        for replica in 0..3 {
+            let reply = balancer
+                .send_to(replica, late.clone().into())
+                .await
+                .unwrap();
+            let answer = played.call.accept(reply);
+            assert_eq!(
+                answer.action_id(),
+                latest,
+                "session {}: replica {replica} (a: {a}, b: {b}) answered a late event with an \
+                 older answer",
+                played.call.session
+            );
+        }
+        let record = stored(&mut redis.connect(), &played.call.session).unwrap();
+        played.check_stored(&record, 3);
+    }
+}

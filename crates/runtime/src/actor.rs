@@ -171,6 +171,8 @@ async fn deliver(
     if let Some(answer) = cached.as_ref().and_then(|r| duplicate(r, &action.event_id)) {
         return (cached, Ok(answer));
     }
+    // Whether `record` is this actor's own copy, which another replica may have moved past.
+    let mut from_cache = cached.is_some();
     let mut record = match cached {
         Some(record) => Some(record),
         None => match shared.store.load(session).await {
@@ -214,6 +216,20 @@ async fn deliver(
         let reply = step(&flow, &mut next.state, event, now);
         let body = Bytes::from(reply.callflow.to_json());
         if reply.disposition == Disposition::Stale {
+            // Stale for this actor's copy; if another replica has answered since, the
+            // session's latest answer is the stored one (one read, for late events only).
+            if from_cache {
+                from_cache = false;
+                if let Ok(Some(stored)) = shared.store.load(session).await
+                    && stored.version > next.version
+                {
+                    if let Some(answer) = duplicate(&stored, &action.event_id) {
+                        return (Some(stored), Ok(answer));
+                    }
+                    record = Some(stored);
+                    continue;
+                }
+            }
             return (
                 Some(next),
                 Ok(Answer {
