@@ -662,6 +662,7 @@ pub enum Resp {
 /// is stored without a client library of its own.
 #[derive(Debug)]
 pub struct RedisConnection {
+    port: u16,
     reader: BufReader<std::net::TcpStream>,
     writer: std::net::TcpStream,
 }
@@ -672,6 +673,7 @@ impl RedisConnection {
         let stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         Ok(Self {
+            port,
             reader: BufReader::new(stream.try_clone()?),
             writer: stream,
         })
@@ -686,17 +688,26 @@ impl RedisConnection {
             frame.extend_from_slice(arg.as_bytes());
             frame.extend_from_slice(b"\r\n");
         }
-        self.writer
-            .write_all(&frame)
-            .unwrap_or_else(|e| panic!("sending {args:?} to Redis failed: {e}"));
-        self.read()
-            .unwrap_or_else(|e| panic!("reading the reply to {args:?} from Redis failed: {e}"))
+        self.writer.write_all(&frame).unwrap_or_else(|e| {
+            panic!(
+                "sending {args:?} to Redis on port {} failed: {e}",
+                self.port
+            )
+        });
+        self.read().unwrap_or_else(|e| {
+            panic!(
+                "reading the reply to {args:?} from Redis on port {} failed: {e}",
+                self.port
+            )
+        })
     }
 
     fn read(&mut self) -> std::io::Result<Resp> {
         use std::io::{Error, Read};
         let mut line = String::new();
-        self.reader.read_line(&mut line)?;
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(Error::other("the connection was closed"));
+        }
         let line = line.trim_end_matches("\r\n");
         let bad = |what: &str| Error::other(format!("not RESP ({what}): {line:?}"));
         let (kind, rest) = line.split_at_checked(1).ok_or_else(|| bad("empty"))?;
