@@ -574,9 +574,10 @@ impl RedisServer {
             if child.try_wait().expect("the child's status").is_some() {
                 return false; // the port was taken
             }
-            // The server answering must be ours, not another test's on the same port.
+            // The server answering must be ours, not another test's on the same port. No
+            // panic here: it would leave the child running.
             if let Ok(mut con) = RedisConnection::open(self.port)
-                && let Resp::Bulk(Some(info)) = con.command(&["INFO", "server"])
+                && let Ok(Resp::Bulk(Some(info))) = con.try_command(&["INFO", "server"])
                 && String::from_utf8_lossy(&info)
                     .lines()
                     .any(|l| l.trim() == format!("process_id:{}", child.id()))
@@ -681,6 +682,12 @@ impl RedisConnection {
 
     /// Sends one command and reads its reply (panics on a broken connection).
     pub fn command(&mut self, args: &[&str]) -> Resp {
+        self.try_command(args)
+            .unwrap_or_else(|e| panic!("{args:?} on the Redis of port {} failed: {e}", self.port))
+    }
+
+    /// Sends one command and reads its reply.
+    pub fn try_command(&mut self, args: &[&str]) -> std::io::Result<Resp> {
         use std::io::Write;
         let mut frame = format!("*{}\r\n", args.len()).into_bytes();
         for arg in args {
@@ -688,18 +695,8 @@ impl RedisConnection {
             frame.extend_from_slice(arg.as_bytes());
             frame.extend_from_slice(b"\r\n");
         }
-        self.writer.write_all(&frame).unwrap_or_else(|e| {
-            panic!(
-                "sending {args:?} to Redis on port {} failed: {e}",
-                self.port
-            )
-        });
-        self.read().unwrap_or_else(|e| {
-            panic!(
-                "reading the reply to {args:?} from Redis on port {} failed: {e}",
-                self.port
-            )
-        })
+        self.writer.write_all(&frame)?;
+        self.read()
     }
 
     fn read(&mut self) -> std::io::Result<Resp> {
