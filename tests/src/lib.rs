@@ -5,6 +5,10 @@
 //! and learn its port from the "listening on" log line, so they run in parallel. The binary is
 //! the one cargo built for the same profile as the tests (`target/<profile>/switchboard`):
 //! `cargo test --workspace` builds it, and so does `.ci/test`.
+//!
+//! For several replicas on one Redis: [`RedisServer`] (a private redis-server, killed on drop,
+//! restartable on its port), [`RedisConnection`] (raw RESP, to read what is stored) and
+//! [`Balancer`] (a random replica per webhook, another one after a connection error).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
