@@ -5,6 +5,10 @@
 //! and learn its port from the "listening on" log line, so they run in parallel. The binary is
 //! the one cargo built for the same profile as the tests (`target/<profile>/switchboard`):
 //! `cargo test --workspace` builds it, and so does `.ci/test`.
+//!
+//! For several replicas on one Redis: [`RedisServer`] (a private redis-server, killed on drop,
+//! restartable on its port), [`RedisConnection`] (raw RESP, to read what is stored) and
+//! [`Balancer`] (a random replica per webhook, another one after a connection error).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -486,5 +490,431 @@ impl Call {
             "{}",
             String::from_utf8_lossy(&reply.body)
         );
+    }
+}
+
+/// A redis-server of one test, on a port of its own, killed when dropped.
+///
+/// Never the machine's shared instance: each test starts its own, so tests can kill, restart
+/// and inspect it without disturbing one another. Nothing is persisted (`--save ""`), so a
+/// [`RedisServer::restart`] comes back empty, as a Redis that lost its data does.
+#[derive(Debug)]
+pub struct RedisServer {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts redis-server on a spare port and waits until it answers `PING`.
+    pub fn start() -> Self {
+        let found = Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            found,
+            "redis-server is not installed or not on PATH: install it (apt-get install \
+             redis-server) to run the replica tests; they start their own server on a spare port"
+        );
+        // A spare port can be taken by another test between the probe and the bind: try others.
+        for _ in 0..5 {
+            let mut server = Self {
+                port: spare_port(),
+                child: None,
+            };
+            if server.spawn() {
+                return server;
+            }
+        }
+        panic!("redis-server did not start on any of 5 spare ports");
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it (SIGKILL: no goodbye to clients, nothing saved).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port, empty.
+    pub fn restart(&mut self) {
+        self.kill();
+        assert!(
+            self.spawn(),
+            "redis-server could not start again on port {}",
+            self.port
+        );
+    }
+
+    fn spawn(&mut self) -> bool {
+        let mut child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", ""])
+            .args(["--appendonly", "no"])
+            .args(["--daemonize", "no"])
+            .arg("--dir")
+            .arg(std::env::temp_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if child.try_wait().expect("the child's status").is_some() {
+                return false; // the port was taken
+            }
+            // The server answering must be ours, not another test's on the same port. No
+            // panic here: it would leave the child running.
+            if let Ok(mut con) = RedisConnection::open(self.port)
+                && let Ok(Resp::Bulk(Some(info))) = con.try_command(&["INFO", "server"])
+                && String::from_utf8_lossy(&info)
+                    .lines()
+                    .any(|l| l.trim() == format!("process_id:{}", child.id()))
+            {
+                self.child = Some(child);
+                return true;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "redis-server on port {} did not answer PING within 10 s",
+                    self.port
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A connection to it (panics if it does not answer).
+    pub fn connect(&self) -> RedisConnection {
+        RedisConnection::open(self.port)
+            .unwrap_or_else(|e| panic!("redis-server on port {} refused: {e}", self.port))
+    }
+
+    /// Runs one command on a new connection.
+    pub fn command(&self, args: &[&str]) -> Resp {
+        self.connect().command(args)
+    }
+
+    /// `INFO commandstats` as command name (lower case) to calls.
+    pub fn command_calls(&self) -> std::collections::BTreeMap<String, u64> {
+        let Resp::Bulk(Some(info)) = self.command(&["INFO", "commandstats"]) else {
+            panic!("INFO commandstats did not answer a bulk string");
+        };
+        // cmdstat_evalsha:calls=60,usec=...,usec_per_call=...,rejected_calls=0,failed_calls=0
+        String::from_utf8_lossy(&info)
+            .lines()
+            .filter_map(|line| {
+                let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+                let calls = stats.split(',').find_map(|s| s.strip_prefix("calls="))?;
+                Some((name.to_owned(), calls.parse().ok()?))
+            })
+            .collect()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A port that was free a moment ago, below Linux's ephemeral range (32768 and up): a port the
+/// kernel hands to `bind(0)` and `connect` elsewhere could be taken while a restarted
+/// redis-server is away, and the replicas would then talk to a stranger.
+fn spare_port() -> u16 {
+    for _ in 0..100 {
+        let port = rand::rng().random_range(20_000..32_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000 in 100 tries");
+}
+
+/// A reply of Redis (RESP2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resp {
+    /// `+OK`.
+    Simple(String),
+    /// `-ERR ...`.
+    Error(String),
+    /// `:1`.
+    Integer(i64),
+    /// `$3 abc` (`None`: the null bulk string).
+    Bulk(Option<Vec<u8>>),
+    /// `*2 ...` (`None`: the null array).
+    Array(Option<Vec<Resp>>),
+}
+
+/// A plain synchronous connection to Redis speaking RESP2: enough for a test to look at what
+/// is stored without a client library of its own.
+#[derive(Debug)]
+pub struct RedisConnection {
+    port: u16,
+    reader: BufReader<std::net::TcpStream>,
+    writer: std::net::TcpStream,
+}
+
+impl RedisConnection {
+    /// Connects to `127.0.0.1:port`.
+    pub fn open(port: u16) -> std::io::Result<Self> {
+        let stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        Ok(Self {
+            port,
+            reader: BufReader::new(stream.try_clone()?),
+            writer: stream,
+        })
+    }
+
+    /// Sends one command and reads its reply (panics on a broken connection).
+    pub fn command(&mut self, args: &[&str]) -> Resp {
+        self.try_command(args)
+            .unwrap_or_else(|e| panic!("{args:?} on the Redis of port {} failed: {e}", self.port))
+    }
+
+    /// Sends one command and reads its reply.
+    pub fn try_command(&mut self, args: &[&str]) -> std::io::Result<Resp> {
+        use std::io::Write;
+        let mut frame = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            frame.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            frame.extend_from_slice(arg.as_bytes());
+            frame.extend_from_slice(b"\r\n");
+        }
+        self.writer.write_all(&frame)?;
+        self.read()
+    }
+
+    fn read(&mut self) -> std::io::Result<Resp> {
+        use std::io::{Error, Read};
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(Error::other("the connection was closed"));
+        }
+        let line = line.trim_end_matches("\r\n");
+        let bad = |what: &str| Error::other(format!("not RESP ({what}): {line:?}"));
+        let (kind, rest) = line.split_at_checked(1).ok_or_else(|| bad("empty"))?;
+        let number = || rest.parse::<i64>().map_err(|_| bad("a length"));
+        Ok(match kind {
+            "+" => Resp::Simple(rest.to_owned()),
+            "-" => Resp::Error(rest.to_owned()),
+            ":" => Resp::Integer(number()?),
+            "$" => match usize::try_from(number()?) {
+                Err(_) => Resp::Bulk(None),
+                Ok(len) => {
+                    let mut data = vec![0; len + 2];
+                    self.reader.read_exact(&mut data)?;
+                    data.truncate(len);
+                    Resp::Bulk(Some(data))
+                }
+            },
+            "*" => match usize::try_from(number()?) {
+                Err(_) => Resp::Array(None),
+                Ok(len) => Resp::Array(Some(
+                    (0..len).map(|_| self.read()).collect::<Result<_, _>>()?,
+                )),
+            },
+            _ => return Err(bad("an unknown type")),
+        })
+    }
+}
+
+impl Http {
+    /// POSTs a JSON webhook to `/webhooks`; `Err` when the request could not be made (the
+    /// server is gone: refused or reset connection), as a load balancer would see it.
+    pub async fn try_webhook(&self, body: impl Into<Bytes>) -> Result<Reply, String> {
+        let request = Request::builder()
+            .method("POST")
+            .uri(format!("{}/webhooks", self.base))
+            .header("content-type", "application/json")
+            .body(Full::new(body.into()))
+            .expect("a valid request");
+        let response = tokio::time::timeout(Duration::from_secs(30), self.client.request(request))
+            .await
+            .expect("the server answers within 30 s")
+            .map_err(|e| format!("{}: {e:?}", self.base))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("{}: the body was cut: {e}", self.base))?
+            .to_bytes();
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+impl Call {
+    /// Takes an answer to a `CALL_ACTION` that reached the server some other way (e.g. through
+    /// a [`Balancer`]): asserts a 200 whose body passes the protocol validator, and remembers
+    /// its `clientActionId` for the next event.
+    pub fn accept(&mut self, reply: Reply) -> Answer {
+        assert_eq!(
+            reply.status,
+            200,
+            "session {}: {}",
+            self.session,
+            String::from_utf8_lossy(&reply.body)
+        );
+        let violations = validate_slice(&reply.body, Mode::Webhook);
+        assert!(
+            violations.is_empty(),
+            "session {}: the answer breaks the protocol: {violations:?}\n{}",
+            self.session,
+            String::from_utf8_lossy(&reply.body)
+        );
+        let answer = Answer {
+            json: reply.json(),
+            body: reply.body,
+        };
+        if let Some(id) = answer.action_id() {
+            self.action_id = Some(id);
+        }
+        answer
+    }
+
+    /// An `ACTION_COMPLETED` body with the given event id (for duplicates), echoing the last
+    /// `clientActionId`.
+    pub fn completed_as(
+        &self,
+        event_id: &str,
+        dtmf: Option<&str>,
+        sip_code: Option<u16>,
+    ) -> Vec<u8> {
+        self.call_action(
+            "ACTION_COMPLETED",
+            event_id,
+            dtmf,
+            sip_code,
+            self.action_id.as_deref(),
+        )
+    }
+}
+
+/// The platform's load balancer in front of several replicas: each webhook goes to a random
+/// replica still thought alive; a connection error marks that replica dead and the same body
+/// goes to another, and a 503 (busy, store unavailable) is retried after a pause, as the
+/// platform retries it.
+#[derive(Debug)]
+pub struct Balancer {
+    replicas: Vec<Http>,
+    alive: Vec<std::sync::atomic::AtomicBool>,
+    served: Vec<std::sync::atomic::AtomicU64>,
+    /// Requests that failed to connect and were sent again elsewhere.
+    pub connection_retries: std::sync::atomic::AtomicU64,
+    /// 503 answers retried.
+    pub unavailable_retries: std::sync::atomic::AtomicU64,
+}
+
+/// Most 503 answers one webhook may get before the balancer gives up on it.
+const MAX_UNAVAILABLE: usize = 50;
+
+impl Balancer {
+    /// A balancer over `replicas`.
+    pub fn new(replicas: &[&Server]) -> Self {
+        Self {
+            replicas: replicas.iter().map(|s| s.http()).collect(),
+            alive: replicas
+                .iter()
+                .map(|_| std::sync::atomic::AtomicBool::new(true))
+                .collect(),
+            served: replicas.iter().map(|_| Default::default()).collect(),
+            connection_retries: Default::default(),
+            unavailable_retries: Default::default(),
+        }
+    }
+
+    /// How many replicas there are.
+    pub fn len(&self) -> usize {
+        self.replicas.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.replicas.is_empty()
+    }
+
+    /// The client of replica `i`, to address it directly.
+    pub fn replica(&self, i: usize) -> &Http {
+        &self.replicas[i]
+    }
+
+    /// How many requests replica `i` answered.
+    pub fn served(&self, i: usize) -> u64 {
+        self.served[i].load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether replica `i` is still thought alive.
+    pub fn is_alive(&self, i: usize) -> bool {
+        self.alive[i].load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Posts `body` to a random live replica; returns the answer that is not a 503 and the
+    /// replica that gave it. Panics when no replica is left or one webhook keeps getting 503.
+    pub async fn webhook(&self, body: Vec<u8>) -> (usize, Reply) {
+        let body = Bytes::from(body);
+        let mut unavailable = 0;
+        loop {
+            let live: Vec<usize> = (0..self.replicas.len())
+                .filter(|&i| self.is_alive(i))
+                .collect();
+            assert!(!live.is_empty(), "every replica is down");
+            let i = live[rand::rng().random_range(0..live.len())];
+            match self.send_to(i, body.clone()).await {
+                Some(reply) if reply.status == 503 => {
+                    unavailable += 1;
+                    assert!(
+                        unavailable < MAX_UNAVAILABLE,
+                        "a webhook got 503 {MAX_UNAVAILABLE} times: {}",
+                        String::from_utf8_lossy(&reply.body)
+                    );
+                    self.unavailable_retries
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Some(reply) => return (i, reply),
+                None => {}
+            }
+        }
+    }
+
+    /// Posts `body` to replica `i` only; `None` (and the replica marked dead) when it cannot be
+    /// reached.
+    pub async fn send_to(&self, i: usize, body: Bytes) -> Option<Reply> {
+        match self.replicas[i].try_webhook(body).await {
+            Ok(reply) => {
+                self.served[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Some(reply)
+            }
+            Err(_) => {
+                self.alive[i].store(false, std::sync::atomic::Ordering::Release);
+                self.connection_retries
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                None
+            }
+        }
     }
 }

@@ -125,9 +125,14 @@ impl Handler<End> for SessionActor {
         let session = self.session.clone();
         AtomicResponse::new(Box::pin(
             async move {
-                let record = match cached {
-                    Some(record) => Some(record),
-                    None => shared.store.load(&session).await.ok().flatten(),
+                // Another replica may have moved the session on since this actor's last
+                // webhook, so the stored record says where the call ended; while the store is
+                // unreachable, this actor's copy is the best there is (and the delete is queued).
+                let stored = shared.store.load(&session).await.ok().flatten();
+                let record = match (stored, cached) {
+                    (Some(stored), Some(cached)) if cached.version > stored.version => Some(cached),
+                    (Some(stored), _) => Some(stored),
+                    (None, cached) => cached,
                 };
                 let ended = Ended {
                     flow: record.as_ref().map(|r| r.state.flow.clone()),
@@ -142,11 +147,11 @@ impl Handler<End> for SessionActor {
                 Ok(ended)
             }
             .into_actor(self)
-            // Stop only once the answer is made: a context told to stop before its atomic
-            // future ran drops it, and the caller would see a closed mailbox.
-            .map(|result, _actor, ctx| {
+            // Stopped once answered: stopping first dropped this future unanswered, and the
+            // runtime then ended the session without the actor (a 503 while Redis is away).
+            .map(|ended, _actor, ctx| {
                 ctx.stop();
-                result
+                ended
             }),
         ))
     }
@@ -173,6 +178,8 @@ async fn deliver(
     if let Some(answer) = cached.as_ref().and_then(|r| duplicate(r, &action.event_id)) {
         return (cached, Ok(answer));
     }
+    // Whether `record` is this actor's own copy, which another replica may have moved past.
+    let mut from_cache = cached.is_some();
     let mut record = match cached {
         Some(record) => Some(record),
         // A new call: nothing to read. If another replica (or an earlier delivery) already
@@ -220,6 +227,20 @@ async fn deliver(
         let reply = step(&flow, &mut next.state, event, now);
         let body = Bytes::from(reply.callflow.to_json());
         if reply.disposition == Disposition::Stale {
+            // Stale for this actor's copy; if another replica has answered since, the
+            // session's latest answer is the stored one (one read, for late events only).
+            if from_cache {
+                from_cache = false;
+                if let Ok(Some(stored)) = shared.store.load(session).await
+                    && stored.version > next.version
+                {
+                    if let Some(answer) = duplicate(&stored, &action.event_id) {
+                        return (Some(stored), Ok(answer));
+                    }
+                    record = Some(stored);
+                    continue;
+                }
+            }
             return (
                 Some(next),
                 Ok(Answer {

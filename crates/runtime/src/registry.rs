@@ -270,12 +270,19 @@ impl Runtime {
         })
     }
 
-    /// A session's record: from its actor if live here, else from the store.
+    /// A session's record: the newer of its actor's (if live here) and the stored one.
     pub async fn session(&self, session: &str) -> Result<Option<SessionView>, RuntimeError> {
         let existing = self.shared.registry.get(session).map(|h| h.clone());
         if let Some(handle) = existing
             && let Ok(Some(record)) = handle.addr.send(Inspect).await
         {
+            // Another replica may have moved the session on since this actor's last webhook;
+            // the actor only finds out on its next write. While the store is unreachable the
+            // actor's copy is the best there is.
+            let record = match self.shared.store.load(session).await {
+                Ok(Some(stored)) if stored.version >= record.version => stored,
+                _ => record,
+            };
             return Ok(Some(SessionView {
                 session_id: session.to_owned(),
                 live: true,

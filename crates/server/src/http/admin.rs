@@ -1,8 +1,9 @@
 //! The admin API under `/v1`, behind `Authorization: Bearer <admin_token>`:
 //! * `GET /v1/sessions?offset=&limit=`: the count of live sessions on this node and a page of
 //!   their ids (sorted, so pages are stable);
-//! * `GET /v1/sessions/{id}`: one session: flow, node, counters, variables, path (from its
-//!   actor if live here, else from the store);
+//! * `GET /v1/sessions/{id}`: one session: flow, node, counters, variables, path (the newer of
+//!   its actor's copy, if live here, and the stored record: another replica may have moved the
+//!   session on);
 //! * `GET /v1/flows`: the flows served;
 //! * `GET /v1/flows/{id}/report`: the flow's funnel (visits, drop-off, retries per node) and
 //!   outcomes since this process started;

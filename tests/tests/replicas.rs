@@ -1,0 +1,1151 @@
+//! Several `switchboard serve` replicas on one Redis, driven as the 8x8 platform drives them
+//! from behind a load balancer: every webhook of a call may reach any replica.
+//!
+//! Each virtual call follows a scripted [`Route`] through the restaurant flow. Every answer is
+//! checked by the protocol validator (`Call::accept`) and against the script (the node named by
+//! its `clientActionId`, its `seq`, its actions); at the end the record each call left in Redis
+//! is read directly and must match the script exactly: version and `seq` equal to the number of
+//! steps (no step applied twice, none lost), the path, the counters, the variables, and the
+//! event ids remembered in the order they were sent.
+//!
+//! # Layout
+//! * 2,000 calls, each webhook to a random replica (`Balancer`), 200 calls in flight; then every
+//!   replica's admin API and the replicas' flow reports added up are checked too.
+//! * The same with one replica SIGKILLed a third of the way through: what it cannot answer is
+//!   sent to another, as a load balancer does after a connection error.
+//! * Redis killed and restarted empty mid-call: live calls go on, `/readyz` says 503 then 200,
+//!   the queued state is written again, summaries taken meanwhile are not lost.
+//! * One event posted to two replicas (at once, or one after the other): identical answers.
+//! * A late event on a replica whose actor is behind: the session's latest answer.
+//! * Redis commands per warm webhook, from `INFO commandstats`: at most one.
+//!
+//! The tests start their own redis-server on a spare port (`RedisServer`) and kill it, and their
+//! replicas, when they end.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use Input::{Keys, Silence, Start, Transfer};
+use switchboard_runtime::Record;
+use switchboard_runtime::redis::RedisStore;
+use switchboard_tests::{Answer, Balancer, Call, RedisConnection, RedisServer, Resp, Server, uuid};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+const RESTAURANT: &str = "+6568888888";
+const ADMIN: &str = "t0k";
+const PREFIX: &str = "replicas";
+
+/// Calls of the load tests.
+const CALLS: usize = 2_000;
+/// Calls in flight at once.
+const IN_FLIGHT: usize = 200;
+
+/// What the caller does at one step.
+#[derive(Debug, Clone, Copy)]
+enum Input {
+    /// The call arrives (`CALL_RECEIVED`).
+    Start,
+    /// Keys pressed.
+    Keys(&'static str),
+    /// Nothing pressed.
+    Silence,
+    /// The transfer ended with this SIP code.
+    Transfer(u16),
+}
+
+/// One webhook of a route and the answer it must get.
+#[derive(Debug)]
+struct Step {
+    input: Input,
+    /// The node the answer's `clientActionId` names.
+    node: &'static str,
+    /// The answer's actions.
+    actions: &'static [&'static str],
+    /// The session's path after this step.
+    path: &'static [&'static str],
+}
+
+/// A scripted call, and the state it must leave behind.
+#[derive(Debug)]
+struct Route {
+    name: &'static str,
+    steps: &'static [Step],
+    /// Where the session is after the last step.
+    node: &'static str,
+    invalid: u8,
+    no_input: u8,
+    attempts: u8,
+    guests: Option<&'static str>,
+}
+
+const fn step(
+    input: Input,
+    node: &'static str,
+    actions: &'static [&'static str],
+    path: &'static [&'static str],
+) -> Step {
+    Step {
+        input,
+        node,
+        actions,
+        path,
+    }
+}
+
+const fn route(name: &'static str, node: &'static str, steps: &'static [Step]) -> Route {
+    Route {
+        name,
+        steps,
+        node,
+        invalid: 0,
+        no_input: 0,
+        attempts: 0,
+        guests: None,
+    }
+}
+
+const CAPTURE: &[&str] = &["sayAndCapture"];
+const RETRY: &[&str] = &["say", "sayAndCapture"];
+const GOODBYE: &[&str] = &["say", "say", "hangup"];
+const MAIN: &[&str] = &["main"];
+const RESERVATIONS: &[&str] = &["main", "reservations"];
+const BACK_TO_MAIN: &[&str] = &["main", "reservations", "main"];
+const TRANSFERRED: &[&str] = &["main", "reservations", "main", "connect"];
+const BOOKING: &[&str] = &["main", "reservations", "booking_size"];
+const MANAGE: &[&str] = &["main", "reservations", "manage"];
+const WANDERED: &[&str] = &["main", "reservations", "manage", "reservations"];
+
+const WELCOME: Step = step(Start, "main", CAPTURE, MAIN);
+const TO_RESERVATIONS: Step = step(Keys("1"), "reservations", CAPTURE, RESERVATIONS);
+
+/// Every route the load tests play, chosen per call.
+static ROUTES: &[Route] = &[
+    route(
+        "hours",
+        "main",
+        &[
+            WELCOME,
+            step(Keys("3"), "main", GOODBYE, &["main", "hours", "goodbye"]),
+        ],
+    ),
+    route(
+        "reservations, back, transfer answered",
+        "connect",
+        &[
+            WELCOME,
+            TO_RESERVATIONS,
+            step(Keys("9"), "main", CAPTURE, BACK_TO_MAIN),
+            step(Keys("2"), "connect", &["makeCall"], TRANSFERRED),
+            step(Transfer(200), "connect", &["hangup"], TRANSFERRED),
+        ],
+    ),
+    route(
+        "reservations, back, transfer busy",
+        "connect",
+        &[
+            WELCOME,
+            TO_RESERVATIONS,
+            step(Keys("9"), "main", CAPTURE, BACK_TO_MAIN),
+            step(Keys("2"), "connect", &["makeCall"], TRANSFERRED),
+            step(
+                Transfer(486),
+                "connect",
+                GOODBYE,
+                &[
+                    "main",
+                    "reservations",
+                    "main",
+                    "connect",
+                    "sorry",
+                    "goodbye",
+                ],
+            ),
+        ],
+    ),
+    route(
+        "wrong keys until on_fail",
+        "main",
+        &[
+            WELCOME,
+            step(Keys("7"), "main", RETRY, MAIN),
+            step(Keys("7"), "main", RETRY, MAIN),
+            step(Keys("8"), "main", &["say", "hangup"], &["main", "goodbye"]),
+        ],
+    ),
+    route(
+        "silence until on_fail",
+        "main",
+        &[
+            WELCOME,
+            step(Silence, "main", RETRY, MAIN),
+            step(Silence, "main", &["say", "hangup"], &["main", "goodbye"]),
+        ],
+    ),
+    Route {
+        guests: Some("4"),
+        ..route(
+            "booking after a wrong size",
+            "connect",
+            &[
+                WELCOME,
+                TO_RESERVATIONS,
+                step(Keys("1"), "booking_size", CAPTURE, BOOKING),
+                step(Keys("25"), "booking_size", RETRY, BOOKING),
+                step(
+                    Keys("4"),
+                    "connect",
+                    &["say", "makeCall"],
+                    &[
+                        "main",
+                        "reservations",
+                        "booking_size",
+                        "booking_confirm",
+                        "connect",
+                    ],
+                ),
+                step(
+                    Transfer(200),
+                    "connect",
+                    &["hangup"],
+                    &[
+                        "main",
+                        "reservations",
+                        "booking_size",
+                        "booking_confirm",
+                        "connect",
+                    ],
+                ),
+            ],
+        )
+    },
+    route(
+        "promo, then hours",
+        "main",
+        &[
+            WELCOME,
+            step(
+                Keys("4"),
+                "main",
+                &["playFile", "sayAndCapture"],
+                &["main", "promo", "main"],
+            ),
+            step(
+                Keys("3"),
+                "main",
+                GOODBYE,
+                &["main", "promo", "main", "hours", "goodbye"],
+            ),
+        ],
+    ),
+    route(
+        "cancel a booking",
+        "manage",
+        &[
+            WELCOME,
+            TO_RESERVATIONS,
+            step(Keys("2"), "manage", CAPTURE, MANAGE),
+            step(
+                Keys("2"),
+                "manage",
+                GOODBYE,
+                &[
+                    "main",
+                    "reservations",
+                    "manage",
+                    "cancel_confirm",
+                    "goodbye",
+                ],
+            ),
+        ],
+    ),
+    Route {
+        invalid: 1,
+        ..route(
+            "wandering, still on the line",
+            "reservations",
+            &[
+                WELCOME,
+                step(Keys("7"), "main", RETRY, MAIN),
+                step(Silence, "main", RETRY, MAIN),
+                TO_RESERVATIONS,
+                step(Keys("0"), "reservations", RETRY, RESERVATIONS),
+                step(Keys("2"), "manage", CAPTURE, MANAGE),
+                step(Keys("9"), "reservations", CAPTURE, WANDERED),
+                step(Keys("3"), "reservations", RETRY, WANDERED),
+            ],
+        )
+    },
+    Route {
+        invalid: 1,
+        no_input: 1,
+        ..route(
+            "a wrong key and a silence, still on the line",
+            "main",
+            &[
+                WELCOME,
+                step(Keys("7"), "main", RETRY, MAIN),
+                step(Silence, "main", RETRY, MAIN),
+            ],
+        )
+    },
+    Route {
+        attempts: 1,
+        ..route(
+            "a wrong booking size, still on the line",
+            "booking_size",
+            &[
+                WELCOME,
+                TO_RESERVATIONS,
+                step(Keys("1"), "booking_size", CAPTURE, BOOKING),
+                step(Keys("25"), "booking_size", RETRY, BOOKING),
+            ],
+        )
+    },
+];
+
+/// A call in progress along its route.
+#[derive(Debug)]
+struct Played {
+    call: Call,
+    route: &'static Route,
+    /// The event ids sent, one per step taken.
+    events: Vec<String>,
+}
+
+impl Played {
+    fn new(route: &'static Route) -> Self {
+        Self {
+            call: Call::new(RESTAURANT),
+            route,
+            events: Vec::new(),
+        }
+    }
+
+    fn steps_taken(&self) -> usize {
+        self.events.len()
+    }
+
+    /// The body of the next step, with a fresh event id (remembered).
+    fn next_body(&mut self) -> Vec<u8> {
+        let event = uuid();
+        let call = &self.call;
+        let body = match self.route.steps[self.events.len()].input {
+            Start => call.call_action("CALL_RECEIVED", &event, None, None, None),
+            Keys(keys) => call.completed_as(&event, Some(keys), None),
+            Silence => call.completed_as(&event, None, None),
+            Transfer(code) => call.completed_as(&event, None, Some(code)),
+        };
+        self.events.push(event);
+        body
+    }
+
+    /// Checks the answer to the step just sent against the script.
+    fn check(&self, answer: &Answer) {
+        let index = self.events.len() - 1;
+        let expected = &self.route.steps[index];
+        let context = format!(
+            "session {} ({}), step {} ({:?})",
+            self.call.session, self.route.name, index, expected.input
+        );
+        let id = answer.action_id().unwrap_or_default();
+        let parts: Vec<&str> = id.split(':').collect();
+        assert_eq!(parts.len(), 4, "{context}: clientActionId {id:?}");
+        assert_eq!(parts[0], "restaurant", "{context}: clientActionId {id:?}");
+        assert_eq!(parts[2], expected.node, "{context}: clientActionId {id:?}");
+        assert_eq!(
+            parts[3],
+            (index + 1).to_string(),
+            "{context}: clientActionId {id:?} (seq)"
+        );
+        assert_eq!(answer.actions(), expected.actions, "{context}");
+    }
+
+    /// Checks the record stored in Redis after `steps` steps of the route.
+    fn check_stored(&self, record: &Record, steps: usize) {
+        let context = format!("session {} ({})", self.call.session, self.route.name);
+        let state = &record.state;
+        let expected = &self.route.steps[steps - 1];
+        assert_eq!(record.version, steps as u64, "{context}: version");
+        assert_eq!(state.seq as usize, steps, "{context}: seq");
+        let path: Vec<&str> = state.path.iter().map(String::as_str).collect();
+        assert_eq!(path, expected.path, "{context}: path");
+        let events: Vec<&str> = record.events.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(
+            events,
+            self.events[..steps],
+            "{context}: the events remembered must be the events sent, each once, in order"
+        );
+        if steps == self.route.steps.len() {
+            let route = self.route;
+            assert_eq!(state.node, route.node, "{context}: node");
+            assert_eq!(
+                (state.invalid, state.no_input, state.attempts),
+                (route.invalid, route.no_input, route.attempts),
+                "{context}: the counters (invalid, no_input, attempts)"
+            );
+            assert_eq!(
+                state.vars.get("guests").map(String::as_str),
+                route.guests,
+                "{context}: vars"
+            );
+        }
+    }
+
+    /// Plays the next step through the balancer.
+    async fn advance(&mut self, balancer: &Balancer) {
+        let body = self.next_body();
+        let (_, reply) = balancer.webhook(body).await;
+        let answer = self.call.accept(reply);
+        self.check(&answer);
+    }
+
+    /// Plays the next step on one replica, which must answer it.
+    async fn advance_on(&mut self, balancer: &Balancer, replica: usize) {
+        let body = self.next_body();
+        let reply = balancer
+            .send_to(replica, body.into())
+            .await
+            .unwrap_or_else(|| panic!("replica {replica} cannot be reached"));
+        let answer = self.call.accept(reply);
+        self.check(&answer);
+    }
+}
+
+/// `n` replicas on `redis`.
+fn replicas(redis: &RedisServer, n: usize) -> Replicas {
+    let url = redis.url();
+    Replicas(
+        (0..n)
+            .map(|_| {
+                Server::start(&[
+                    "--redis",
+                    &url,
+                    "--redis-prefix",
+                    PREFIX,
+                    "--admin-token",
+                    ADMIN,
+                    "--shards",
+                    "2",
+                ])
+            })
+            .collect(),
+    )
+}
+
+/// The replicas of a test; when the test fails, their exit status and the end of their logs
+/// are printed, to tell a replica that crashed from one that was killed.
+#[derive(Debug)]
+struct Replicas(Vec<Server>);
+
+impl std::ops::Deref for Replicas {
+    type Target = Vec<Server>;
+
+    fn deref(&self) -> &Vec<Server> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Replicas {
+    fn deref_mut(&mut self) -> &mut Vec<Server> {
+        &mut self.0
+    }
+}
+
+impl Drop for Replicas {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for (i, server) in self.0.iter_mut().enumerate() {
+            // Long enough for an exiting replica to finish, and its last lines to be read.
+            let status = server.wait_exit(Duration::from_millis(500));
+            let log = server.log();
+            let tail = &log[log.len().saturating_sub(8)..];
+            eprintln!(
+                "replica {i} ({}): {}\n{}",
+                server.addr,
+                status.map_or("running".to_owned(), |s| format!("exited: {s}")),
+                tail.join("\n")
+            );
+        }
+    }
+}
+
+fn state_key(session: &str) -> String {
+    format!("{PREFIX}:{{{session}}}:state")
+}
+
+/// The record stored for `session`, read from Redis directly, with its `v` field checked
+/// against the record's version.
+fn stored(con: &mut RedisConnection, session: &str) -> Option<Record> {
+    let key = state_key(session);
+    let reply = con.command(&["HMGET", &key, "v", "r"]);
+    let Resp::Array(Some(fields)) = reply else {
+        panic!("HMGET {key} answered {reply:?}");
+    };
+    match fields.as_slice() {
+        [Resp::Bulk(None), Resp::Bulk(None)] => None,
+        [Resp::Bulk(Some(v)), Resp::Bulk(Some(r))] => {
+            let record = RedisStore::decode_record(r)
+                .unwrap_or_else(|e| panic!("{key}: the stored record does not decode: {e}"));
+            assert_eq!(
+                String::from_utf8_lossy(v),
+                record.version.to_string(),
+                "{key}: the v field and the record's version differ"
+            );
+            Some(record)
+        }
+        other => panic!("{key}: a hash with v or r missing: {other:?}"),
+    }
+}
+
+/// Checks what every call left in Redis after `steps(call)` steps.
+fn check_all_stored(redis: &RedisServer, played: &[Played], steps: impl Fn(&Played) -> usize) {
+    let mut con = redis.connect();
+    for call in played {
+        let record = stored(&mut con, &call.call.session).unwrap_or_else(|| {
+            panic!(
+                "session {} ({}): nothing stored in Redis",
+                call.call.session, call.route.name
+            )
+        });
+        call.check_stored(&record, steps(call));
+    }
+}
+
+/// Every replica's admin API shows each call's latest state, whether the replica holds a
+/// live actor for it (perhaps one another replica has since moved past) or not.
+async fn check_admin_views(servers: &[Server], played: impl Iterator<Item = &Played>) {
+    for call in played {
+        let steps = call.route.steps.len();
+        for (i, server) in servers.iter().enumerate() {
+            let reply = server
+                .http()
+                .get(&format!("/v1/sessions/{}", call.call.session), Some(ADMIN))
+                .await;
+            assert_eq!(
+                reply.status,
+                200,
+                "{}",
+                String::from_utf8_lossy(&reply.body)
+            );
+            let view = reply.json();
+            let path: Vec<&str> = view["state"]["path"]
+                .as_array()
+                .expect("a path")
+                .iter()
+                .filter_map(|node| node.as_str())
+                .collect();
+            assert_eq!(
+                (
+                    view["version"].as_u64(),
+                    view["state"]["seq"].as_u64(),
+                    path
+                ),
+                (
+                    Some(steps as u64),
+                    Some(steps as u64),
+                    call.route.steps[steps - 1].path.to_vec()
+                ),
+                "session {} ({}): the admin API of replica {i} (live: {}) shows another state",
+                call.call.session,
+                call.route.name,
+                view["live"]
+            );
+        }
+    }
+}
+
+/// The replicas' flow reports, added up, count each call once: started, ended, each node
+/// visited as often as the paths say, and each call's exit at the node it ended at.
+async fn check_flow_reports(servers: &[Server], played: &[Played]) {
+    use std::collections::BTreeMap;
+    let (mut started, mut ended) = (0, 0);
+    let mut visits: BTreeMap<String, u64> = BTreeMap::new();
+    let mut exits: BTreeMap<String, u64> = BTreeMap::new();
+    for server in servers {
+        let reply = server
+            .http()
+            .get("/v1/flows/restaurant/report", Some(ADMIN))
+            .await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        let report = reply.json();
+        started += report["sessions_started"]
+            .as_u64()
+            .expect("sessions_started");
+        ended += report["sessions_ended"].as_u64().expect("sessions_ended");
+        for node in report["nodes"].as_array().expect("nodes") {
+            let name = node["node"].as_str().expect("a node name").to_owned();
+            *visits.entry(name.clone()).or_default() += node["visits"].as_u64().unwrap_or(0);
+            *exits.entry(name).or_default() += node["exits"].as_u64().unwrap_or(0);
+        }
+    }
+    let mut expected_visits: BTreeMap<String, u64> = BTreeMap::new();
+    let mut expected_exits: BTreeMap<String, u64> = BTreeMap::new();
+    for call in played {
+        for node in call.route.steps[call.route.steps.len() - 1].path {
+            *expected_visits.entry((*node).to_owned()).or_default() += 1;
+        }
+        *expected_exits
+            .entry(call.route.node.to_owned())
+            .or_default() += 1;
+    }
+    let nonzero = |m: BTreeMap<String, u64>| -> BTreeMap<String, u64> {
+        m.into_iter().filter(|(_, n)| *n > 0).collect()
+    };
+    assert_eq!((started, ended), (played.len() as u64, played.len() as u64));
+    assert_eq!(nonzero(visits), expected_visits, "visits per node");
+    assert_eq!(nonzero(exits), expected_exits, "exits per node");
+}
+
+fn keys_stored(redis: &RedisServer) -> i64 {
+    match redis.command(&["DBSIZE"]) {
+        Resp::Integer(n) => n,
+        other => panic!("DBSIZE answered {other:?}"),
+    }
+}
+
+/// Sends every call's session summary; afterwards Redis holds nothing.
+async fn end_all(balancer: &Balancer, redis: &RedisServer, played: &[Played]) {
+    for call in played {
+        let (_, reply) = balancer.webhook(call.call.summary("COMPLETED")).await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+    assert_eq!(
+        keys_stored(redis),
+        0,
+        "every summary deletes its session's state"
+    );
+}
+
+/// Plays `CALLS` calls, each on a route chosen per call, every webhook through the balancer,
+/// at most `IN_FLIGHT` calls at once. `answered` counts the webhooks answered.
+async fn play_all(balancer: &Arc<Balancer>, answered: &Arc<AtomicUsize>) -> Vec<Played> {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut tasks = JoinSet::new();
+    for i in 0..CALLS {
+        let permit = Arc::clone(&slots)
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let (balancer, answered) = (Arc::clone(balancer), Arc::clone(answered));
+        tasks.spawn(async move {
+            let mut played = Played::new(&ROUTES[i % ROUTES.len()]);
+            while played.steps_taken() < played.route.steps.len() {
+                played.advance(&balancer).await;
+                answered.fetch_add(1, Ordering::Relaxed);
+            }
+            drop(permit);
+            played
+        });
+    }
+    let mut played = Vec::with_capacity(CALLS);
+    while let Some(result) = tasks.join_next().await {
+        match result {
+            Ok(call) => played.push(call),
+            Err(err) => std::panic::resume_unwind(err.into_panic()),
+        }
+    }
+    played
+}
+
+fn webhooks_of(played: &[Played]) -> usize {
+    played.iter().map(|p| p.route.steps.len()).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_serve_2000_calls_whichever_replica_each_webhook_reaches() {
+    let started = Instant::now();
+    let redis = RedisServer::start();
+    let servers = replicas(&redis, 3);
+    let balancer = Arc::new(Balancer::new(&servers.iter().collect::<Vec<_>>()));
+    let answered = Arc::new(AtomicUsize::new(0));
+
+    let played = play_all(&balancer, &answered).await;
+
+    assert_eq!(played.len(), CALLS);
+    assert_eq!(answered.load(Ordering::Relaxed), webhooks_of(&played));
+    assert_eq!(
+        balancer.connection_retries.load(Ordering::Relaxed),
+        0,
+        "no replica died, so no webhook failed to connect"
+    );
+    for i in 0..servers.len() {
+        assert!(
+            balancer.served(i) > CALLS as u64 / 2,
+            "replica {i} served only {} webhooks: the balancer did not spread them",
+            balancer.served(i)
+        );
+    }
+    check_all_stored(&redis, &played, |p| p.route.steps.len());
+    check_admin_views(&servers, played.iter().step_by(7)).await;
+    end_all(&balancer, &redis, &played).await;
+    check_flow_reports(&servers, &played).await;
+    eprintln!(
+        "{CALLS} calls, {} webhooks over 3 replicas in {:.1?} ({} answers 503 retried)",
+        webhooks_of(&played),
+        started.elapsed(),
+        balancer.unavailable_retries.load(Ordering::Relaxed)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_mid_run_loses_and_repeats_no_step() {
+    let started = Instant::now();
+    let redis = RedisServer::start();
+    let mut servers = replicas(&redis, 3);
+    let balancer = Arc::new(Balancer::new(&servers.iter().collect::<Vec<_>>()));
+    let answered = Arc::new(AtomicUsize::new(0));
+
+    let run = tokio::spawn({
+        let (balancer, answered) = (Arc::clone(&balancer), Arc::clone(&answered));
+        async move { play_all(&balancer, &answered).await }
+    });
+    // Kill replica 0 a third of the way through, with webhooks in flight on it.
+    let third = (0..CALLS)
+        .map(|i| ROUTES[i % ROUTES.len()].steps.len())
+        .sum::<usize>()
+        / 3;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while answered.load(Ordering::Relaxed) < third {
+        assert!(
+            Instant::now() < deadline,
+            "fewer than {third} webhooks answered in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let served_before = balancer.served(0);
+    servers[0].signal("KILL");
+    let killed_at = answered.load(Ordering::Relaxed);
+    let played = match run.await {
+        Ok(played) => played,
+        Err(err) => std::panic::resume_unwind(err.into_panic()),
+    };
+    assert!(
+        servers[0].wait_exit(Duration::from_secs(5)).is_some(),
+        "replica 0 survived SIGKILL"
+    );
+
+    assert_eq!(played.len(), CALLS, "every call finished its route");
+    assert!(served_before > 0, "replica 0 served nothing before it died");
+    assert!(
+        !balancer.is_alive(0),
+        "no webhook found replica 0 dead: it was killed too late to matter"
+    );
+    assert!(balancer.is_alive(1) && balancer.is_alive(2));
+    let retried = balancer.connection_retries.load(Ordering::Relaxed);
+    assert!(retried > 0);
+    // Version, seq, path and the event ids of every call match its script: a webhook the
+    // dead replica applied before dying was answered from the stored record when retried,
+    // not applied again.
+    check_all_stored(&redis, &played, |p| p.route.steps.len());
+    // The survivors answered from the stored record the retries of webhooks the dead replica
+    // had applied before it died (duplicates arise from nothing else here).
+    let mut repeated = 0.0;
+    for server in &servers[1..] {
+        repeated += metric(
+            server,
+            "switchboard_webhook_duration_seconds_count",
+            "outcome=\"duplicate\"",
+        )
+        .await;
+    }
+    end_all(&balancer, &redis, &played).await;
+    eprintln!(
+        "{CALLS} calls, {} webhooks; replica 0 killed after {killed_at} answers ({served_before} \
+         of them its own); {retried} webhooks retried on another replica after a connection \
+         error ({repeated} of them already applied, answered from Redis), {} after a 503; \
+         {:.1?}",
+        webhooks_of(&played),
+        balancer.unavailable_retries.load(Ordering::Relaxed),
+        started.elapsed()
+    );
+}
+
+/// The sum of the samples of metric `name` whose labels contain `label`, as a replica's
+/// `/metrics` shows them; fails if there is none.
+async fn metric(server: &Server, name: &str, label: &str) -> f64 {
+    let reply = server.http().get("/metrics", None).await;
+    assert_eq!(reply.status, 200);
+    let text = String::from_utf8_lossy(&reply.body);
+    let samples: Vec<f64> = text
+        .lines()
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let labels = series.strip_prefix(name)?;
+            let matches = labels.is_empty() || (labels.starts_with('{') && labels.contains(label));
+            matches.then(|| value.parse().ok()).flatten()
+        })
+        .collect();
+    assert!(
+        !samples.is_empty(),
+        "no sample of {name} {label} in:\n{text}"
+    );
+    samples.iter().sum()
+}
+
+/// Polls `/readyz` on every replica until each answers `status`, for at most `within`.
+async fn wait_ready(servers: &[Server], status: u16, within: Duration) {
+    let deadline = Instant::now() + within;
+    for (i, server) in servers.iter().enumerate() {
+        loop {
+            let reply = server.http().get("/readyz", None).await;
+            if reply.status == status {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replica {i}: /readyz answered {} instead of {status} for {within:?}: {}",
+                reply.status,
+                String::from_utf8_lossy(&reply.body)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Calls of the Redis restart test, with the replica each one sticks to while Redis is away.
+const STICKY_CALLS: usize = 300;
+/// Calls of that test that end while Redis is away.
+const ENDED_CALLS: usize = 30;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_empty_mid_run_live_calls_go_on_and_are_stored_again() {
+    let started = Instant::now();
+    let mut redis = RedisServer::start();
+    let servers = replicas(&redis, 3);
+    let balancer = Arc::new(Balancer::new(&servers.iter().collect::<Vec<_>>()));
+    // Routes long enough to have steps before, during and after the outage.
+    let long: Vec<&'static Route> = ROUTES.iter().filter(|r| r.steps.len() >= 4).collect();
+    let home = |i: usize| i % 3;
+
+    // Before: two steps of every call on its home replica, which keeps a live actor.
+    let mut played: Vec<Played> = (0..STICKY_CALLS)
+        .map(|i| Played::new(long[i % long.len()]))
+        .collect();
+    for (i, call) in played.iter_mut().enumerate() {
+        call.advance_on(&balancer, home(i)).await;
+        call.advance_on(&balancer, home(i)).await;
+    }
+    check_all_stored(&redis, &played, |_| 2);
+    // Calls that hang up while Redis is away, their last step stored before it left.
+    let mut hanging_up: Vec<Played> = (0..ENDED_CALLS)
+        .map(|i| Played::new(long[i % long.len()]))
+        .collect();
+    for (i, call) in hanging_up.iter_mut().enumerate() {
+        call.advance_on(&balancer, home(i)).await;
+        call.advance_on(&balancer, home(i)).await;
+    }
+
+    // Redis dies: every replica reports not ready.
+    redis.kill();
+    wait_ready(&servers, 503, Duration::from_secs(5)).await;
+
+    // A summary reaching the replica that holds the session's actor is taken: the delete is
+    // queued until Redis returns.
+    for (i, call) in hanging_up.iter().enumerate() {
+        let reply = balancer
+            .send_to(home(i), call.call.summary("COMPLETED").into())
+            .await
+            .unwrap();
+        assert_eq!(
+            reply.status,
+            200,
+            "the summary of session {}, live on replica {}, while Redis is away: {}",
+            call.call.session,
+            home(i),
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+
+    // Calls with a live actor go on, up to one step before the end, answered from memory.
+    let mut tasks = JoinSet::new();
+    for (i, mut call) in played.into_iter().enumerate() {
+        let balancer = Arc::clone(&balancer);
+        tasks.spawn(async move {
+            while call.steps_taken() < call.route.steps.len() - 1 {
+                call.advance_on(&balancer, home(i)).await;
+            }
+            (i, call)
+        });
+    }
+    let mut played: Vec<Option<Played>> = (0..STICKY_CALLS).map(|_| None).collect();
+    while let Some(result) = tasks.join_next().await {
+        match result {
+            Ok((i, call)) => played[i] = Some(call),
+            Err(err) => std::panic::resume_unwind(err.into_panic()),
+        }
+    }
+    let mut played: Vec<Played> = played.into_iter().map(Option::unwrap).collect();
+
+    // A replica with no state for a call cannot serve it: 503 with Retry-After, nothing
+    // applied (the same event is then answered by the call's home replica).
+    let call = &mut played[0];
+    let body = call.next_body();
+    let elsewhere = balancer.send_to(1, body.clone().into()).await.unwrap();
+    assert_eq!(
+        elsewhere.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&elsewhere.body)
+    );
+    assert!(elsewhere.headers.contains_key("retry-after"));
+    let reply = balancer.send_to(home(0), body.into()).await.unwrap();
+    let answer = call.call.accept(reply);
+    call.check(&answer);
+    // Nor can a new call start.
+    let new_call = Call::new(RESTAURANT);
+    let refused = balancer
+        .send_to(2, new_call.received().into())
+        .await
+        .unwrap();
+    assert_eq!(refused.status, 503);
+
+    // Redis comes back, empty, on the same port: ready again, and every queued write lands.
+    redis.restart();
+    wait_ready(&servers, 200, Duration::from_secs(10)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut con = redis.connect();
+    for call in &played {
+        let expected = call.steps_taken() as u64;
+        loop {
+            match stored(&mut con, &call.call.session) {
+                Some(record) if record.version == expected => {
+                    call.check_stored(&record, call.steps_taken());
+                    break;
+                }
+                other => assert!(
+                    Instant::now() < deadline,
+                    "session {} ({}): not stored again at version {expected} within 10 s of \
+                     Redis returning; stored: {:?}",
+                    call.call.session,
+                    call.route.name,
+                    other.map(|r| r.version)
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    for (i, server) in servers.iter().enumerate() {
+        let dropped = metric(server, "switchboard_store_writes_dropped_total", "").await;
+        let pending = metric(server, "switchboard_store_pending_writes", "").await;
+        assert_eq!(
+            (dropped, pending),
+            (0.0, 0.0),
+            "replica {i}: queued writes dropped, pending"
+        );
+    }
+
+    assert_eq!(
+        keys_stored(&redis),
+        STICKY_CALLS as i64,
+        "only the calls still on the line are stored"
+    );
+
+    // The rest of every call, on any replica: they read the state the home replicas stored.
+    for call in &mut played {
+        while call.steps_taken() < call.route.steps.len() {
+            call.advance(&balancer).await;
+        }
+    }
+    check_all_stored(&redis, &played, |p| p.route.steps.len());
+    end_all(&balancer, &redis, &played).await;
+    eprintln!(
+        "{STICKY_CALLS} calls across a Redis restart in {:.1?}",
+        started.elapsed()
+    );
+}
+
+/// Calls of the duplicate test.
+const DUPLICATED_CALLS: usize = 200;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_event_posted_to_two_replicas_gets_byte_identical_answers() {
+    let redis = RedisServer::start();
+    let servers = replicas(&redis, 3);
+    let balancer = Arc::new(Balancer::new(&servers.iter().collect::<Vec<_>>()));
+    let mut tasks = JoinSet::new();
+    for i in 0..DUPLICATED_CALLS {
+        let balancer = Arc::clone(&balancer);
+        tasks.spawn(async move {
+            let mut played = Played::new(&ROUTES[i % ROUTES.len()]);
+            while played.steps_taken() < played.route.steps.len() {
+                let body = bytes::Bytes::from(played.next_body());
+                let step = played.steps_taken();
+                // Two different replicas, rotating; at the same time or one after the other,
+                // alternating (so half the calls also start on two replicas at once).
+                let (a, b) = ((i + step) % 3, (i + step + 1) % 3);
+                let (first, second) = if (i + step) % 2 == 1 {
+                    tokio::join!(balancer.send_to(a, body.clone()), balancer.send_to(b, body))
+                } else {
+                    let first = balancer.send_to(a, body.clone()).await;
+                    (first, balancer.send_to(b, body).await)
+                };
+                let (first, second) = (first.unwrap(), second.unwrap());
+                assert_eq!(
+                    first.body, second.body,
+                    "session {} step {step}: replicas {a} and {b} answered the same event \
+                     differently",
+                    played.call.session
+                );
+                let answer = played.call.accept(first);
+                assert_eq!(second.status, 200);
+                played.check(&answer);
+            }
+            played
+        });
+    }
+    let mut played = Vec::with_capacity(DUPLICATED_CALLS);
+    while let Some(result) = tasks.join_next().await {
+        match result {
+            Ok(call) => played.push(call),
+            Err(err) => std::panic::resume_unwind(err.into_panic()),
+        }
+    }
+    // Each event applied once: version and seq equal the steps, each event id remembered once.
+    check_all_stored(&redis, &played, |p| p.route.steps.len());
+    end_all(&balancer, &redis, &played).await;
+}
+
+/// Calls of the round-trip test, and the warm webhooks each sends.
+const WARM_CALLS: usize = 60;
+const WARM_STEPS: usize = 5;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_webhook_costs_at_most_one_redis_round_trip() {
+    let redis = RedisServer::start();
+    let servers = replicas(&redis, 3);
+    let balancer = Arc::new(Balancer::new(&servers.iter().collect::<Vec<_>>()));
+    // Every call starts on its home replica, whose actor then holds its record (warm).
+    let mut calls = Vec::with_capacity(WARM_CALLS);
+    for i in 0..WARM_CALLS {
+        let mut call = Call::new(RESTAURANT);
+        let reply = balancer
+            .send_to(i % 3, call.received().into())
+            .await
+            .unwrap();
+        call.accept(reply);
+        calls.push(call);
+    }
+
+    let before = redis.command_calls();
+    // Each warm webhook advances the call (4: the offer, then the main menu again), and is
+    // then delivered a second time (a duplicate: answered from the actor's record).
+    let mut tasks = JoinSet::new();
+    for (i, mut call) in calls.into_iter().enumerate() {
+        let balancer = Arc::clone(&balancer);
+        tasks.spawn(async move {
+            for _ in 0..WARM_STEPS {
+                let body = bytes::Bytes::from(call.completed_as(&uuid(), Some("4"), None));
+                let first = balancer.send_to(i % 3, body.clone()).await.unwrap();
+                let again = balancer.send_to(i % 3, body).await.unwrap();
+                assert_eq!(first.body, again.body);
+                let answer = call.accept(first);
+                assert_eq!(answer.actions(), ["playFile", "sayAndCapture"]);
+            }
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        if let Err(err) = result {
+            std::panic::resume_unwind(err.into_panic());
+        }
+    }
+    let after = redis.command_calls();
+
+    // Commands the replicas sent: everything but what the commit script runs inside Redis
+    // (HMGET, HSET, PEXPIRE; its HGET only on a duplicate or a conflict, counted here to err
+    // on the side of too many) and this test's own INFO.
+    let delta =
+        |name: &str| after.get(name).copied().unwrap_or(0) - before.get(name).copied().unwrap_or(0);
+    let sent: u64 = after
+        .keys()
+        .filter(|name| !matches!(name.as_str(), "hmget" | "hset" | "pexpire" | "info"))
+        .map(|name| delta(name))
+        .sum();
+    let advancing = (WARM_CALLS * WARM_STEPS) as u64;
+    let webhooks = 2 * advancing;
+    eprintln!(
+        "Redis round trips: {sent} commands for {advancing} advancing warm webhooks ({:.2} each; \
+         EVALSHA {}), {:.2} per webhook with their {advancing} duplicates; the script ran {} \
+         HMGET, {} HSET, {} PEXPIRE inside Redis",
+        sent as f64 / advancing as f64,
+        delta("evalsha"),
+        sent as f64 / webhooks as f64,
+        delta("hmget"),
+        delta("hset"),
+        delta("pexpire"),
+    );
+    assert_eq!(
+        delta("evalsha"),
+        advancing,
+        "one EVALSHA per advancing webhook"
+    );
+    assert!(
+        sent <= advancing,
+        "{sent} commands for {advancing} advancing warm webhooks: more than one round trip each \
+         ({:?} before, {:?} after)",
+        before,
+        after
+    );
+}
+
+/// Calls of the late-event test.
+const LATE_CALLS: usize = 30;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_event_gets_the_latest_answer_on_every_replica() {
+    let redis = RedisServer::start();
+    let servers = replicas(&redis, 3);
+    let balancer = Balancer::new(&servers.iter().collect::<Vec<_>>());
+    let route = ROUTES
+        .iter()
+        .find(|r| r.name == "cancel a booking")
+        .expect("the route exists");
+    for i in 0..LATE_CALLS {
+        // Replica a answers the first two steps, replica b the third: a's actor is behind.
+        let (a, b) = (i % 3, (i + 1) % 3);
+        let mut played = Played::new(route);
+        played.advance_on(&balancer, a).await;
+        let first = played.call.action_id.clone();
+        played.advance_on(&balancer, a).await;
+        played.advance_on(&balancer, b).await;
+        let latest = played.call.action_id.clone();
+        // A delivery delayed past later ones (its own event id, echoing the first answer) is
+        // stale: every replica answers it with the session's latest answer, and nothing moves.
+        let late = played.call.call_action(
+            "ACTION_COMPLETED",
+            &uuid(),
+            Some("1"),
+            None,
+            first.as_deref(),
+        );
+        for replica in 0..3 {
+            let reply = balancer
+                .send_to(replica, late.clone().into())
+                .await
+                .unwrap();
+            let answer = played.call.accept(reply);
+            assert_eq!(
+                answer.action_id(),
+                latest,
+                "session {}: replica {replica} (a: {a}, b: {b}) answered a late event with an \
+                 older answer",
+                played.call.session
+            );
+        }
+        let record = stored(&mut redis.connect(), &played.call.session).unwrap();
+        played.check_stored(&record, 3);
+    }
+}
