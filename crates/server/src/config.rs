@@ -29,6 +29,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("redis_cluster", "treat redis_url as a Redis Cluster seed"),
     ("redis_prefix", "namespace of every Redis key"),
     (
+        "redis_compress",
+        "store session records zlib-compressed in Redis",
+    ),
+    (
         "session_ttl",
         "how long stored session state lives after its last write",
     ),
@@ -85,6 +89,8 @@ pub struct Config {
     pub redis_cluster: bool,
     /// Namespace of Redis keys.
     pub redis_prefix: String,
+    /// Whether Redis records are compressed.
+    pub redis_compress: bool,
     /// Lifetime of stored session state after its last write.
     pub session_ttl: Duration,
     /// Actor shards; 0 = one per core.
@@ -137,6 +143,7 @@ impl Default for Config {
             redis_url: None,
             redis_cluster: false,
             redis_prefix: "switchboard".to_owned(),
+            redis_compress: false,
             session_ttl: Duration::from_secs(2 * 3600),
             shards: 0,
             mailbox: 16,
@@ -288,6 +295,7 @@ impl Config {
         p.parse_opt("redis_url", &mut c.redis_url, parse_redis_url)?;
         p.parse("redis_cluster", &mut c.redis_cluster, parse_bool)?;
         p.parse("redis_prefix", &mut c.redis_prefix, parse_prefix)?;
+        p.parse("redis_compress", &mut c.redis_compress, parse_bool)?;
         p.parse("session_ttl", &mut c.session_ttl, parse_duration)?;
         p.parse("shards", &mut c.shards, |s| parse_count(s, 0, 1024))?;
         p.parse("mailbox", &mut c.mailbox, |s| parse_count(s, 1, 1 << 16))?;

@@ -108,6 +108,7 @@ fn open_store(config: &Config) -> Result<Arc<dyn SessionStore>, StartError> {
             cluster: config.redis_cluster,
             prefix: config.redis_prefix.clone(),
             ttl: config.session_ttl,
+            compress: config.redis_compress,
             ..RedisConfig::default()
         })
         .map_err(|e| StartError::Store(e.to_string()))?;

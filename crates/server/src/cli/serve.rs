@@ -38,6 +38,9 @@ pub(crate) struct ServeArgs {
     /// Namespace of Redis keys [default: switchboard].
     #[arg(long, value_name = "PREFIX")]
     redis_prefix: Option<String>,
+    /// Store session records zlib-compressed in Redis: ~7x less memory, ~2x the CPU.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    redis_compress: Option<String>,
     /// Lifetime of stored session state after its last write [default: 2h].
     #[arg(long, value_name = "DURATION")]
     session_ttl: Option<String>,
@@ -89,7 +92,7 @@ pub(crate) struct ServeArgs {
 }
 
 impl ServeArgs {
-    fn flags(&self) -> [(&'static str, &Option<String>); 22] {
+    fn flags(&self) -> [(&'static str, &Option<String>); 23] {
         [
             ("listen", &self.listen),
             ("flows", &self.flows),
@@ -97,6 +100,7 @@ impl ServeArgs {
             ("redis_url", &self.redis_url),
             ("redis_cluster", &self.redis_cluster),
             ("redis_prefix", &self.redis_prefix),
+            ("redis_compress", &self.redis_compress),
             ("session_ttl", &self.session_ttl),
             ("shards", &self.shards),
             ("mailbox", &self.mailbox),
