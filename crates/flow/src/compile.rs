@@ -1296,14 +1296,30 @@ impl Compiler<'_> {
 
     fn days(&mut self, node: &yaml::Node, tz: Tz) -> Option<Condition> {
         const NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+        const FULL: [&str; 7] = [
+            "monday",
+            "tuesday",
+            "wednesday",
+            "thursday",
+            "friday",
+            "saturday",
+            "sunday",
+        ];
+        // Exactly a short or a full English name: "monkey" is not Monday.
         let day = |s: &str| {
+            let s = s.trim().to_ascii_lowercase();
             NAMES
                 .iter()
-                .position(|d| s.trim().to_ascii_lowercase().starts_with(d))
+                .position(|d| *d == s)
+                .or_else(|| FULL.iter().position(|d| *d == s))
         };
         let parts: Vec<String> = match &node.value {
             Value::Str(s) => s.split(',').map(str::to_owned).collect(),
-            Value::Seq(items) => items.iter().filter_map(yaml::Node::scalar_text).collect(),
+            // A non-scalar item becomes "", which names no day and is reported below.
+            Value::Seq(items) => items
+                .iter()
+                .map(|item| item.scalar_text().unwrap_or_default())
+                .collect(),
             _ => Vec::new(),
         };
         let mut mask = 0u8;
@@ -1328,7 +1344,7 @@ impl Compiler<'_> {
         if mask == 0 {
             self.error(
                 node.pos,
-                "days must name weekdays, e.g. mon-fri, \"sat,sun\" or [mon, wed]",
+                "days must name weekdays (mon..sun or monday..sunday), e.g. mon-fri, \"sat,sun\" or [mon, wed]",
             );
             return None;
         }

@@ -297,3 +297,24 @@ nodes:
         );
     }
 }
+
+#[test]
+fn days_must_be_weekday_names() {
+    let flow = |days: &str| {
+        format!(
+            "id: d\nnumbers: [\"+6560000009\"]\nstart: b\nnodes:\n  b:\n    branch:\n      - when: {{ days: {days} }}\n        goto: hi\n    default: hi\n  hi:\n    say: Hi\n    next: hangup\n"
+        )
+    };
+    for good in ["mon-fri", "\"sat,sun\"", "[monday, wed]", "Sunday"] {
+        assert!(compile(&flow(good), "d.yaml").is_ok(), "{good}");
+    }
+    for bad in ["monkey", "[mon, {a: 1}]", "funday-fri", "\"mon,\""] {
+        let errors = errors(&flow(bad));
+        assert_eq!(errors.len(), 1, "{bad}: {errors:?}");
+        assert!(
+            errors[0].contains("broken.yaml:7:") && errors[0].contains("days must name weekdays"),
+            "{bad}: {}",
+            errors[0]
+        );
+    }
+}
