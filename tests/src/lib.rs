@@ -439,28 +439,7 @@ impl Call {
     /// and remembers its `clientActionId` for the next event.
     pub async fn send(&mut self, http: &Http, body: Vec<u8>) -> Answer {
         let reply = http.webhook(body).await;
-        assert_eq!(
-            reply.status,
-            200,
-            "session {}: {}",
-            self.session,
-            String::from_utf8_lossy(&reply.body)
-        );
-        let violations = validate_slice(&reply.body, Mode::Webhook);
-        assert!(
-            violations.is_empty(),
-            "session {}: the answer breaks the protocol: {violations:?}\n{}",
-            self.session,
-            String::from_utf8_lossy(&reply.body)
-        );
-        let answer = Answer {
-            json: reply.json(),
-            body: reply.body,
-        };
-        if let Some(id) = answer.action_id() {
-            self.action_id = Some(id);
-        }
-        answer
+        self.accept(reply)
     }
 
     /// Starts the call.

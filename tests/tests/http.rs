@@ -364,6 +364,21 @@ async fn sigterm_drains_and_exits_cleanly() {
     );
     let log = server.log().join("\n");
     assert!(log.contains("shutdown complete"), "{log}");
+
+    // A SIGTERM the moment the server has announced itself drains too: the handler is in
+    // place before the "listening on" line, not installed later by the serving task.
+    for _ in 0..5 {
+        let mut fresh = Server::start(&[]);
+        fresh.signal("TERM");
+        let status = fresh
+            .wait_exit(Duration::from_secs(15))
+            .expect("the server exits after SIGTERM");
+        assert!(
+            status.success(),
+            "exit status {status:?}; log: {:?}",
+            fresh.log()
+        );
+    }
 }
 
 #[test]

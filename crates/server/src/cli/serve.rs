@@ -215,21 +215,14 @@ async fn serve(config: Config) -> ExitCode {
             "{err}; /readyz answers 503 until the store is reachable (retrying in the background)"
         );
     }
+    let shutdown = shutdown_signal();
+    spawn_reload_on_sighup(&app);
     let addr = listener.local_addr().map_or(config.listen, |a| a);
     tracing::info!(
         "listening on http://{addr} (webhooks: POST http://{addr}/webhooks; store: {})",
         app.runtime.store().kind()
     );
-    spawn_reload_on_sighup(&app);
-    match server::serve(
-        app,
-        listener,
-        metrics,
-        config.shutdown_grace,
-        shutdown_signal(),
-    )
-    .await
-    {
+    match server::serve(app, listener, metrics, config.shutdown_grace, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("the server failed: {err}");
@@ -249,31 +242,43 @@ fn init_logs(format: LogFormat) {
     }
 }
 
-/// Completes on SIGTERM (Kubernetes) or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
+/// A future that completes on SIGTERM (Kubernetes) or SIGINT (Ctrl-C). The handlers are
+/// installed when this is called, not when the future is first polled: a signal that arrives
+/// after the server announced itself must start a drain, not kill the process.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(err) => {
-            tracing::warn!("cannot watch SIGTERM ({err}); only Ctrl-C stops the server");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = int.recv() => tracing::info!("SIGINT received"),
+                }
+            }
+            (term, int) => {
+                let err = term
+                    .err()
+                    .or(int.err())
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
+                tracing::warn!("cannot watch SIGTERM/SIGINT ({err}); only Ctrl-C stops the server");
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
     }
 }
 
 fn spawn_reload_on_sighup(app: &std::sync::Arc<http::App>) {
     use tokio::signal::unix::{SignalKind, signal};
+    // Installed now, before the server announces itself (see `shutdown_signal`).
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot watch SIGHUP; reload flows with POST /v1/flows/reload");
+        return;
+    };
     let app = std::sync::Arc::clone(app);
     tokio::spawn(async move {
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            tracing::warn!("cannot watch SIGHUP; reload flows with POST /v1/flows/reload");
-            return;
-        };
         while hup.recv().await.is_some() {
             tracing::info!("SIGHUP received: reloading flows");
             // Failures are logged by reload_flows; the previous flows keep serving.
