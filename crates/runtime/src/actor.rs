@@ -25,7 +25,8 @@ use crate::{Answer, AnswerKind, Ended, RuntimeError};
 const MAX_CONFLICTS: usize = 4;
 
 pub(crate) struct SessionActor {
-    pub(crate) session: String,
+    /// Shared with each webhook's processing future, which outlives a borrow of the actor.
+    pub(crate) session: Arc<str>,
     pub(crate) incarnation: u64,
     /// The arbiter it runs on, for the per-shard actor count.
     pub(crate) shard: usize,
@@ -60,13 +61,13 @@ impl Actor for SessionActor {
         let incarnation = self.incarnation;
         self.shared
             .registry
-            .remove_if(&self.session, |_, handle| handle.incarnation == incarnation);
+            .remove_if(&*self.session, |_, handle| handle.incarnation == incarnation);
     }
 }
 
 /// Apply a `CALL_ACTION`.
 pub(crate) struct Deliver {
-    pub(crate) action: CallAction,
+    pub(crate) action: Arc<CallAction>,
     pub(crate) now: DateTime<Utc>,
 }
 
@@ -97,9 +98,9 @@ impl Handler<Deliver> for SessionActor {
         self.last_activity = Instant::now();
         let shared = Arc::clone(&self.shared);
         let cached = self.record.take();
-        let session = self.session.clone();
+        let session = Arc::clone(&self.session);
         AtomicResponse::new(Box::pin(
-            async move { deliver(&shared, &session, cached, msg.action, msg.now).await }
+            async move { deliver(&shared, &session, cached, &msg.action, msg.now).await }
                 .into_actor(self)
                 .map(|(record, result), actor, ctx| {
                     // No record: the call was not ours (unrouted, unresolved) or its state is
@@ -122,7 +123,7 @@ impl Handler<End> for SessionActor {
     fn handle(&mut self, msg: End, _ctx: &mut Self::Context) -> Self::Result {
         let shared = Arc::clone(&self.shared);
         let cached = self.record.take();
-        let session = self.session.clone();
+        let session = Arc::clone(&self.session);
         AtomicResponse::new(Box::pin(
             async move {
                 // Another replica may have moved the session on since this actor's last
@@ -170,7 +171,7 @@ async fn deliver(
     shared: &Shared,
     session: &str,
     cached: Option<Record>,
-    action: CallAction,
+    action: &CallAction,
     now: DateTime<Utc>,
 ) -> (Option<Record>, Result<Answer, RuntimeError>) {
     // A record whose queued write the store gave up on is not the session's truth any more.
@@ -219,7 +220,7 @@ async fn deliver(
                     }
                 }
             }
-            None => match begin(shared, &action) {
+            None => match begin(shared, action) {
                 Ok(begun) => begun,
                 Err(answer) => return (None, Ok(*answer)),
             },

@@ -209,10 +209,13 @@ impl Runtime {
 
     /// Applies a `CALL_ACTION` and returns the callflow to answer with.
     pub async fn call_action(&self, action: CallAction) -> Result<Answer, RuntimeError> {
-        let session = action.session_id.clone();
+        // Shared, not cloned, with the actor: a retry needs it again, since a message sent to a
+        // closed mailbox is not given back.
+        let action = Arc::new(action);
+        let session = action.session_id.as_str();
         // One retry: the actor may have stopped (passivated or ended) between lookup and send.
         for _ in 0..2 {
-            let handle = self.handle(&session)?;
+            let handle = self.handle(session)?;
             let _inflight = Inflight::enter(&handle.inflight, self.shared.config.mailbox)
                 .ok_or_else(|| {
                     self.shared
@@ -222,13 +225,13 @@ impl Runtime {
                     RuntimeError::Busy
                 })?;
             let request = handle.addr.send(Deliver {
-                action: action.clone(),
+                action: Arc::clone(&action),
                 now: Utc::now(),
             });
             match tokio::time::timeout(self.shared.config.request_timeout, request).await {
                 Ok(Ok(result)) => return result,
                 Ok(Err(MailboxError::Closed)) => {
-                    self.forget(&session, handle.incarnation);
+                    self.forget(session, handle.incarnation);
                 }
                 Ok(Err(MailboxError::Timeout)) | Err(_) => return Err(RuntimeError::Timeout),
             }
@@ -378,7 +381,7 @@ impl Runtime {
             let shard_index = shard_of(session, self.handles.len());
             let shard = &self.handles[shard_index];
             let shared = Arc::clone(&self.shared);
-            let id = session.to_owned();
+            let id: Arc<str> = Arc::from(session);
             let addr = SessionActor::start_in_arbiter(shard, move |_ctx| SessionActor {
                 session: id,
                 incarnation,
