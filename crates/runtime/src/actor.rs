@@ -59,9 +59,9 @@ impl Actor for SessionActor {
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         self.shared.shard_actors[self.shard].fetch_sub(1, Ordering::Relaxed);
         let incarnation = self.incarnation;
-        self.shared
-            .registry
-            .remove_if(&*self.session, |_, handle| handle.incarnation == incarnation);
+        self.shared.registry.remove_if(&*self.session, |_, handle| {
+            handle.incarnation == incarnation
+        });
     }
 }
 
