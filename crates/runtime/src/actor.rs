@@ -6,18 +6,16 @@
 //! session while different sessions (different actors, spread over the shards) run in
 //! parallel.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
-
 use actix::prelude::*;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use switchboard_flow::{ActionId, Disposition, Event, Flow, SessionState, Trace, step};
 use switchboard_protocol::webhook::CallStatus;
 use switchboard_protocol::{Action, CallAction, Callflow, SessionSummary, Text, VoiceProfile};
 
-use crate::registry::Shared;
+use crate::registry::{Shared, Slot};
 use crate::store::{Commit, Record};
 use crate::{Answer, AnswerKind, Ended, RuntimeError};
 
@@ -32,7 +30,8 @@ pub(crate) struct SessionActor {
     pub(crate) shard: usize,
     pub(crate) shared: Arc<Shared>,
     pub(crate) record: Option<Record>,
-    pub(crate) last_activity: Instant,
+    /// Its in-flight count and last-activity stamp, shared with the registry's handle.
+    pub(crate) slot: Arc<Slot>,
 }
 
 impl Actor for SessionActor {
@@ -41,19 +40,6 @@ impl Actor for SessionActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         self.shared.shard_actors[self.shard].fetch_add(1, Ordering::Relaxed);
         ctx.set_mailbox_capacity(self.shared.config.mailbox);
-        let idle = self.shared.config.idle_timeout;
-        let every = (idle / 4).max(Duration::from_millis(10));
-        ctx.run_interval(every, move |actor, ctx| {
-            if actor.last_activity.elapsed() >= idle {
-                actor
-                    .shared
-                    .counters
-                    .passivated
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(session = %actor.session, "passivating idle session");
-                ctx.stop();
-            }
-        });
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
@@ -84,6 +70,29 @@ impl Message for End {
     type Result = Result<Ended, RuntimeError>;
 }
 
+/// The shard's sweeper found the session idle: stop unless a webhook came in since.
+pub(crate) struct Passivate;
+
+impl Message for Passivate {
+    type Result = ();
+}
+
+impl Handler<Passivate> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Passivate, ctx: &mut Self::Context) {
+        let idle = self.shared.config.idle_timeout;
+        if self.slot.is_idle(self.shared.clock(), idle) {
+            self.shared
+                .counters
+                .passivated
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(session = %self.session, "passivating idle session");
+            ctx.stop();
+        }
+    }
+}
+
 /// Read the record (for the admin API).
 pub(crate) struct Inspect;
 
@@ -95,7 +104,6 @@ impl Handler<Deliver> for SessionActor {
     type Result = AtomicResponse<Self, Result<Answer, RuntimeError>>;
 
     fn handle(&mut self, msg: Deliver, _ctx: &mut Self::Context) -> Self::Result {
-        self.last_activity = Instant::now();
         let shared = Arc::clone(&self.shared);
         let cached = self.record.take();
         let session = Arc::clone(&self.session);

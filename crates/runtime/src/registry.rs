@@ -5,8 +5,21 @@
 //! [`RuntimeError`]s. Each session's mailbox is bounded by an in-flight counter checked before
 //! sending, so a flood for one session is refused with [`RuntimeError::Busy`] (HTTP 503)
 //! instead of queueing without bound.
+//!
+//! # One thread per webhook
+//! The HTTP front can run its accept loops on the shards themselves
+//! ([`Runtime::spawn_on_shards`]). A new session's actor is then started on the shard whose
+//! thread received its first webhook, so the later webhooks of the call (on the same
+//! connection, or any connection that thread accepted) reach their actor and get their answer
+//! without crossing threads; a webhook accepted by another shard hops once. Called from any
+//! other thread, sessions are spread over the shards by a hash of their id.
+//!
+//! Idle actors are found by one sweeper per shard, which reads the last-activity stamp the
+//! handle keeps, instead of a timer per actor.
 
+use std::cell::Cell;
 use std::collections::hash_map::DefaultHasher;
+use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -20,7 +33,7 @@ use dashmap::DashMap;
 use switchboard_flow::{FlowSet, Trace};
 use switchboard_protocol::{CallAction, SessionSummary, VoiceProfile};
 
-use crate::actor::{Deliver, End, Inspect, SessionActor, say_and_hang_up};
+use crate::actor::{Deliver, End, Inspect, Passivate, SessionActor, say_and_hang_up};
 use crate::store::{Record, SessionStore};
 use crate::{Answer, AnswerKind, Ended, RuntimeError};
 
@@ -80,8 +93,44 @@ pub struct Counters {
 pub(crate) struct SessionHandle {
     addr: Addr<SessionActor>,
     pub(crate) incarnation: u64,
-    inflight: Arc<AtomicUsize>,
+    /// The shard the actor runs on.
+    shard: usize,
+    pub(crate) slot: Arc<Slot>,
 }
+
+/// What the registry and the actor share about one session, outside the actor's mailbox.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    /// Webhooks in flight (the mailbox bound).
+    inflight: AtomicUsize,
+    /// When the last webhook arrived, in milliseconds since the runtime started.
+    last_active: AtomicU64,
+}
+
+impl Slot {
+    fn new(now: u64) -> Self {
+        Self {
+            inflight: AtomicUsize::new(0),
+            last_active: AtomicU64::new(now),
+        }
+    }
+
+    /// Whether the session has had no webhook for `idle` at `now` (ms since start) and none
+    /// is in flight.
+    pub(crate) fn is_idle(&self, now: u64, idle: Duration) -> bool {
+        self.inflight.load(Ordering::Acquire) == 0
+            && now.saturating_sub(self.last_active.load(Ordering::Relaxed))
+                >= idle.as_millis() as u64
+    }
+}
+
+thread_local! {
+    /// On a shard's thread: (the runtime's id, the shard's index).
+    static LOCAL_SHARD: Cell<Option<(u64, usize)>> = const { Cell::new(None) };
+}
+
+/// Distinguishes runtimes in one process (tests start several), for [`LOCAL_SHARD`].
+static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
 
 /// What actors share.
 pub(crate) struct Shared {
@@ -93,9 +142,16 @@ pub(crate) struct Shared {
     /// Live actors per shard (index = arbiter).
     pub(crate) shard_actors: Vec<AtomicUsize>,
     voice: VoiceProfile,
+    /// The time base of [`Slot::last_active`].
+    epoch: Instant,
 }
 
 impl Shared {
+    /// Milliseconds since the runtime started.
+    pub(crate) fn clock(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
     pub(crate) fn flows(&self) -> Arc<FlowSet> {
         // The lock is held only to clone an Arc; no await happens under it.
         Arc::clone(&self.flows.read().unwrap_or_else(|e| e.into_inner()))
@@ -129,6 +185,7 @@ struct Shards {
 
 /// The session runtime. Cheap to share behind an `Arc`.
 pub struct Runtime {
+    id: u64,
     shared: Arc<Shared>,
     handles: Vec<ArbiterHandle>,
     shards: std::sync::Mutex<Option<Shards>>,
@@ -186,17 +243,26 @@ impl Runtime {
         let (system, arbiters) = rx
             .recv()
             .map_err(|_| RuntimeError::Config("the actor system failed to start".to_owned()))?;
-        let handles = arbiters.iter().map(Arbiter::handle).collect();
+        let handles: Vec<ArbiterHandle> = arbiters.iter().map(Arbiter::handle).collect();
+        let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::new(Shared {
+            config,
+            store,
+            flows: RwLock::new(Arc::new(flows)),
+            registry: DashMap::new(),
+            counters: Counters::default(),
+            shard_actors: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
+            voice,
+            epoch: Instant::now(),
+        });
+        for (index, shard) in handles.iter().enumerate() {
+            // First on each shard's queue, so it runs before any webhook the shard serves.
+            shard.spawn(async move { LOCAL_SHARD.set(Some((id, index))) });
+            shard.spawn(sweep_idle(Arc::downgrade(&shared), index));
+        }
         Ok(Self {
-            shared: Arc::new(Shared {
-                config,
-                store,
-                flows: RwLock::new(Arc::new(flows)),
-                registry: DashMap::new(),
-                counters: Counters::default(),
-                shard_actors: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
-                voice,
-            }),
+            id,
+            shared,
             handles,
             shards: std::sync::Mutex::new(Some(Shards {
                 arbiters,
@@ -216,7 +282,11 @@ impl Runtime {
         // One retry: the actor may have stopped (passivated or ended) between lookup and send.
         for _ in 0..2 {
             let handle = self.handle(session)?;
-            let _inflight = Inflight::enter(&handle.inflight, self.shared.config.mailbox)
+            handle
+                .slot
+                .last_active
+                .store(self.shared.clock(), Ordering::Relaxed);
+            let _inflight = Inflight::enter(&handle.slot.inflight, self.shared.config.mailbox)
                 .ok_or_else(|| {
                     self.shared
                         .counters
@@ -319,6 +389,26 @@ impl Runtime {
         (total, ids.into_iter().skip(offset).take(limit).collect())
     }
 
+    /// How many shards (actor threads) there are.
+    pub fn shard_count(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Runs `make(shard)` on each shard's thread: the HTTP front's accept loops, so that a
+    /// webhook is read, applied by its actor and answered on one thread. Returns `false` if a
+    /// shard has stopped.
+    pub fn spawn_on_shards<F, Fut>(&self, mut make: F) -> bool
+    where
+        F: FnMut(usize) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let mut all = true;
+        for (index, shard) in self.handles.iter().enumerate() {
+            all &= shard.spawn(make(index));
+        }
+        all
+    }
+
     /// Live actors per shard.
     pub fn shard_actors(&self) -> Vec<usize> {
         self.shared
@@ -378,22 +468,28 @@ impl Runtime {
         let entry = self.shared.registry.entry(session.to_owned());
         let handle = entry.or_insert_with(|| {
             let incarnation = self.next_incarnation.fetch_add(1, Ordering::Relaxed);
-            let shard_index = shard_of(session, self.handles.len());
+            let shard_index = match LOCAL_SHARD.get() {
+                Some((runtime, index)) if runtime == self.id => index,
+                _ => shard_of(session, self.handles.len()),
+            };
             let shard = &self.handles[shard_index];
             let shared = Arc::clone(&self.shared);
             let id: Arc<str> = Arc::from(session);
+            let slot = Arc::new(Slot::new(self.shared.clock()));
+            let actor_slot = Arc::clone(&slot);
             let addr = SessionActor::start_in_arbiter(shard, move |_ctx| SessionActor {
                 session: id,
                 incarnation,
                 shard: shard_index,
                 shared,
                 record: None,
-                last_activity: Instant::now(),
+                slot: actor_slot,
             });
             SessionHandle {
                 addr,
                 incarnation,
-                inflight: Arc::new(AtomicUsize::new(0)),
+                shard: shard_index,
+                slot,
             }
         });
         Ok(handle.clone())
@@ -409,6 +505,36 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// One shard's idle sweeper: every quarter of the idle timeout, asks the shard's idle actors to
+/// passivate. The actor checks again when the request reaches it, so a webhook that arrived
+/// in between keeps it alive. Ends when the runtime is dropped.
+async fn sweep_idle(shared: std::sync::Weak<Shared>, shard: usize) {
+    let Some(idle) = shared.upgrade().map(|s| s.config.idle_timeout) else {
+        return;
+    };
+    let mut every = tokio::time::interval((idle / 4).max(Duration::from_millis(10)));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut idle_actors = Vec::new();
+    loop {
+        every.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let now = shared.clock();
+        idle_actors.extend(
+            shared
+                .registry
+                .iter()
+                .filter(|e| e.shard == shard && e.slot.is_idle(now, idle))
+                .map(|e| e.addr.clone()),
+        );
+        // Sent outside the registry's locks. `try_send`: a full mailbox means a busy actor.
+        for addr in idle_actors.drain(..) {
+            let _ = addr.try_send(Passivate);
+        }
     }
 }
 

@@ -229,3 +229,43 @@ async fn concurrent_deliveries_of_one_event_apply_it_once() {
     assert_eq!(view.record.version, 2);
     runtime.shutdown();
 }
+
+#[tokio::test]
+async fn a_session_begun_on_a_shard_thread_lives_on_that_shard() {
+    let runtime = Arc::new(
+        Runtime::start(
+            RuntimeConfig {
+                shards: 2,
+                ..Default::default()
+            },
+            flows(),
+            MemoryStore::new(Duration::from_secs(60)),
+        )
+        .expect("starts"),
+    );
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+    // Shard 0 starts three calls, shard 1 five: each where its webhook was received.
+    let spawned = runtime.spawn_on_shards(|shard| {
+        let runtime = Arc::clone(&runtime);
+        let done = done_tx.clone();
+        async move {
+            for call in 0..(3 + 2 * shard) {
+                let answer = runtime
+                    .call_action(received(&format!("shard{shard}-call{call}")))
+                    .await;
+                assert_eq!(answer.expect("answered").kind, AnswerKind::Started);
+            }
+            done.send(shard).expect("the test waits");
+        }
+    });
+    assert!(spawned);
+    drop(done_tx);
+    let mut finished = Vec::new();
+    while let Some(shard) = done_rx.recv().await {
+        finished.push(shard);
+    }
+    finished.sort_unstable();
+    assert_eq!(finished, [0, 1], "both shards ran their calls");
+    assert_eq!(runtime.shard_actors(), [3, 5]);
+    runtime.shutdown();
+}

@@ -133,11 +133,42 @@ fn open_store(config: &Config) -> Result<Arc<dyn SessionStore>, StartError> {
     Ok(store)
 }
 
-/// Serves webhooks on `listener` (and `/metrics` on `metrics`, if given) until `shutdown`
-/// completes, then drains, flushes queued store writes and stops the actors.
+/// Binds `count` listening sockets to `addr` with `SO_REUSEPORT`, one per shard, so the kernel
+/// spreads connections over the shards and each shard accepts its own (port 0 picks one port
+/// for all of them). They are handed over unregistered, to be registered by the shard that
+/// serves them.
+pub async fn bind(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    // A port the reuse-port group would otherwise share silently with another Switchboard on
+    // this host is refused here, as a plain listener would be.
+    if addr.port() != 0 {
+        drop(std::net::TcpListener::bind(addr)?);
+    }
+    let mut bound = addr;
+    let mut listeners = Vec::with_capacity(count.max(1));
+    for _ in 0..count.max(1) {
+        let socket = if bound.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.set_nodelay(true)?;
+        socket.bind(bound)?;
+        let listener = socket.listen(1024)?;
+        bound = listener.local_addr()?;
+        listeners.push(listener.into_std()?);
+    }
+    Ok(listeners)
+}
+
+/// Serves webhooks on `listeners` (one per shard: see [`bind`]; each is served by its shard's
+/// thread, so a webhook is read, applied and answered on one thread) and `/metrics` on
+/// `metrics`, if given, until `shutdown` completes; then drains, flushes queued store writes
+/// and stops the actors.
 pub async fn serve(
     app: Arc<App>,
-    listener: TcpListener,
+    listeners: Vec<std::net::TcpListener>,
     metrics: Option<TcpListener>,
     grace: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -147,30 +178,69 @@ pub async fn serve(
         tokio::spawn(async move { axum::serve(listener, router).await })
     });
     let router = http::app(Arc::clone(&app));
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = stop_rx.changed().await;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let shards = app.runtime.shard_count();
+    if listeners.len() != shards {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{} listeners for {shards} shards: bind one per shard (server::bind)",
+                listeners.len()
+            ),
+        ));
+    }
+    let mut listeners: Vec<Option<std::net::TcpListener>> =
+        listeners.into_iter().map(Some).collect();
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<std::io::Result<()>>();
+    let spawned = app.runtime.spawn_on_shards(|shard| {
+        let listener = listeners[shard].take();
+        let router = router.clone();
+        let stop = stop_rx.clone();
+        let done = done_tx.clone();
+        async move {
+            if let Some(listener) = listener {
+                let _ = done.send(serve_on_shard(listener, router, stop).await);
+            }
+        }
     });
-    let mut server = tokio::spawn(server.into_future());
-    let result = tokio::select! {
-        result = &mut server => flatten(result),
+    if !spawned {
+        return Err(std::io::Error::other(
+            "a shard of the actor system has stopped",
+        ));
+    }
+    let mut serving = shards;
+    drop(done_tx);
+    let mut result = Ok(());
+    tokio::select! {
+        // A listener failed on its own: stop the others and report it.
+        Some(failed) = done_rx.recv() => {
+            serving -= 1;
+            result = failed;
+            let _ = stop_tx.send(true);
+        }
         () = shutdown => {
             tracing::info!(grace_ms = grace.as_millis() as u64, "shutting down: no new connections, draining in-flight webhooks");
             let _ = stop_tx.send(true);
-            match tokio::time::timeout(grace, &mut server).await {
-                Ok(result) => flatten(result),
-                Err(_) => {
-                    tracing::warn!("the grace period ended with webhooks still in flight; closing them");
-                    server.abort();
-                    Ok(())
+        }
+    }
+    let drained = tokio::time::timeout(grace, async {
+        while serving > 0 {
+            match done_rx.recv().await {
+                Some(done) => {
+                    serving -= 1;
+                    if result.is_ok() {
+                        result = done;
+                    }
                 }
+                None => break,
             }
         }
-    };
+    })
+    .await;
+    if drained.is_err() {
+        // Stopping the actor system below closes what is left.
+        tracing::warn!("the grace period ended with webhooks still in flight; closing them");
+    }
     if let Some(task) = metrics_task {
         task.abort();
     }
@@ -189,6 +259,20 @@ pub async fn serve(
     result
 }
 
-fn flatten(result: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::io::Result<()> {
-    result.map_err(std::io::Error::other)?
+/// One shard's accept loop, on the shard's thread, until `stop` turns true.
+async fn serve_on_shard(
+    listener: std::net::TcpListener,
+    router: axum::Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let listener = TcpListener::from_std(listener)?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    })
+    .await
 }
