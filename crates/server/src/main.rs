@@ -10,6 +10,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc: the webhook path allocates and frees many small strings per request, on a few
+/// long-lived threads; against glibc's malloc it measured about 20 % less server CPU per
+/// webhook (whole calls driven by wrk, alternating rounds).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     cli::Cli::parse().run()
 }
