@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::aio::ConnectionManagerConfig;
 use ::redis::cluster::ClusterClientBuilder;
 use ::redis::{Client, IntoConnectionInfo, RedisError, RedisResult, Script};
 use flate2::Compression;
@@ -52,7 +52,7 @@ mod link;
 mod queue;
 mod telemetry;
 
-use link::{ClusterLink, ErrorClass, Failure, Link, with_connection};
+use link::{ClusterLink, ErrorClass, Failure, Link, SingleLink, with_connection};
 use queue::{Pending, Queued, is_own};
 use telemetry::{Command, Metrics};
 
@@ -190,9 +190,9 @@ impl RedisStore {
                 .set_response_timeout(Some(timeout))
                 .set_number_of_retries(1)
                 .set_max_delay(PROBE_LAST);
-            let manager = ConnectionManager::new_lazy_with_config(client, manager_config)
-                .map_err(|e| bad_url(&target, &e))?;
-            Link::Single(manager)
+            let single =
+                SingleLink::new(client, manager_config).map_err(|e| bad_url(&target, &e))?;
+            Link::Single(single)
         };
         let store = Arc::new(Self {
             link,
@@ -281,6 +281,9 @@ impl RedisStore {
 
     fn mark_down(&self, failure: &Failure) {
         if !self.down.swap(true, Ordering::AcqRel) {
+            if let Link::Single(single) = &self.link {
+                single.reset();
+            }
             tracing::warn!(
                 redis = %self.target,
                 error = %failure.message,

@@ -1,8 +1,16 @@
 //! The connection to Redis (one server or a cluster) and what its failures mean for the store.
+//!
+//! One server is reached through a reconnecting multiplexed connection **per thread**: the
+//! connection's driver task runs on the runtime of the thread that first used it, so a session
+//! actor's command is written, read and answered on the actor's own shard thread, with no hop
+//! to another thread and back (which cost more than the command itself).
 
+use std::cell::RefCell;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use ::redis::aio::ConnectionManager;
+use ::redis::Client;
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::cluster::ClusterClient;
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::{ErrorKind, RedisError, RedisResult, ServerErrorKind};
@@ -11,8 +19,8 @@ use ::redis::{ErrorKind, RedisError, RedisResult, ServerErrorKind};
 macro_rules! with_connection {
     ($link:expr, $con:ident => $body:expr) => {
         match $link {
-            $crate::redis::link::Link::Single(manager) => {
-                let mut $con = manager.clone();
+            $crate::redis::link::Link::Single(single) => {
+                let mut $con = single.get()?;
                 $body
             }
             $crate::redis::link::Link::Cluster(cluster) => {
@@ -24,10 +32,77 @@ macro_rules! with_connection {
 }
 pub(crate) use with_connection;
 
-/// One server (through a reconnecting multiplexed connection) or a cluster.
+/// One server (through a reconnecting multiplexed connection per thread) or a cluster.
 pub(super) enum Link {
-    Single(ConnectionManager),
+    Single(SingleLink),
     Cluster(Box<ClusterLink>),
+}
+
+/// Distinguishes the stores of one process (tests make several) in [`CONNECTIONS`].
+static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// This thread's connection of each store (by link id). Stores are few and long-lived; a
+    /// dropped store's entry is removed by its [`SingleLink`]'s drop on the threads that run it
+    /// later, and is otherwise freed with the thread.
+    static CONNECTIONS: RefCell<Vec<(u64, u64, ConnectionManager)>> = const { RefCell::new(Vec::new()) };
+}
+
+pub(super) struct SingleLink {
+    id: u64,
+    /// Bumped when Redis is found unreachable: a connection made before is not used again
+    /// (it may have broken meanwhile, and would fail the first command after Redis returns).
+    generation: AtomicU64,
+    client: Client,
+    config: ConnectionManagerConfig,
+}
+
+impl SingleLink {
+    /// Checks that a connection can be made from `client` (the URL is good); connects lazily.
+    pub(super) fn new(client: Client, config: ConnectionManagerConfig) -> RedisResult<Self> {
+        ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
+        Ok(Self {
+            id: NEXT_LINK.fetch_add(1, Ordering::Relaxed),
+            generation: AtomicU64::new(0),
+            client,
+            config,
+        })
+    }
+
+    /// This thread's connection, made (lazily: it connects on first use) the first time and
+    /// again after [`Self::reset`].
+    pub(super) fn get(&self) -> RedisResult<ConnectionManager> {
+        let generation = self.generation.load(Ordering::Acquire);
+        CONNECTIONS.with(|connections| {
+            let mut connections = connections.borrow_mut();
+            let slot = connections.iter().position(|(id, _, _)| *id == self.id);
+            if let Some(at) = slot
+                && connections[at].1 == generation
+            {
+                return Ok(connections[at].2.clone());
+            }
+            let manager =
+                ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())?;
+            match slot {
+                Some(at) => connections[at] = (self.id, generation, manager.clone()),
+                None => connections.push((self.id, generation, manager.clone())),
+            }
+            Ok(manager)
+        })
+    }
+
+    /// Redis was found unreachable: every thread makes a new connection on its next command.
+    pub(super) fn reset(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+impl Drop for SingleLink {
+    fn drop(&mut self) {
+        let id = self.id;
+        // The dropping thread's own entry; other threads' go with them.
+        let _ = CONNECTIONS.try_with(|c| c.borrow_mut().retain(|(other, _, _)| *other != id));
+    }
 }
 
 pub(super) struct ClusterLink {
