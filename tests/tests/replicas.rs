@@ -371,7 +371,7 @@ impl Played {
         assert_eq!(state.seq as usize, steps, "{context}: seq");
         let path: Vec<&str> = state.path.iter().map(String::as_str).collect();
         assert_eq!(path, expected.path, "{context}: path");
-        let events: Vec<&str> = record.events.iter().map(|(id, _)| id.as_str()).collect();
+        let events: Vec<&str> = record.events.iter().map(String::as_str).collect();
         assert_eq!(
             events,
             self.events[..steps],

@@ -262,7 +262,7 @@ async fn deliver(
             );
         }
         next.version = expected.map_or(1, |v| v + 1);
-        next.remember(&action.event_id, body.clone());
+        next.remember(&action.event_id);
         match shared
             .store
             .commit(session, expected, &next, &action.event_id)
@@ -305,7 +305,7 @@ async fn deliver(
 
 fn duplicate(record: &Record, event_id: &str) -> Option<Answer> {
     record.answer_for(event_id).map(|body| Answer {
-        body: body.clone(),
+        body,
         kind: AnswerKind::Duplicate,
         flow: None,
         trace: Trace::default(),

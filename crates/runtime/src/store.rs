@@ -23,17 +23,24 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Most event ids remembered per session for de-duplication.
 pub const EVENTS_KEPT: usize = 16;
 
-/// A session as stored: its state, the version of that state, and the answers to its latest
+/// A session as stored: its state, the version of that state, and the ids of its latest
 /// events.
+///
+/// The answer to a remembered event is the session's last answer, [`Record::last_answer`]:
+/// a repeated event comes from the platform retrying the latest webhook (it waits for an answer
+/// before it moves on), and an older one carries an older `clientActionId`, which a stale
+/// event gets too. So one answer is kept, in the state, instead of one per event: records used
+/// to hold up to 16 copies of answer text (1.5 KB after one webhook, ~10 KB for a long call).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// The state.
     pub state: SessionState,
     /// Increases by one with every committed write; the compare-and-set key.
     pub version: u64,
-    /// `(eventId, answer)` of the latest events, oldest first, at most [`EVENTS_KEPT`].
-    #[serde(with = "answers")]
-    pub events: VecDeque<(String, Bytes)>,
+    /// The `eventId`s of the latest events, oldest first, at most [`EVENTS_KEPT`]. Records
+    /// stored by earlier versions as `(eventId, answer)` pairs are read too.
+    #[serde(with = "event_ids")]
+    pub events: VecDeque<String>,
 }
 
 impl Record {
@@ -46,27 +53,34 @@ impl Record {
         }
     }
 
-    /// The answer given to `event_id`, if remembered.
-    pub fn answer_for(&self, event_id: &str) -> Option<&Bytes> {
-        if event_id.is_empty() {
-            return None;
-        }
-        self.events
-            .iter()
-            .rev()
-            .find(|(id, _)| id == event_id)
-            .map(|(_, answer)| answer)
+    /// Whether `event_id` was answered.
+    pub fn has_answered(&self, event_id: &str) -> bool {
+        !event_id.is_empty() && self.events.iter().rev().any(|id| id == event_id)
     }
 
-    /// Remembers the answer to `event_id`.
-    pub fn remember(&mut self, event_id: &str, answer: Bytes) {
+    /// The answer given to `event_id`, if remembered: the session's last answer.
+    pub fn answer_for(&self, event_id: &str) -> Option<Bytes> {
+        self.has_answered(event_id).then(|| self.last_answer())
+    }
+
+    /// The session's last answer, byte for byte as it was sent (the callflow serializes
+    /// deterministically); a bare `hangup` for a session that has not answered yet.
+    pub fn last_answer(&self) -> Bytes {
+        match &self.state.last_reply {
+            Some(callflow) => Bytes::from(callflow.to_json()),
+            None => Bytes::from_static(br#"{"callflow":[{"action":"hangup"}]}"#),
+        }
+    }
+
+    /// Remembers that `event_id` was answered (with the state's last answer).
+    pub fn remember(&mut self, event_id: &str) {
         if event_id.is_empty() {
             return;
         }
         if self.events.len() == EVENTS_KEPT {
             self.events.pop_front();
         }
-        self.events.push_back((event_id.to_owned(), answer));
+        self.events.push_back(event_id.to_owned());
     }
 }
 
@@ -187,7 +201,7 @@ impl SessionStore for MemoryStore {
     ) -> BoxFuture<'a, Result<Commit, StoreError>> {
         use dashmap::mapref::entry::Entry;
         let result = match self.records.entry(session.to_owned()) {
-            Entry::Occupied(stored) if stored.get().0.answer_for(event_id).is_some() => {
+            Entry::Occupied(stored) if stored.get().0.has_answered(event_id) => {
                 Commit::Conflict(Some(Box::new(stored.get().0.clone())))
             }
             Entry::Occupied(mut stored) if Some(stored.get().0.version) == expected => {
@@ -218,31 +232,37 @@ impl SessionStore for MemoryStore {
     }
 }
 
-/// Answers are JSON text; store them as strings so a stored record reads as plain JSON.
-mod answers {
+/// Event ids as a JSON list of strings; earlier versions stored `[eventId, answer]` pairs,
+/// whose answers are dropped on reading (a rolling upgrade reads the records the old version
+/// wrote).
+mod event_ids {
     use std::collections::VecDeque;
 
-    use bytes::Bytes;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     pub(super) fn serialize<S: Serializer>(
-        events: &VecDeque<(String, Bytes)>,
+        ids: &VecDeque<String>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        let as_text: Vec<(&str, &str)> = events
-            .iter()
-            .map(|(id, answer)| (id.as_str(), std::str::from_utf8(answer).unwrap_or("")))
-            .collect();
-        as_text.serialize(s)
+        ids.serialize(s)
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Id(String),
+        Answered(String, serde::de::IgnoredAny),
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
-    ) -> Result<VecDeque<(String, Bytes)>, D::Error> {
-        let as_text: Vec<(String, String)> = Vec::deserialize(d)?;
-        Ok(as_text
+    ) -> Result<VecDeque<String>, D::Error> {
+        let stored: Vec<Stored> = Vec::deserialize(d)?;
+        Ok(stored
             .into_iter()
-            .map(|(id, answer)| (id, Bytes::from(answer)))
+            .map(|event| match event {
+                Stored::Id(id) | Stored::Answered(id, _) => id,
+            })
             .collect())
     }
 }

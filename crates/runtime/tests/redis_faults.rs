@@ -280,5 +280,5 @@ async fn a_partitioned_replica_never_overwrites_what_another_stored_meanwhile() 
     assert_eq!(actions(&next)[0], "say:We are open 9AM to 9PM every day.");
     let after = stored(&server, s).unwrap();
     assert_eq!(after.version, 4);
-    assert_eq!(after.answer_for("split-e3"), Some(&next.body));
+    assert_eq!(after.answer_for("split-e3"), Some(next.body.clone()));
 }

@@ -6,7 +6,7 @@ use crate::store::Record;
 
 /// Whether `stored` is one of this replica's own writes whose fate was unknown.
 pub(super) fn is_own(attempts: &[(u64, Option<String>)], stored: &Record) -> bool {
-    let last = stored.events.back().map(|(id, _)| id);
+    let last = stored.events.back();
     attempts
         .iter()
         .any(|(version, id)| *version == stored.version && id.as_ref() == last)
@@ -43,10 +43,8 @@ impl Pending {
         if self.attempts.len() == KEPT {
             self.attempts.remove(0);
         }
-        self.attempts.push((
-            record.version,
-            record.events.back().map(|(id, _)| id.clone()),
-        ));
+        self.attempts
+            .push((record.version, record.events.back().cloned()));
     }
 
     /// The durable version is now `version`: the queued record builds on it.
