@@ -65,9 +65,10 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/switchboard-compare.XXXXXX")"
 # The processes this script started and that still run: the current server, redis-server.
 server_pid=""
 redis_pid=""
+monitor_pid=""
 cleanup() {
   local pid
-  for pid in $server_pid $redis_pid; do
+  for pid in $monitor_pid $server_pid $redis_pid; do
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
@@ -145,7 +146,8 @@ stop_server() {
 kv() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" "$2" | head -1; }
 
 # One measured run: prints a result line to results.tsv.
-#   columns: server round rate p50_us p99_us server_us redis_us wrk_us webhooks cmds bytes_in other_pct non2xx wrong
+#   columns: server round rate p50_us p99_us server_us redis_us wrk_us webhooks cmds bytes_in other_pct
+#            non2xx wrong socket_errors sched_p50_us sched_p99_us late requests
 run=0
 measure() { # server round threads [rate]
   local name="$1" round="$2" t="$3" rate="${4:-}" port out tfile
@@ -153,9 +155,26 @@ measure() { # server round threads [rate]
   port="$(spare_port)"
   rcli flushall >/dev/null
   start_server "$name" "$port"
-  local url="http://127.0.0.1:$port/webhooks"
+  local url="http://127.0.0.1:$port/webhooks" reqs="-"
+  # During the (unmeasured) warm-up of a Redis server, MONITOR counts the server's own requests
+  # to Redis, told apart from the commands its scripts run ("[0 lua]"); it slows Redis down,
+  # which does not change the count.
+  if [ -z "$rate" ] && { [ "$name" = C ] || [ "$name" = D ]; }; then
+    redis-cli -p "$redis_port" monitor >"$work/monitor.txt" &
+    monitor_pid=$!
+    sleep 0.2
+  fi
   CALL_RUN="$(printf '%x' $((run * 4096 + RANDOM)))" wrk -t"$t" -c"$t" -d"${warmup}s" \
     -s benches/wrk/call.lua "$url" >"$work/warmup-$run.txt" 2>&1
+  if [ -n "$monitor_pid" ]; then
+    sleep 0.2
+    kill "$monitor_pid" 2>/dev/null || true
+    wait "$monitor_pid" 2>/dev/null || true
+    monitor_pid=""
+    reqs="$(grep -c '^[0-9.]* \[[0-9]* 127\.0\.0\.1:' "$work/monitor.txt" |
+      awk -v n="$(kv webhooks "$work/warmup-$run.txt")" '{ printf "%.3f", (n > 0 ? $1 / n : 0) }')"
+    rm -f "$work/monitor.txt"
+  fi
   out="$work/run-$run-$name.txt"
   tfile="$work/time-$run.txt"
   local s0 r0 m0 c0 b0 s1 r1 m1 c1 b1
@@ -183,15 +202,15 @@ measure() { # server round threads [rate]
     -v c="$((c1 - c0))" -v b="$((b1 - b0))" \
     -v rate="$(kv rate "$out")" -v p50="$(kv p50_us "$out")" -v p99="$(kv p99_us "$out")" \
     -v sp50="$(kv sched_p50_us "$out")" -v sp99="$(kv sched_p99_us "$out")" -v late="$(kv late_1ms "$out")" \
-    -v non2xx="$(kv non2xx "$out")" -v wrong="$(kv wrong "$out")" -v sock="$(kv socket_errors "$out")" \
+    -v non2xx="$(kv non2xx "$out")" -v wrong="$(kv wrong "$out")" -v sock="$(kv socket_errors "$out")" -v reqs="$reqs" \
     'BEGIN {
        us = 1e6 / hz
        cmds = (n == "C" || n == "D") ? (c > 0 ? c - 1 : 0) / wh : 0
        other = (m - s - rd - w * hz) / (dur * hz * cores) * 100
        if (other < 0) other = 0
-       printf "%s\t%s\t%.1f\t%d\t%d\t%.2f\t%.2f\t%.2f\t%d\t%.3f\t%.1f\t%.1f\t%d\t%d\t%d\t%s\t%s\t%s\n",
+       printf "%s\t%s\t%.1f\t%d\t%d\t%.2f\t%.2f\t%.2f\t%d\t%.3f\t%.1f\t%.1f\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n",
          n, r, rate, p50, p99, s * us / wh, rd * us / wh, w * 1e6 / wh, wh, cmds, b / wh, other,
-         non2xx, wrong, sock, (sp50 == "" ? "-" : sp50), (sp99 == "" ? "-" : sp99), (late == "" ? "-" : late)
+         non2xx, wrong, sock, (sp50 == "" ? "-" : sp50), (sp99 == "" ? "-" : sp99), (late == "" ? "-" : late), reqs
      }' >>"$work/results.tsv"
   awk -F'\t' 'END { printf "    %s round %s: %8.0f webhooks/s  p99 %5.2f ms  server %6.1f us/webhook  other load %4.1f%%\n", $1, $2, $3, $5 / 1000, $6 + $7, $12 }' \
     "$work/results.tsv"
@@ -222,7 +241,7 @@ median() {
     awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-declare -A rate p50 p99 srv red wrkus cmds bytes other
+declare -A rate p50 p99 srv red wrkus cmds bytes other reqs
 for s in "${servers[@]}"; do
   rate[$s]="$(median "$s" 3 "$work/closed.tsv")"
   p50[$s]="$(median "$s" 4 "$work/closed.tsv")"
@@ -233,6 +252,7 @@ for s in "${servers[@]}"; do
   cmds[$s]="$(median "$s" 10 "$work/closed.tsv")"
   bytes[$s]="$(median "$s" 11 "$work/closed.tsv")"
   other[$s]="$(median "$s" 12 "$work/closed.tsv")"
+  reqs[$s]="$(median "$s" 19 "$work/closed.tsv")"
 done
 
 echo
@@ -257,21 +277,21 @@ echo
 echo "Switchboard benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -n), $cores cores, $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo 'no git')"
 echo "closed loop, medians of $rounds round(s) of ${duration}s; wrk -t$threads -c$threads, whole calls (5 webhooks each)"
 echo
-printf '| %-24s | %10s | %5s | %5s | %7s | %7s | %9s | %9s | %9s | %5s | %5s | %10s | %11s |\n' \
-  server webhooks/s '×A' '×C' 'p50 ms' 'p99 ms' 'server µs' 'Redis µs' 'total µs' 'CPU×A' 'CPU×C' 'Redis cmds' 'Redis bytes'
-printf '|%s|\n' '--------------------------|-----------:|------:|------:|--------:|--------:|----------:|----------:|----------:|------:|------:|-----------:|------------:'
+printf '| %-24s | %10s | %5s | %5s | %7s | %7s | %9s | %9s | %9s | %5s | %5s | %9s | %10s | %11s |\n' \
+  server webhooks/s '×A' '×C' 'p50 ms' 'p99 ms' 'server µs' 'Redis µs' 'total µs' 'CPU×A' 'CPU×C' 'Redis req' 'Redis cmds' 'Redis bytes'
+printf '|%s|\n' '--------------------------|-----------:|------:|------:|--------:|--------:|----------:|----------:|----------:|------:|------:|----------:|-----------:|------------:'
 for s in "${servers[@]}"; do
   awk -v l="$(label "$s")" -v r="${rate[$s]}" -v ra="${rate[A]}" -v rc="${rate[C]}" \
     -v p50="${p50[$s]}" -v p99="${p99[$s]}" -v sv="${srv[$s]}" -v rd="${red[$s]}" \
     -v ta="$(awk -v a="${srv[A]}" -v b="${red[A]}" 'BEGIN { print a + b }')" \
     -v tc="$(awk -v a="${srv[C]}" -v b="${red[C]}" 'BEGIN { print a + b }')" \
-    -v cm="${cmds[$s]}" -v by="${bytes[$s]}" -v s="$s" \
+    -v cm="${cmds[$s]}" -v by="${bytes[$s]}" -v rq="${reqs[$s]}" -v s="$s" \
     'BEGIN {
        t = sv + rd
        redis = (s == "C" || s == "D")
-       printf "| %-24s | %10.0f | %5.2f | %5.2f | %7.2f | %7.2f | %9.1f | %9s | %9.1f | %5.2f | %5.2f | %10s | %11s |\n",
+       printf "| %-24s | %10.0f | %5.2f | %5.2f | %7.2f | %7.2f | %9.1f | %9s | %9.1f | %5.2f | %5.2f | %9s | %10s | %11s |\n",
          l, r, r / ra, r / rc, p50 / 1000, p99 / 1000, sv, redis ? sprintf("%.1f", rd) : "-", t, t / ta, t / tc,
-         redis ? sprintf("%.2f", cm) : "-", redis ? sprintf("%.0f", by) : "-"
+         redis ? sprintf("%.2f", rq) : "-", redis ? sprintf("%.2f", cm) : "-", redis ? sprintf("%.0f", by) : "-"
      }'
 done
 
@@ -295,12 +315,15 @@ awk -v a="${rate[A]}" -v c="$check_rate" -v t="$threads" -v w="${wrkus[A]}" -v s
      else print "  More client threads do not raise the baseline much: the server, not the number of connections, sets the rate."
    }'
 echo "client CPU per webhook (wrk, median): A $(printf '%.1f' "${wrkus[A]}"), B $(printf '%.1f' "${wrkus[B]}"), C $(printf '%.1f' "${wrkus[C]}"), D $(printf '%.1f' "${wrkus[D]}") µs"
-echo "other processes on the machine during the closed-loop runs (median share of all cores): A ${other[A]}%, B ${other[B]}%, C ${other[C]}%, D ${other[D]}%"
+echo "CPU busy but not charged to the server, Redis or wrk during the closed-loop runs (other processes, and"
+echo "  kernel time such as loopback softirqs; median share of all $cores cores): A ${other[A]}%, B ${other[B]}%, C ${other[C]}%, D ${other[D]}%"
 echo
 echo "columns: webhooks/s = completed requests per second; ×A, ×C = ratio to bare axum and to the naive Redis server;"
 echo "  µs = CPU time (user+system, /proc/PID/stat) per webhook of the server and of redis-server; total = both;"
-echo "  CPU×A, CPU×C = total CPU per webhook over A's and C's; Redis cmds/bytes = commands processed and bytes"
-echo "  received by Redis per webhook (INFO stats deltas). A call is 5 webhooks: CALL_RECEIVED, 3 keys, the summary."
+echo "  CPU×A, CPU×C = total CPU per webhook over A's and C's; Redis req = the server's requests to Redis per"
+echo "  webhook (MONITOR, during the warm-up); Redis cmds = commands Redis ran per webhook, those inside scripts"
+echo "  included (INFO total_commands_processed); Redis bytes = bytes Redis received per webhook"
+echo "  (total_net_input_bytes). A call is 5 webhooks: CALL_RECEIVED, 3 keys, the summary."
 
 if [ -n "$bad" ]; then
   echo
