@@ -212,7 +212,7 @@ measure() { # server round threads [rate]
          n, r, rate, p50, p99, s * us / wh, rd * us / wh, w * 1e6 / wh, wh, cmds, b / wh, other,
          non2xx, wrong, sock, (sp50 == "" ? "-" : sp50), (sp99 == "" ? "-" : sp99), (late == "" ? "-" : late), reqs
      }' >>"$work/results.tsv"
-  awk -F'\t' 'END { printf "    %s round %s: %8.0f webhooks/s  p99 %5.2f ms  server %6.1f us/webhook  other load %4.1f%%\n", $1, $2, $3, $5 / 1000, $6 + $7, $12 }' \
+  awk -F'\t' 'END { printf "    %s round %s: %8.0f webhooks/s  p99 %5.2f ms  CPU (server + Redis) %6.1f us/webhook  unattributed CPU %4.1f%%\n", $1, $2, $3, $5 / 1000, $6 + $7, $12 }' \
     "$work/results.tsv"
 }
 

@@ -210,7 +210,10 @@ async fn main() {
         total.action_id.as_deref().unwrap_or("-")
     );
     if let Some(failure) = total.first_failure {
-        eprintln!("open_calls: {} answers were not 2xx; the first: {failure}", total.failed);
+        eprintln!(
+            "open_calls: {} answers were not 2xx; the first: {failure}",
+            total.failed
+        );
         std::process::exit(1);
     }
 }
