@@ -505,7 +505,15 @@ fn repetition_out_of_range_1009() {
 
 #[test]
 fn speed_out_of_range_1009() {
-    for ok in [json!(0.5), json!(1), json!(1.0), json!(1.5), json!(2.0)] {
+    // Typed integer in 8x8's spec, documented 0.5..2 and sent as 1.0: any number in range.
+    for ok in [
+        json!(0.5),
+        json!(1),
+        json!(1.0),
+        json!(1.5),
+        json!(2),
+        json!(2.0),
+    ] {
         assert_valid(flow(vec![say(
             json!({"text": "Hi", "voiceProfile": VOICE, "speed": ok}),
         )]));
@@ -525,6 +533,15 @@ fn speed_out_of_range_1009() {
         assert_eq!(got, message);
         assert_only(
             flow(vec![capture(json!({ "speed": bad }))]),
+            -1009,
+            "$.callflow[0].params.speed",
+        );
+    }
+    for bad in [json!(0), json!(3)] {
+        assert_only(
+            flow(vec![say(
+                json!({"text": "Hi", "voiceProfile": VOICE, "speed": bad}),
+            )]),
             -1009,
             "$.callflow[0].params.speed",
         );
