@@ -982,10 +982,26 @@ fn a_completion_without_an_action_id_is_for_the_current_node() {
         )
     };
     // 9 at the sub-menu goes back to the main menu.
+    let echoed = call.last.client_action_id.clone().unwrap();
     let reply = without_id(&mut call.state, Some("9"));
     assert_eq!(reply.disposition, Disposition::Advanced);
     assert_valid(&reply.callflow);
     assert_eq!(call.state.node, "main");
+    assert_eq!(call.state.seq, seq + 1);
+    // The same capture reported again as ACTION_COMPLETED, echoing the id answered before:
+    // stale, so the latest answer is repeated and the session does not advance twice.
+    let again = step(
+        &f,
+        &mut call.state,
+        Event::Completed {
+            action_id: Some(echoed.as_str()),
+            dtmf: Some("9"),
+            sip_code: None,
+        },
+        weekday_morning(),
+    );
+    assert_eq!(again.disposition, Disposition::Stale);
+    assert_eq!(again.callflow, reply.callflow);
     assert_eq!(call.state.seq, seq + 1);
     // And 1 there is the info option: the id-less event is never taken for a stale one.
     let reply = without_id(&mut call.state, Some("1"));
