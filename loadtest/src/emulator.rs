@@ -151,8 +151,9 @@ async fn create_callflow(
                 .to_owned(),
         );
     }
+    // Warnings are what the platform accepts although a rule frowns on it: only errors refuse.
     let violations = validate_slice(&body, Mode::Api);
-    if let Some(first) = violations.first() {
+    if let Some(first) = violations.iter().find(|v| v.is_error()) {
         return not_created(
             StatusCode::BAD_REQUEST,
             first.code.as_i32(),

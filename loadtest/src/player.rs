@@ -6,7 +6,8 @@
 //! through the Callflows API (the emulator), starting with its `makeCall`.
 //!
 //! Every answer to a `CALL_ACTION` is checked the way the platform checks it: a 2xx status, then
-//! the validator in [`Mode::Webhook`] (what [`validate_slice`] does); a call whose answer fails is dropped and summarized
+//! the validator in [`Mode::Webhook`] (what [`validate_slice`] does; a warning fails too, since our
+//! own answers must draw none); a call whose answer fails is dropped and summarized
 //! as `ERROR`, as the platform would. Simulated speech is waited out with tokio's timer, and the
 //! next webhook's *intended* send time is the end of that speech, so latency is measured from
 //! when the platform meant to send, not from when the generator got round to it.
@@ -23,7 +24,9 @@ use hyper::Uri;
 use rand::Rng;
 use rand::rngs::StdRng;
 use serde_json::Value;
-use switchboard_protocol::{Callflow, Mode, StatusCode, Violation, validate_json, validate_slice};
+use switchboard_protocol::{
+    Callflow, Mode, Severity, StatusCode, Violation, validate_json, validate_slice,
+};
 use tokio::time::{Instant, sleep_until};
 
 /// Waits until `deadline`, returning at once when it has passed: tokio's timer rounds every
@@ -248,6 +251,7 @@ impl Platform {
                                 path: switchboard_protocol::JsonPath::root(),
                                 code: StatusCode::Unknown,
                                 message: format!("valid by the rules but not a callflow: {err}"),
+                                severity: Severity::Error,
                             }],
                         ),
                     }

@@ -960,6 +960,58 @@ fn versions_are_kept_for_live_sessions_up_to_a_limit() {
     assert_eq!(set.latest("t").unwrap().version, latest);
 }
 
+/// The older `DTMF_RECEIVED` form of a completion carries no `clientActionId`: the digits are
+/// for the node the session waits at.
+#[test]
+fn a_completion_without_an_action_id_is_for_the_current_node() {
+    let f = flow(MENU);
+    let mut call = Call::start(&f);
+    call.press("2");
+    assert_eq!(call.state.node, "sub");
+    let seq = call.state.seq;
+    let without_id = |state: &mut SessionState, dtmf| {
+        step(
+            &f,
+            state,
+            Event::Completed {
+                action_id: None,
+                dtmf,
+                sip_code: None,
+            },
+            weekday_morning(),
+        )
+    };
+    // 9 at the sub-menu goes back to the main menu.
+    let echoed = call.last.client_action_id.clone().unwrap();
+    let reply = without_id(&mut call.state, Some("9"));
+    assert_eq!(reply.disposition, Disposition::Advanced);
+    assert_valid(&reply.callflow);
+    assert_eq!(call.state.node, "main");
+    assert_eq!(call.state.seq, seq + 1);
+    // The same capture reported again as ACTION_COMPLETED, echoing the id answered before:
+    // stale, so the latest answer is repeated and the session does not advance twice.
+    let again = step(
+        &f,
+        &mut call.state,
+        Event::Completed {
+            action_id: Some(echoed.as_str()),
+            dtmf: Some("9"),
+            sip_code: None,
+        },
+        weekday_morning(),
+    );
+    assert_eq!(again.disposition, Disposition::Stale);
+    assert_eq!(again.callflow, reply.callflow);
+    assert_eq!(call.state.seq, seq + 1);
+    // And 1 there is the info option: the id-less event is never taken for a stale one.
+    let reply = without_id(&mut call.state, Some("1"));
+    assert_eq!(reply.disposition, Disposition::Advanced);
+    assert_eq!(
+        describe(&reply.callflow),
+        ["say: Info one.", "say: Info two.", "hangup"]
+    );
+}
+
 #[test]
 fn a_session_whose_node_is_gone_starts_over() {
     let f = flow(MENU);

@@ -14,6 +14,9 @@ pub enum StatusCode {
     InvalidVoiceProfile,
     /// `-1003`: `maxDigits` is required when `minDigits` is given.
     MaxDigitsRequiredWithMin,
+    /// `-1004`: the legacy DTMF callback URL is missing. Platform-only: it concerns the
+    /// sub-account's webhook configuration, which a callflow does not carry.
+    MissingDtmfCallbackUrl,
     /// `-1005`: `overallTimeout` is required when `digitTimeout` is given.
     OverallTimeoutRequired,
     /// `-1006`: `overallTimeout` must be greater than `digitTimeout`.
@@ -32,10 +35,22 @@ pub enum StatusCode {
     HangupNotLast,
     /// `-1013`: the first action of a Callflows API request must be `makeCall`.
     FirstActionNotMakeCall,
+    /// `-1014`: the caller id (`makeCall` `source`) is not whitelisted for the sub-account.
+    /// Checked only against a list the caller gives (`Rules::caller_ids`).
+    CallerIdNotWhitelisted,
+    /// `-1015`: `validUntil` is already past.
+    ValidityExpired,
     /// `-1016`: invalid special characters in content.
     InvalidCharacters,
     /// `-1017`: invalid MSISDN format in destination.
     InvalidMsisdn,
+    /// `-1018`: a scenario error. Platform-only, as are -1019 and -1020: the status table
+    /// names them scenario errors without saying more, and nothing in a callflow causes them.
+    Scenario1018,
+    /// `-1019`: a scenario error (platform-only).
+    Scenario1019,
+    /// `-1020`: a scenario error (platform-only).
+    Scenario1020,
     /// `-9999`: unknown error.
     Unknown,
 }
@@ -48,6 +63,7 @@ impl StatusCode {
             Self::InvalidJson => -1001,
             Self::InvalidVoiceProfile => -1002,
             Self::MaxDigitsRequiredWithMin => -1003,
+            Self::MissingDtmfCallbackUrl => -1004,
             Self::OverallTimeoutRequired => -1005,
             Self::OverallTimeoutNotGreater => -1006,
             Self::UnknownAction => -1007,
@@ -57,8 +73,13 @@ impl StatusCode {
             Self::MultipleDestinations => -1011,
             Self::HangupNotLast => -1012,
             Self::FirstActionNotMakeCall => -1013,
+            Self::CallerIdNotWhitelisted => -1014,
+            Self::ValidityExpired => -1015,
             Self::InvalidCharacters => -1016,
             Self::InvalidMsisdn => -1017,
+            Self::Scenario1018 => -1018,
+            Self::Scenario1019 => -1019,
+            Self::Scenario1020 => -1020,
             Self::Unknown => -9999,
         }
     }
@@ -70,6 +91,7 @@ impl StatusCode {
             -1001 => Self::InvalidJson,
             -1002 => Self::InvalidVoiceProfile,
             -1003 => Self::MaxDigitsRequiredWithMin,
+            -1004 => Self::MissingDtmfCallbackUrl,
             -1005 => Self::OverallTimeoutRequired,
             -1006 => Self::OverallTimeoutNotGreater,
             -1007 => Self::UnknownAction,
@@ -79,8 +101,13 @@ impl StatusCode {
             -1011 => Self::MultipleDestinations,
             -1012 => Self::HangupNotLast,
             -1013 => Self::FirstActionNotMakeCall,
+            -1014 => Self::CallerIdNotWhitelisted,
+            -1015 => Self::ValidityExpired,
             -1016 => Self::InvalidCharacters,
             -1017 => Self::InvalidMsisdn,
+            -1018 => Self::Scenario1018,
+            -1019 => Self::Scenario1019,
+            -1020 => Self::Scenario1020,
             -9999 => Self::Unknown,
             _ => return None,
         })
@@ -93,6 +120,7 @@ impl StatusCode {
             Self::InvalidJson => "Invalid JSON body",
             Self::InvalidVoiceProfile => "Speech profile or language parameter invalid",
             Self::MaxDigitsRequiredWithMin => "maxDigits is required when minDigits is given",
+            Self::MissingDtmfCallbackUrl => "DTMF callback URL is missing",
             Self::OverallTimeoutRequired => "overallTimeout is required when digitTimeout is given",
             Self::OverallTimeoutNotGreater => "overallTimeout must be greater than digitTimeout",
             Self::UnknownAction => "Unknown action name",
@@ -104,8 +132,11 @@ impl StatusCode {
             Self::MultipleDestinations => "More than one destination number",
             Self::HangupNotLast => "Incorrect use of hangup",
             Self::FirstActionNotMakeCall => "First action must be makeCall",
+            Self::CallerIdNotWhitelisted => "Caller id is not whitelisted",
+            Self::ValidityExpired => "validUntil has expired",
             Self::InvalidCharacters => "Invalid special characters in content",
             Self::InvalidMsisdn => "Invalid MSISDN format in destination",
+            Self::Scenario1018 | Self::Scenario1019 | Self::Scenario1020 => "Scenario error",
             Self::Unknown => "Unknown error",
         }
     }
@@ -128,6 +159,7 @@ mod tests {
             StatusCode::InvalidJson,
             StatusCode::InvalidVoiceProfile,
             StatusCode::MaxDigitsRequiredWithMin,
+            StatusCode::MissingDtmfCallbackUrl,
             StatusCode::OverallTimeoutRequired,
             StatusCode::OverallTimeoutNotGreater,
             StatusCode::UnknownAction,
@@ -137,12 +169,18 @@ mod tests {
             StatusCode::MultipleDestinations,
             StatusCode::HangupNotLast,
             StatusCode::FirstActionNotMakeCall,
+            StatusCode::CallerIdNotWhitelisted,
+            StatusCode::ValidityExpired,
             StatusCode::InvalidCharacters,
             StatusCode::InvalidMsisdn,
+            StatusCode::Scenario1018,
+            StatusCode::Scenario1019,
+            StatusCode::Scenario1020,
             StatusCode::Unknown,
         ] {
             assert_eq!(StatusCode::from_i32(code.as_i32()), Some(code));
         }
-        assert_eq!(StatusCode::from_i32(-1004), None);
+        assert_eq!(StatusCode::from_i32(-1021), None);
+        assert_eq!(StatusCode::from_i32(-2003), None);
     }
 }

@@ -11,10 +11,10 @@
 //! * [`callflow`]: what we answer. [`Callflow`] and its five [`Action`]s serialize exactly as the
 //!   platform expects; [`CallflowBuilder`] only builds callflows the platform accepts.
 //! * [`scalar`]: newtypes for every constrained value (text length, repetition, speed, digit
-//!   counts, E.164 numbers, file URLs, voice profiles, client action ids), so an out-of-range
+//!   counts, E.164 numbers, file URLs, voice profiles, client action ids, sub-account ids), so an out-of-range
 //!   value cannot be put into a [`Callflow`] in the first place.
-//! * [`validate`]: checks an arbitrary JSON callflow against every rule of `PROTOCOL.md`
-//!   section 3 and reports each violation with the platform's status code and a JSON path.
+//! * [`validate`]: checks an arbitrary JSON callflow against every rule of the platform and
+//!   reports each violation, error or warning, with the platform's status code and a JSON path.
 //! * [`code`]: the platform's status codes.
 
 pub mod callflow;
@@ -26,9 +26,13 @@ pub mod webhook;
 pub use callflow::{Action, Callflow, CallflowBuilder, MakeCall, PlayFile, Say, SayAndCapture};
 pub use code::StatusCode;
 pub use scalar::{
-    ClientActionId, DigitCount, FileUrl, Msisdn, Repetition, ScalarError, Speed, Text, VoiceProfile,
+    ClientActionId, DigitCount, FileUrl, Msisdn, Repetition, ScalarError, Speed, SubAccountId,
+    Text, VoiceProfile,
 };
-pub use validate::{JsonPath, Mode, Violation, validate_callflow, validate_json, validate_slice};
+pub use validate::{
+    JsonPath, Mode, Rules, Severity, Violation, validate_callflow, validate_json,
+    validate_json_with, validate_slice, validate_slice_with,
+};
 pub use webhook::{
     CallAction, CallLeg, CallStatus, CallStatusEvent, EventData, SessionStatus, SessionSummary,
     Webhook, WebhookError,

@@ -148,6 +148,24 @@ pub(crate) fn check_client_action_id(id: &str) -> Result<(), ScalarError> {
     Ok(())
 }
 
+/// Checks a sub-account id, the `{subAccountId}` of the Callflows API's URL:
+/// `^[A-Za-z0-9\-._&]{3,50}$`.
+pub(crate) fn check_sub_account_id(id: &str) -> Result<(), ScalarError> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'&');
+    if let Some(bad) = id.chars().find(|&c| !c.is_ascii() || !allowed(c as u8)) {
+        return Err(ScalarError::entry(format!(
+            "{id:?} contains {bad:?}; a sub-account id is letters, digits and - . _ &"
+        )));
+    }
+    if !(3..=50).contains(&id.len()) {
+        return Err(ScalarError::entry(format!(
+            "{id:?} must be 3..=50 characters, got {}",
+            id.len()
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) fn check_range_u64(value: u64, min: u64, max: u64) -> Result<(), ScalarError> {
     if (min..=max).contains(&value) {
         Ok(())
@@ -238,6 +256,11 @@ string_newtype!(
     /// The URL of a `.wav` or `.mp3` file served over http(s).
     FileUrl,
     check_file_url
+);
+string_newtype!(
+    /// An 8x8 sub-account id: 3..=50 of letters, digits and `-._&`.
+    SubAccountId,
+    check_sub_account_id
 );
 string_newtype!(
     /// Our correlation id, echoed by the platform in the next webhook: ≤ 128 printable ASCII.
@@ -496,5 +519,37 @@ mod tests {
         assert!(ClientActionId::new("x".repeat(129)).is_err());
         assert!(ClientActionId::new("has space").is_err());
         assert!(ClientActionId::new("").is_err());
+    }
+
+    #[test]
+    fn sub_account_ids() {
+        for ok in ["acme", "acme_voice", "A-b.c_d&e", "abc", &"x".repeat(50)] {
+            assert!(SubAccountId::new(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "ab",
+            "acme voice",
+            "acme/voice",
+            "acmé",
+            &"x".repeat(51),
+            "",
+        ] {
+            assert!(SubAccountId::new(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            SubAccountId::new("acme/voice").unwrap_err().message,
+            "\"acme/voice\" contains '/'; a sub-account id is letters, digits and - . _ &"
+        );
+    }
+
+    #[test]
+    fn speed_is_any_number_in_range() {
+        // Typed integer in the platform's spec, documented 0.5..2 and sent as 1.0.
+        for ok in [0.5, 1.0, 1.25, 2.0] {
+            assert!(Speed::new(ok).is_ok(), "{ok}");
+        }
+        for bad in [0.49, 2.01, 0.0, -1.0, f64::INFINITY] {
+            assert!(Speed::new(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -5,7 +5,18 @@
 //!
 //! ```text
 //! -1009 $.callflow[1].params.repetition: must be 1..=3, got 4
+//! warning: -1006 $.callflow[0].params.overallTimeout: equals digitTimeout (10000); ...
 //! ```
+//!
+//! A [`Severity::Warning`] is something the platform's own examples do although its rules
+//! forbid it (`digitTimeout == overallTimeout`), or that it accepts but that loses what the
+//! caller does (an action after `sayAndCapture`). Warnings are reported beside the errors;
+//! [`Rules::strict`] makes them errors. Callflows Switchboard emits have neither.
+//!
+//! Codes the validator cannot check because only the platform knows the facts behind them:
+//! -1004 (the sub-account has no DTMF callback URL, for the legacy API) and -1018..-1020
+//! (scenario errors). -1014 (caller id not whitelisted) is checked only against a list given in
+//! [`Rules::caller_ids`], and -1015 (`validUntil` expired) only against a given [`Rules::now`].
 //!
 //! Scalar rules are the ones in [`crate::scalar`]; this module adds types, required and unknown
 //! fields, cross-field rules and the rules on the sequence of actions.
@@ -13,23 +24,62 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::callflow::{Callflow, MAX_ACTIONS};
 use crate::code::StatusCode;
 use crate::scalar::{
-    self, MAX_TEXT_CHARS, ScalarError, check_client_action_id, check_file_url, check_msisdn,
-    check_text, check_voice_profile,
+    self, MAX_TEXT_CHARS, Msisdn, ScalarError, check_client_action_id, check_file_url,
+    check_msisdn, check_text, check_voice_profile,
 };
 
 /// What the callflow is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Our answer to a `CALL_ACTION` webhook.
+    /// Our answer to a `CALL_ACTION` webhook. The caller's leg exists, so at most one
+    /// `makeCall` (-1011).
     Webhook,
-    /// The body of a Callflows API request: the first action must be `makeCall` (-1013), and
+    /// The body of a Callflows API request: the first action must be `makeCall` (-1013), a
+    /// second `makeCall` is bridged to the first once answered (a third is -1010), and
     /// `validUntil` and `clientRequestId` are allowed beside `callflow`.
     Api,
+}
+
+/// What to validate against: the mode, and the facts about the account the caller knows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rules<'a> {
+    /// What the callflow is for.
+    pub mode: Mode,
+    /// Report warnings as errors.
+    pub strict: bool,
+    /// The sub-account's whitelisted caller ids. When given, a `makeCall` `source` outside
+    /// the list is -1014; when `None`, sources are not checked (the platform knows the list).
+    pub caller_ids: Option<&'a [String]>,
+    /// The current time. When given, a `validUntil` that is not later is -1015.
+    pub now: Option<DateTime<Utc>>,
+}
+
+impl Rules<'_> {
+    /// The platform's rules for `mode`, with no account facts and warnings as warnings.
+    pub const fn new(mode: Mode) -> Self {
+        Self {
+            mode,
+            strict: false,
+            caller_ids: None,
+            now: None,
+        }
+    }
+}
+
+/// How a violation weighs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// The platform refuses the callflow (or, with [`Rules::strict`], we do).
+    Error,
+    /// The platform takes the callflow, but it is risky or breaks a documented rule the
+    /// platform does not enforce.
+    Warning,
 }
 
 /// One step of a JSON path.
@@ -90,14 +140,26 @@ impl fmt::Display for JsonPath {
 pub struct Violation {
     /// Where (first, so violations sort by path).
     pub path: JsonPath,
-    /// The platform's status code.
+    /// The platform's status code (for a warning: the one the rule it bends would give).
     pub code: StatusCode,
     /// What is wrong.
     pub message: String,
+    /// Whether it is an error or a warning.
+    pub severity: Severity,
+}
+
+impl Violation {
+    /// Whether the callflow is refused for it.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.severity == Severity::Warning {
+            f.write_str("warning: ")?;
+        }
         write!(f, "{} {}: {}", self.code, self.path, self.message)
     }
 }
@@ -105,12 +167,18 @@ impl fmt::Display for Violation {
 /// Validates a callflow body given as bytes. Invalid JSON is one -1001 violation at `$` that
 /// carries serde's line and column.
 pub fn validate_slice(body: &[u8], mode: Mode) -> Vec<Violation> {
+    validate_slice_with(body, &Rules::new(mode))
+}
+
+/// [`validate_slice`] against chosen [`Rules`].
+pub fn validate_slice_with(body: &[u8], rules: &Rules<'_>) -> Vec<Violation> {
     match serde_json::from_slice::<Value>(body) {
-        Ok(value) => validate_json(&value, mode),
+        Ok(value) => validate_json_with(&value, rules),
         Err(err) => vec![Violation {
             path: JsonPath::root(),
             code: StatusCode::InvalidJson,
             message: format!("invalid JSON: {err}"),
+            severity: Severity::Error,
         }],
     }
 }
@@ -123,31 +191,63 @@ pub fn validate_callflow(callflow: &Callflow, mode: Mode) -> Vec<Violation> {
             path: JsonPath::root(),
             code: StatusCode::Unknown,
             message: format!("cannot serialize: {err}"),
+            severity: Severity::Error,
         }],
     }
 }
 
-/// Validates a callflow given as JSON. Returns the violations sorted by path; empty when valid.
+/// Validates a callflow given as JSON. Returns the violations, errors and warnings, sorted by
+/// path; empty when the callflow is valid and has nothing to warn about.
 pub fn validate_json(value: &Value, mode: Mode) -> Vec<Violation> {
-    let mut v = Validator::default();
-    v.callflow_body(value, mode);
+    validate_json_with(value, &Rules::new(mode))
+}
+
+/// [`validate_json`] against chosen [`Rules`].
+pub fn validate_json_with(value: &Value, rules: &Rules<'_>) -> Vec<Violation> {
+    let mut v = Validator {
+        rules,
+        violations: Vec::new(),
+    };
+    v.callflow_body(value, rules.mode);
     v.violations.sort();
     v.violations
 }
 
 const ACTIONS: &str = "say, sayAndCapture, makeCall, hangup, playFile";
 
-#[derive(Default)]
-struct Validator {
+/// The platform's `validUntil` format: UTC, milliseconds (read as optional, as in 8x8's own
+/// examples of other timestamps).
+const VALID_UNTIL_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.fZ";
+/// How we write a time in a message about `validUntil`.
+const VALID_UNTIL_DISPLAY: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
+
+struct Validator<'r> {
+    rules: &'r Rules<'r>,
     violations: Vec<Violation>,
 }
 
-impl Validator {
+impl Validator<'_> {
     fn push(&mut self, path: JsonPath, code: StatusCode, message: impl Into<String>) {
         self.violations.push(Violation {
             path,
             code,
             message: message.into(),
+            severity: Severity::Error,
+        });
+    }
+
+    /// A warning, or an error under [`Rules::strict`].
+    fn warn(&mut self, path: JsonPath, code: StatusCode, message: impl Into<String>) {
+        let severity = if self.rules.strict {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        self.violations.push(Violation {
+            path,
+            code,
+            message: message.into(),
+            severity,
         });
     }
 
@@ -202,7 +302,9 @@ impl Validator {
             self.scalar(root.key("clientActionId"), check_client_action_id(id));
         }
         if mode == Mode::Api {
-            self.string(&root, body, "validUntil", false);
+            if let Some(until) = self.string(&root, body, "validUntil", false) {
+                self.valid_until(root.key("validUntil"), until);
+            }
             self.string(&root, body, "clientRequestId", false);
         }
         let path = root.key("callflow");
@@ -260,7 +362,13 @@ impl Validator {
                 "the first action of a Callflows API request must be makeCall",
             );
         }
-        let mut first_make_call = None;
+        // The caller's leg exists in a webhook reply; an API request may bridge a second call
+        // to the first once answered.
+        let make_calls_allowed = match mode {
+            Mode::Webhook => 1,
+            Mode::Api => 2,
+        };
+        let mut make_calls = Vec::new();
         let mut capture_at = None;
         let mut hangup_at = None;
         for (i, name) in names.iter().enumerate() {
@@ -272,25 +380,39 @@ impl Validator {
                     format!("nothing may follow the hangup at $.callflow[{h}]"),
                 );
             } else if let Some(c) = capture_at {
-                self.push(
+                self.warn(
                     here.clone(),
                     StatusCode::TooManyActions,
                     format!(
-                        "nothing may follow the sayAndCapture at $.callflow[{c}]; its digits arrive in the next webhook"
+                        "follows the sayAndCapture at $.callflow[{c}]: the platform may ignore the digits the caller enters; end the callflow with the sayAndCapture and send this in the answer to the next webhook"
                     ),
                 );
             }
             match *name {
-                Some("makeCall") => match first_make_call {
-                    Some(first) => self.push(
-                        here,
-                        StatusCode::MultipleDestinations,
-                        format!(
-                            "a callflow may hold one makeCall; the first is $.callflow[{first}]"
+                Some("makeCall") if make_calls.len() >= make_calls_allowed => {
+                    let earlier = make_calls
+                        .iter()
+                        .map(|i| format!("$.callflow[{i}]"))
+                        .collect::<Vec<_>>()
+                        .join(" and ");
+                    match mode {
+                        Mode::Webhook => self.push(
+                            here,
+                            StatusCode::MultipleDestinations,
+                            format!(
+                                "a webhook answer may hold one makeCall (the caller's leg is the other); the first is {earlier}"
+                            ),
                         ),
-                    ),
-                    None => first_make_call = Some(i),
-                },
+                        Mode::Api => self.push(
+                            here,
+                            StatusCode::TooManyActions,
+                            format!(
+                                "a Callflows API request may hold at most two makeCall actions; they are {earlier}"
+                            ),
+                        ),
+                    }
+                }
+                Some("makeCall") => make_calls.push(i),
                 Some("sayAndCapture") => {
                     capture_at.get_or_insert(i);
                 }
@@ -356,10 +478,19 @@ impl Validator {
             "makeCall" => {
                 self.unknown_keys(p, params, &["source", "destination", "callRecording"]);
                 if let Some(source) = self.string(p, params, "source", true) {
-                    self.scalar(
-                        p.key("source"),
-                        check_msisdn(source, StatusCode::InvalidEntry),
-                    );
+                    let valid = check_msisdn(source, StatusCode::InvalidEntry);
+                    let whitelisted = valid.is_ok() && self.caller_id_whitelisted(source);
+                    self.scalar(p.key("source"), valid);
+                    if !whitelisted && let Some(ids) = self.rules.caller_ids {
+                        self.push(
+                            p.key("source"),
+                            StatusCode::CallerIdNotWhitelisted,
+                            format!(
+                                "{source:?} is not one of the sub-account's caller ids ({})",
+                                ids.join(", ")
+                            ),
+                        );
+                    }
                 }
                 if let Some(dest) = self.string(p, params, "destination", true) {
                     self.scalar(
@@ -442,13 +573,54 @@ impl Validator {
                 "is required when digitTimeout is given",
             );
         }
-        if let (Some(digit), Some(overall)) = (digit, overall)
-            && digit >= overall
-        {
-            self.push(
+        match (digit, overall) {
+            (Some(digit), Some(overall)) if digit > overall => self.push(
                 p.key("overallTimeout"),
                 StatusCode::OverallTimeoutNotGreater,
                 format!("must be greater than digitTimeout ({digit}), got {overall}"),
+            ),
+            // Every sayAndCapture example of 8x8's own documentation does this, and the
+            // platform runs it; the written rule says greater.
+            (Some(digit), Some(overall)) if digit == overall => self.warn(
+                p.key("overallTimeout"),
+                StatusCode::OverallTimeoutNotGreater,
+                format!(
+                    "equals digitTimeout ({digit}); the platform's rule is that it must be greater, so make it larger"
+                ),
+            ),
+            _ => {}
+        }
+    }
+
+    /// Whether a `makeCall` source is allowed by [`Rules::caller_ids`] (always, without a list).
+    fn caller_id_whitelisted(&self, source: &str) -> bool {
+        self.rules
+            .caller_ids
+            .is_none_or(|ids| ids.iter().any(|id| Msisdn::same_number(id, source)))
+    }
+
+    /// `validUntil`: `YYYY-MM-DDTHH:MM:SS.SSSZ`, and later than [`Rules::now`] when given.
+    fn valid_until(&mut self, path: JsonPath, until: &str) {
+        let Ok(at) = NaiveDateTime::parse_from_str(until, VALID_UNTIL_FORMAT) else {
+            self.push(
+                path,
+                StatusCode::InvalidEntry,
+                format!(
+                    "{until:?} is not a time like 2026-01-31T23:59:59.000Z (UTC, milliseconds)"
+                ),
+            );
+            return;
+        };
+        if let Some(now) = self.rules.now
+            && at.and_utc() <= now
+        {
+            self.push(
+                path,
+                StatusCode::ValidityExpired,
+                format!(
+                    "{until:?} is already past (now {}); the platform would not place the call",
+                    now.format(VALID_UNTIL_DISPLAY)
+                ),
             );
         }
     }

@@ -1,9 +1,12 @@
 //! What the platform POSTs to us: the webhook envelope and its three payloads.
 //!
 //! [`Webhook::from_slice`] is the one place a body becomes typed values. It is tolerant where
-//! the platform is loose (unknown fields are ignored, nullable fields are optional, `eventData`
-//! may be a map or the older v2 string, integers may arrive as strings) and strict where routing
-//! needs it: a missing `sessionId`, `callStatus` or (for a new call) `destination`, or an unknown
+//! the platform is loose, because a webhook we refuse is a call the platform drops: unknown
+//! fields are ignored, nullable fields are optional, the caller's digits may sit in any of the
+//! three places the platform has used (see [`CallAction::dtmf`]), integers may arrive as
+//! strings, a reference id may be the string `"null"`, and status telemetry and session
+//! summaries are never refused for their content. It is strict where routing needs it: a
+//! missing `sessionId`, `callStatus` or (for a new call) `destination`, or an unknown
 //! `eventType`, is a [`WebhookError`] naming the field.
 //!
 //! Parsing is single-pass on the happy path. Only when a payload fails to parse do we parse it a
@@ -213,6 +216,9 @@ pub enum CallStatus {
     CallReceived,
     /// The previous callflow finished: continue.
     ActionCompleted,
+    /// Digits were captured (an older form of the event: the digits at `payload.dtmf` and no
+    /// `clientActionId`). Continued exactly like [`CallStatus::ActionCompleted`].
+    DtmfReceived,
     /// A value this version does not know (kept, so the error can quote it).
     Other(String),
     /// Absent.
@@ -226,6 +232,7 @@ impl CallStatus {
         match self {
             Self::CallReceived => "CALL_RECEIVED",
             Self::ActionCompleted => "ACTION_COMPLETED",
+            Self::DtmfReceived => "DTMF_RECEIVED",
             Self::Other(s) => s,
             Self::Missing => "",
         }
@@ -239,6 +246,7 @@ impl<'de> Deserialize<'de> for CallStatus {
             None | Some("") => Self::Missing,
             Some("CALL_RECEIVED") => Self::CallReceived,
             Some("ACTION_COMPLETED") => Self::ActionCompleted,
+            Some("DTMF_RECEIVED") => Self::DtmfReceived,
             Some(other) => Self::Other(other.to_owned()),
         })
     }
@@ -266,7 +274,7 @@ pub struct CallAction {
     /// The tenant.
     #[serde(deserialize_with = "nullable_string")]
     pub sub_account_id: String,
-    /// `CALL_RECEIVED` or `ACTION_COMPLETED`.
+    /// `CALL_RECEIVED`, `ACTION_COMPLETED` or `DTMF_RECEIVED`.
     pub call_status: CallStatus,
     /// `INBOUND` / `OUTBOUND`.
     pub call_direction: Option<String>,
@@ -286,16 +294,22 @@ pub struct CallAction {
     pub source_country_code: Option<String>,
     /// ISO 3166-1 alpha-2.
     pub destination_country_code: Option<String>,
-    /// Virtual-number reference id.
+    /// Virtual-number reference id (`None` also when the platform wrote the string `"null"`).
+    #[serde(deserialize_with = "ref_id")]
     pub source_ref_id: Option<String>,
-    /// Virtual-number reference id.
+    /// Virtual-number reference id (`None` also when the platform wrote the string `"null"`).
+    #[serde(deserialize_with = "ref_id")]
     pub destination_ref_id: Option<String>,
-    /// Seconds since the call started.
+    /// Seconds since the call started (documented as a string, sent as an integer).
     #[serde(deserialize_with = "lenient_u64")]
     pub call_duration: Option<u64>,
     /// What the caller entered.
     #[serde(deserialize_with = "event_data")]
     pub event_data: Option<EventData>,
+    /// Digits at the top level of the payload: where the `DTMF_RECEIVED` form of the event and
+    /// 8x8's sample backend put them. Read through [`CallAction::dtmf`].
+    #[serde(deserialize_with = "digits")]
+    pub dtmf: Option<String>,
     /// Final SIP code of the leg (after a `makeCall`: how the transfer went).
     #[serde(deserialize_with = "lenient_u16")]
     pub sip_code: Option<u16>,
@@ -315,20 +329,27 @@ impl CallAction {
             CallStatus::Other(other) => Err(WebhookError::InvalidField {
                 field: "payload.callStatus".to_owned(),
                 message: format!(
-                    "unknown call status {other:?}; expected CALL_RECEIVED or ACTION_COMPLETED"
+                    "unknown call status {other:?}; expected CALL_RECEIVED, ACTION_COMPLETED or DTMF_RECEIVED"
                 ),
             }),
             CallStatus::CallReceived => require(&self.destination, "payload.destination"),
-            CallStatus::ActionCompleted => Ok(()),
+            CallStatus::ActionCompleted | CallStatus::DtmfReceived => Ok(()),
         }
     }
 
     /// The digits the caller entered, if any (`None` for silence or nothing valid).
+    ///
+    /// The platform has put them in three places; the first that holds digits wins:
+    /// `eventData.dtmf` (the documented form), `eventData` as the digit string itself (the
+    /// older v2 form), then `payload.dtmf` (the `DTMF_RECEIVED` form). `eventData` is either a
+    /// map or a string, never both, so the first two are one field once parsed.
     pub fn dtmf(&self) -> Option<&str> {
+        let non_empty = |d: &&str| !d.is_empty();
         self.event_data
             .as_ref()
             .and_then(|d| d.dtmf.as_deref())
-            .filter(|d| !d.is_empty())
+            .filter(non_empty)
+            .or_else(|| self.dtmf.as_deref().filter(non_empty))
     }
 }
 
@@ -337,6 +358,7 @@ impl CallAction {
 #[serde(rename_all = "camelCase", default)]
 pub struct EventData {
     /// Captured digits; null when nothing valid was entered after all tries.
+    #[serde(deserialize_with = "digits")]
     pub dtmf: Option<String>,
     /// Speech recognition result, passed through untouched.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -344,27 +366,34 @@ pub struct EventData {
 }
 
 /// The payload of a `CALL_STATUS` (VCS) webhook: telemetry we acknowledge.
+///
+/// Only `sessionId` can make one fail to parse. The platform says status events may carry
+/// "additional parameters", and nothing in them steers a call, so every other field is read
+/// when it has a usable value and left empty when it has not.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CallStatusEvent {
     /// The delivery's id.
-    #[serde(deserialize_with = "nullable_string")]
+    #[serde(deserialize_with = "loose_string")]
     pub event_id: String,
     /// The call leg.
-    #[serde(deserialize_with = "nullable_string")]
+    #[serde(deserialize_with = "loose_string")]
     pub call_id: String,
     /// The session. Never empty after parsing.
     #[serde(deserialize_with = "nullable_string")]
     pub session_id: String,
-    /// The leg's status, as the platform names it.
+    /// The leg's status as the platform names it: `CALL_INITIATED`, `CALL_RECEIVED`,
+    /// `CALL_CONNECTED`, `CALL_DISCONNECTED`, `CALL_UPDATED`, `DTMF_RECEIVED`, or any other.
+    #[serde(deserialize_with = "loose_option")]
     pub call_status: Option<String>,
     /// SIP code of the leg.
-    #[serde(deserialize_with = "lenient_u16")]
+    #[serde(deserialize_with = "loose_u16")]
     pub sip_code: Option<u16>,
     /// Seconds since the call started.
-    #[serde(deserialize_with = "lenient_u64")]
+    #[serde(deserialize_with = "loose_u64")]
     pub call_duration: Option<u64>,
     /// ISO 8601.
+    #[serde(deserialize_with = "loose_option")]
     pub timestamp: Option<String>,
 }
 
@@ -383,6 +412,12 @@ pub enum SessionStatus {
     Canceled,
     /// The platform hit an error (see `errorDetails`).
     Error,
+    /// Voice messaging: the message was played and the contact unsubscribed.
+    CompletedUnsubscribed,
+    /// Voice messaging: the contact asked to unsubscribe and recording it failed.
+    CompletedUnsubError,
+    /// Voice messaging: the contact had unsubscribed before, so no call was made.
+    UnsubscribedContact,
     /// A status this version does not know.
     Other(String),
     /// Absent.
@@ -392,16 +427,20 @@ pub enum SessionStatus {
 
 impl SessionStatus {
     /// Every status the platform documents, for pre-registering metrics.
-    pub const KNOWN: [SessionStatus; 6] = [
+    pub const KNOWN: [SessionStatus; 9] = [
         Self::Completed,
         Self::Busy,
         Self::NoAnswer,
         Self::Failed,
         Self::Canceled,
         Self::Error,
+        Self::CompletedUnsubscribed,
+        Self::CompletedUnsubError,
+        Self::UnsubscribedContact,
     ];
 
-    /// The wire value (`OTHER` for unknown and missing ones, so it is safe as a metric label).
+    /// The wire value (`OTHER` for unknown and missing ones, so it is safe as a metric label;
+    /// `CANCELLED` is labelled `CANCELED`).
     pub fn label(&self) -> &'static str {
         match self {
             Self::Completed => "COMPLETED",
@@ -410,15 +449,18 @@ impl SessionStatus {
             Self::Failed => "FAILED",
             Self::Canceled => "CANCELED",
             Self::Error => "ERROR",
+            Self::CompletedUnsubscribed => "COMPLETED_UNSUBSCRIBED",
+            Self::CompletedUnsubError => "COMPLETED_UNSUB_ERROR",
+            Self::UnsubscribedContact => "UNSUBSCRIBED_CONTACT",
             Self::Other(_) | Self::Missing => "OTHER",
         }
     }
 }
 
-impl<'de> Deserialize<'de> for SessionStatus {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = Option::<std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Ok(match s.as_deref() {
+impl SessionStatus {
+    /// The status a wire value names (`CANCELLED` is [`SessionStatus::Canceled`]).
+    pub fn from_wire(value: Option<&str>) -> Self {
+        match value {
             None | Some("") => Self::Missing,
             Some("COMPLETED") => Self::Completed,
             Some("BUSY") => Self::Busy,
@@ -426,8 +468,18 @@ impl<'de> Deserialize<'de> for SessionStatus {
             Some("FAILED") => Self::Failed,
             Some("CANCELED") | Some("CANCELLED") => Self::Canceled,
             Some("ERROR") => Self::Error,
+            Some("COMPLETED_UNSUBSCRIBED") => Self::CompletedUnsubscribed,
+            Some("COMPLETED_UNSUB_ERROR") => Self::CompletedUnsubError,
+            Some("UNSUBSCRIBED_CONTACT") => Self::UnsubscribedContact,
             Some(other) => Self::Other(other.to_owned()),
-        })
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SessionStatus {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Option::<std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(Self::from_wire(s.as_deref()))
     }
 }
 
@@ -442,6 +494,10 @@ impl Serialize for SessionStatus {
 }
 
 /// The payload of a `SESSION_SUMMARY` (VSS) webhook.
+///
+/// Only `sessionId` can make one fail to parse: the call is over, and refusing its summary
+/// would only lose the record of how it ended. Other fields are read when they have a usable
+/// value and left empty when they have not.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SessionSummary {
@@ -449,23 +505,34 @@ pub struct SessionSummary {
     #[serde(deserialize_with = "nullable_string")]
     pub session_id: String,
     /// The tenant.
+    #[serde(deserialize_with = "loose_option")]
     pub sub_account_id: Option<String>,
     /// How the session ended.
+    #[serde(deserialize_with = "loose_status")]
     pub session_status: SessionStatus,
     /// ISO 8601.
+    #[serde(deserialize_with = "loose_option")]
     pub start_time: Option<String>,
     /// ISO 8601.
+    #[serde(deserialize_with = "loose_option")]
     pub end_time: Option<String>,
-    /// The last action run, e.g. `MAKE_CALL`, `HANGUP`, `SAY_AND_CAPTURE`.
+    /// The last action run: `MAKE_CALL`, `HANGUP`, `SAY_AND_CAPTURE`, `SAY`, `PLAY_FILE`,
+    /// `PLAY_TTS` have been seen.
+    #[serde(deserialize_with = "loose_option")]
     pub last_action: Option<String>,
     /// How many legs the session had.
-    #[serde(deserialize_with = "lenient_u64")]
+    #[serde(deserialize_with = "loose_u64")]
     pub call_count: Option<u64>,
     /// Echo of the Callflows API request id, for outbound sessions.
+    #[serde(deserialize_with = "loose_option")]
     pub client_request_id: Option<String>,
     /// Set when the platform failed the session.
+    #[serde(deserialize_with = "loose_error_details")]
     pub error_details: Option<ErrorDetails>,
-    /// The legs, keyed `callA`, `callB`, ...
+    /// The legs, keyed `callA`, `callB`, ... The platform also spells them `CallA`, `CallB`;
+    /// keys are stored with a lower-case first letter, so look legs up as `callA`. Entries that
+    /// are not objects are skipped.
+    #[serde(deserialize_with = "legs")]
     pub details: BTreeMap<String, CallLeg>,
 }
 
@@ -474,9 +541,11 @@ pub struct SessionSummary {
 #[serde(rename_all = "camelCase", default)]
 pub struct ErrorDetails {
     /// The platform's message.
+    #[serde(deserialize_with = "loose_option")]
     pub error_msg: Option<String>,
-    /// -2001 ... -2010, -9999.
-    #[serde(deserialize_with = "lenient_i64")]
+    /// -2001 ... -2010, -9999; sent as an integer or as a string holding one (`None` when it
+    /// is neither).
+    #[serde(deserialize_with = "loose_i64")]
     pub error_code: Option<i64>,
 }
 
@@ -485,39 +554,55 @@ pub struct ErrorDetails {
 #[serde(rename_all = "camelCase", default)]
 pub struct CallLeg {
     /// The leg.
+    #[serde(deserialize_with = "loose_option")]
     pub call_id: Option<String>,
     /// `INBOUND` / `OUTBOUND`.
+    #[serde(deserialize_with = "loose_option")]
     pub call_direction: Option<String>,
     /// `PSTN` / `VOIP`.
+    #[serde(deserialize_with = "loose_option")]
     pub call_type: Option<String>,
     /// ISO 8601.
+    #[serde(deserialize_with = "loose_option")]
     pub initiated_timestamp: Option<String>,
     /// ISO 8601; absent if the leg never connected.
+    #[serde(deserialize_with = "loose_option")]
     pub connected_timestamp: Option<String>,
     /// ISO 8601.
+    #[serde(deserialize_with = "loose_option")]
     pub disconnected_timestamp: Option<String>,
     /// Calling number.
+    #[serde(deserialize_with = "loose_option")]
     pub source: Option<String>,
     /// Called number.
+    #[serde(deserialize_with = "loose_option")]
     pub destination: Option<String>,
     /// `MSISDN`.
+    #[serde(deserialize_with = "loose_option")]
     pub source_format: Option<String>,
     /// `MSISDN`.
+    #[serde(deserialize_with = "loose_option")]
     pub destination_format: Option<String>,
     /// ISO 3166-1 alpha-2.
+    #[serde(deserialize_with = "loose_option")]
     pub source_country_code: Option<String>,
     /// ISO 3166-1 alpha-2.
+    #[serde(deserialize_with = "loose_option")]
     pub destination_country_code: Option<String>,
-    /// Virtual-number reference id.
+    /// Virtual-number reference id (`None` also for the string `"null"`).
+    #[serde(deserialize_with = "loose_ref_id")]
     pub source_ref_id: Option<String>,
-    /// Virtual-number reference id.
+    /// Virtual-number reference id (`None` also for the string `"null"`).
+    #[serde(deserialize_with = "loose_ref_id")]
     pub destination_ref_id: Option<String>,
-    /// COMPLETED, BUSY, NO_ANSWER, FAILED, CANCELED.
+    /// COMPLETED, BUSY, NO_ANSWER, FAILED, CANCELED (or CANCELLED), ERROR, or another.
+    #[serde(deserialize_with = "loose_option")]
     pub call_status: Option<String>,
-    /// Seconds.
-    #[serde(deserialize_with = "lenient_u64")]
+    /// Seconds (documented as a string, sent as an integer).
+    #[serde(deserialize_with = "loose_u64")]
     pub call_duration: Option<u64>,
     /// Voice quality, when measured.
+    #[serde(deserialize_with = "loose_quality")]
     pub call_quality: Option<CallQuality>,
 }
 
@@ -598,6 +683,118 @@ fn lenient_u16<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error>
 
 fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     lenient_int(d)
+}
+
+/// A reference id: the platform writes an absent one as null or as the string `"null"`.
+fn ref_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.filter(|id| id != "null"))
+}
+
+/// Digits: a string, or an integer (a backend that parsed them as a number), or null.
+fn digits<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct Digits;
+
+    impl<'de> Visitor<'de> for Digits {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string of digits, or null")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_owned()))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    d.deserialize_any(Digits)
+}
+
+// The `loose_*` readers are for fields that steer nothing (status telemetry, session
+// summaries): a value of the wrong shape is read as absent instead of refusing the webhook.
+
+/// A string, a number or a boolean as text; anything else as the empty string.
+fn loose_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(loose_option(d)?.unwrap_or_default())
+}
+
+/// A string, a number or a boolean as text; null, arrays and objects as `None`.
+fn loose_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    })
+}
+
+fn loose_ref_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(loose_option(d)?.filter(|id| id != "null"))
+}
+
+/// Reads `T` from the value with `read`, or `None` if the value does not fit.
+fn loose<'de, D, T>(
+    d: D,
+    read: impl FnOnce(serde_json::Value) -> Result<Option<T>, serde_json::Error>,
+) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    Ok(read(serde_json::Value::deserialize(d)?).ok().flatten())
+}
+
+fn loose_u16<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    loose(d, lenient_u16)
+}
+
+fn loose_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    loose(d, lenient_u64)
+}
+
+fn loose_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    loose(d, lenient_i64)
+}
+
+fn loose_quality<'de, D: Deserializer<'de>>(d: D) -> Result<Option<CallQuality>, D::Error> {
+    loose(d, Option::<CallQuality>::deserialize)
+}
+
+fn loose_error_details<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ErrorDetails>, D::Error> {
+    loose(d, Option::<ErrorDetails>::deserialize)
+}
+
+/// `sessionStatus`: any string is a status; any other value is a missing one.
+fn loose_status<'de, D: Deserializer<'de>>(d: D) -> Result<SessionStatus, D::Error> {
+    Ok(SessionStatus::from_wire(loose_option(d)?.as_deref()))
+}
+
+/// `details`: the legs, with `CallA` stored as `callA`; entries that are not legs are skipped.
+fn legs<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, CallLeg>, D::Error> {
+    let serde_json::Value::Object(entries) = serde_json::Value::deserialize(d)? else {
+        return Ok(BTreeMap::new());
+    };
+    Ok(entries
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let leg = CallLeg::deserialize(value).ok()?;
+            let mut chars = key.chars();
+            let key = match chars.next() {
+                Some(first) => first.to_lowercase().chain(chars).collect(),
+                None => key,
+            };
+            Some((key, leg))
+        })
+        .collect())
 }
 
 /// `eventData`: a map (v3), the digits as a bare string (v2), or null.
@@ -795,5 +992,193 @@ mod tests {
             Some(-2003)
         );
         assert_eq!(summary("WEIRD").session_status.label(), "OTHER");
+    }
+
+    fn action_with(fields: &str) -> CallAction {
+        call_action(&format!(
+            r#"{{"eventType":"CALL_ACTION","payload":{{"sessionId":"s","callStatus":"ACTION_COMPLETED"{fields}}}}}"#
+        ))
+    }
+
+    #[test]
+    fn dtmf_in_each_of_its_three_places() {
+        assert_eq!(
+            action_with(r#","eventData":{"dtmf":"3"}"#).dtmf(),
+            Some("3")
+        );
+        assert_eq!(action_with(r#","eventData":"3""#).dtmf(), Some("3"));
+        assert_eq!(action_with(r#","dtmf":"3""#).dtmf(), Some("3"));
+        // A backend that parsed the digits as a number.
+        assert_eq!(action_with(r#","dtmf":3"#).dtmf(), Some("3"));
+        assert_eq!(action_with(r#","dtmf":null"#).dtmf(), None);
+        assert_eq!(action_with("").dtmf(), None);
+    }
+
+    #[test]
+    fn dtmf_precedence_event_data_first_then_payload() {
+        assert_eq!(
+            action_with(r#","eventData":{"dtmf":"1"},"dtmf":"2""#).dtmf(),
+            Some("1")
+        );
+        assert_eq!(
+            action_with(r#","eventData":"1","dtmf":"2""#).dtmf(),
+            Some("1")
+        );
+        // A null or empty eventData.dtmf holds no digits: the next place is read.
+        assert_eq!(
+            action_with(r#","eventData":{"dtmf":null},"dtmf":"2""#).dtmf(),
+            Some("2")
+        );
+        assert_eq!(
+            action_with(r#","eventData":"","dtmf":"2""#).dtmf(),
+            Some("2")
+        );
+        assert_eq!(
+            action_with(r#","eventData":null,"dtmf":"2""#).dtmf(),
+            Some("2")
+        );
+    }
+
+    #[test]
+    fn malformed_dtmf_names_its_field() {
+        let err = Webhook::from_slice(
+            br#"{"eventType":"CALL_ACTION","payload":{"sessionId":"s","callStatus":"ACTION_COMPLETED","dtmf":{"x":1}}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.field(), Some("payload.dtmf"), "{err}");
+        let err = Webhook::from_slice(
+            br#"{"eventType":"CALL_ACTION","payload":{"sessionId":"s","callStatus":"ACTION_COMPLETED","eventData":[1]}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.field(), Some("payload.eventData"), "{err}");
+    }
+
+    #[test]
+    fn dtmf_received_is_a_continuation_without_client_action_id() {
+        let a = call_action(
+            r#"{"eventType":"CALL_ACTION","payload":{"sessionId":"s","callStatus":"DTMF_RECEIVED","dtmf":"42"}}"#,
+        );
+        assert_eq!(a.call_status, CallStatus::DtmfReceived);
+        assert_eq!(a.call_status.as_str(), "DTMF_RECEIVED");
+        assert_eq!(a.client_action_id, None);
+        assert_eq!(a.dtmf(), Some("42"));
+    }
+
+    #[test]
+    fn ref_ids_written_as_the_string_null_are_absent() {
+        let a = action_with(r#","sourceRefId":"null","destinationRefId":"vn-1""#);
+        assert_eq!(a.source_ref_id, None);
+        assert_eq!(a.destination_ref_id.as_deref(), Some("vn-1"));
+    }
+
+    #[test]
+    fn call_status_events_are_never_refused_for_their_content() {
+        for status in [
+            "CALL_INITIATED",
+            "CALL_RECEIVED",
+            "CALL_CONNECTED",
+            "CALL_DISCONNECTED",
+            "CALL_UPDATED",
+            "DTMF_RECEIVED",
+            "SOMETHING_NEW",
+        ] {
+            let body = format!(
+                r#"{{"eventType":"CALL_STATUS","payload":{{"sessionId":"s","callStatus":"{status}","sipCode":"busy","callDuration":[1],"timestamp":1763630102,"eventId":7,"dtmf":"5","more":{{"a":1}}}}}}"#
+            );
+            match Webhook::from_slice(body.as_bytes()) {
+                Ok(Webhook::CallStatus(event)) => {
+                    assert_eq!(event.call_status.as_deref(), Some(status));
+                    assert_eq!(event.sip_code, None);
+                    assert_eq!(event.call_duration, None);
+                    assert_eq!(event.timestamp.as_deref(), Some("1763630102"));
+                    assert_eq!(event.event_id, "7");
+                }
+                other => panic!("{status}: {other:?}"),
+            }
+        }
+        // Only the session id routes it, and it is still required.
+        let err =
+            Webhook::from_slice(br#"{"eventType":"CALL_STATUS","payload":{"callStatus":"X"}}"#)
+                .unwrap_err();
+        assert_eq!(err.field(), Some("payload.sessionId"));
+    }
+
+    fn summary(payload: &str) -> SessionSummary {
+        let body = format!(
+            r#"{{"eventType":"SESSION_SUMMARY","version":1,"payload":{{"sessionId":"s"{payload}}}}}"#
+        );
+        match Webhook::from_slice(body.as_bytes()) {
+            Ok(Webhook::SessionSummary(s)) => s,
+            other => panic!("{payload}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_session_status_spelling() {
+        let status = |s: &str| summary(&format!(r#","sessionStatus":"{s}""#)).session_status;
+        assert_eq!(status("CANCELED"), SessionStatus::Canceled);
+        assert_eq!(status("CANCELLED"), SessionStatus::Canceled);
+        assert_eq!(status("CANCELLED").label(), "CANCELED");
+        assert_eq!(
+            status("COMPLETED_UNSUBSCRIBED"),
+            SessionStatus::CompletedUnsubscribed
+        );
+        assert_eq!(
+            status("COMPLETED_UNSUB_ERROR").label(),
+            "COMPLETED_UNSUB_ERROR"
+        );
+        assert_eq!(
+            status("UNSUBSCRIBED_CONTACT").label(),
+            "UNSUBSCRIBED_CONTACT"
+        );
+        assert_eq!(
+            status("BRAND_NEW"),
+            SessionStatus::Other("BRAND_NEW".into())
+        );
+        assert_eq!(status("BRAND_NEW").label(), "OTHER");
+        assert_eq!(summary("").session_status, SessionStatus::Missing);
+        assert_eq!(
+            summary(r#","sessionStatus":5"#).session_status.label(),
+            "OTHER"
+        );
+        // Every known status labels itself and reads back from its label.
+        for known in SessionStatus::KNOWN {
+            assert_eq!(SessionStatus::from_wire(Some(known.label())), known);
+        }
+    }
+
+    #[test]
+    fn legs_in_either_case_with_loose_fields() {
+        let s = summary(
+            r#","details":{
+                "CallA":{"callId":"a","callStatus":"ERROR","callDuration":"31","sourceRefId":"null","destinationRefId":"vn"},
+                "CallB":{"callId":"b","callStatus":"CANCELLED","callDuration":0,"callQuality":"n/a"},
+                "note":"not a leg"}"#,
+        );
+        assert_eq!(s.details.keys().collect::<Vec<_>>(), ["callA", "callB"]);
+        let a = &s.details["callA"];
+        assert_eq!(a.call_status.as_deref(), Some("ERROR"));
+        assert_eq!(a.call_duration, Some(31));
+        assert_eq!(a.source_ref_id, None);
+        assert_eq!(a.destination_ref_id.as_deref(), Some("vn"));
+        let b = &s.details["callB"];
+        assert_eq!(b.call_duration, Some(0));
+        assert_eq!(b.call_quality, None);
+    }
+
+    #[test]
+    fn error_codes_as_integers_or_strings() {
+        let code = |c: &str| {
+            summary(&format!(
+                r#","sessionStatus":"ERROR","errorDetails":{{"errorMsg":"The call flow provided is invalid","errorCode":{c}}}"#
+            ))
+            .error_details
+            .and_then(|e| e.error_code)
+        };
+        assert_eq!(code("-2003"), Some(-2003));
+        assert_eq!(code(r#""-2003""#), Some(-2003));
+        assert_eq!(code(r#""E_UNKNOWN""#), None);
+        assert_eq!(code("null"), None);
+        assert_eq!(summary(r#","errorDetails":"oops""#).error_details, None);
     }
 }

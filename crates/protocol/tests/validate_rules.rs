@@ -3,10 +3,14 @@
 //! where the wording matters to a user, the message), so a rule that silently stops firing or
 //! starts blaming the wrong field breaks a test.
 
+use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
 use switchboard_protocol::callflow::MAX_ACTIONS;
 use switchboard_protocol::scalar::MAX_TEXT_CHARS;
-use switchboard_protocol::{Callflow, Mode, StatusCode, Violation, validate_json, validate_slice};
+use switchboard_protocol::{
+    Callflow, Mode, Rules, Severity, StatusCode, Violation, validate_json, validate_json_with,
+    validate_slice,
+};
 
 const VOICE: &str = "en-US-ZiraRUS";
 
@@ -20,6 +24,28 @@ fn summarize(violations: &[Violation]) -> Vec<(i32, String)> {
         .iter()
         .map(|v| (v.code.as_i32(), v.path.to_string()))
         .collect()
+}
+
+/// Asserts the body is accepted with exactly one warning, at `path`, which `--strict` makes
+/// an error; returns the warning's message.
+#[track_caller]
+fn assert_only_warning(body: Value, mode: Mode, code: i32, path: &str) -> String {
+    let violations = validate_json(&body, mode);
+    assert_eq!(
+        summarize(&violations),
+        [(code, path.to_owned())],
+        "for {body}: {violations:#?}"
+    );
+    assert_eq!(violations[0].severity, Severity::Warning, "{violations:#?}");
+    assert!(!violations[0].is_error());
+    let strict = Rules {
+        strict: true,
+        ..Rules::new(mode)
+    };
+    let strict = validate_json_with(&body, &strict);
+    assert_eq!(summarize(&strict), [(code, path.to_owned())]);
+    assert_eq!(strict[0].severity, Severity::Error, "{strict:#?}");
+    violations[0].message.clone()
 }
 
 /// Asserts the body is valid in webhook mode, and that the typed [`Callflow`] reads it: what
@@ -194,21 +220,49 @@ fn overall_timeout_not_greater_than_digit_timeout_1006() {
     )]));
     let message = assert_only(
         flow(vec![capture(
-            json!({"digitTimeout": 10000, "overallTimeout": 10000}),
+            json!({"digitTimeout": 12000, "overallTimeout": 10000}),
         )]),
         -1006,
         "$.callflow[0].params.overallTimeout",
     );
     assert_eq!(
         message,
-        "must be greater than digitTimeout (10000), got 10000"
+        "must be greater than digitTimeout (12000), got 10000"
     );
-    assert_only(
-        flow(vec![capture(
-            json!({"digitTimeout": 12000, "overallTimeout": 10000}),
+    let errors = validate_json(
+        &flow(vec![capture(
+            json!({"digitTimeout": 10001, "overallTimeout": 10000}),
         )]),
+        Mode::Webhook,
+    );
+    assert_eq!(errors[0].severity, Severity::Error);
+}
+
+#[test]
+fn equal_digit_and_overall_timeouts_are_a_warning() {
+    // As in every sayAndCapture example of 8x8's documentation.
+    let message = assert_only_warning(
+        flow(vec![capture(
+            json!({"digitTimeout": 10000, "overallTimeout": 10000}),
+        )]),
+        Mode::Webhook,
         -1006,
         "$.callflow[0].params.overallTimeout",
+    );
+    assert_eq!(
+        message,
+        "equals digitTimeout (10000); the platform's rule is that it must be greater, so make it larger"
+    );
+    let line = validate_json(
+        &flow(vec![capture(
+            json!({"digitTimeout": 10000, "overallTimeout": 10000}),
+        )]),
+        Mode::Webhook,
+    )[0]
+    .to_string();
+    assert!(
+        line.starts_with("warning: -1006 $.callflow[0].params.overallTimeout: equals"),
+        "{line}"
     );
 }
 
@@ -451,7 +505,15 @@ fn repetition_out_of_range_1009() {
 
 #[test]
 fn speed_out_of_range_1009() {
-    for ok in [json!(0.5), json!(1), json!(1.0), json!(1.5), json!(2.0)] {
+    // Typed integer in 8x8's spec, documented 0.5..2 and sent as 1.0: any number in range.
+    for ok in [
+        json!(0.5),
+        json!(1),
+        json!(1.0),
+        json!(1.5),
+        json!(2),
+        json!(2.0),
+    ] {
         assert_valid(flow(vec![say(
             json!({"text": "Hi", "voiceProfile": VOICE, "speed": ok}),
         )]));
@@ -471,6 +533,15 @@ fn speed_out_of_range_1009() {
         assert_eq!(got, message);
         assert_only(
             flow(vec![capture(json!({ "speed": bad }))]),
+            -1009,
+            "$.callflow[0].params.speed",
+        );
+    }
+    for bad in [json!(0), json!(3)] {
+        assert_only(
+            flow(vec![say(
+                json!({"text": "Hi", "voiceProfile": VOICE, "speed": bad}),
+            )]),
             -1009,
             "$.callflow[0].params.speed",
         );
@@ -650,34 +721,42 @@ fn more_than_max_actions_1010() {
 }
 
 #[test]
-fn anything_after_say_and_capture_1010() {
+fn anything_after_say_and_capture_is_a_warning() {
     assert_valid(flow(vec![hello(), play(json!({})), capture(json!({}))]));
-    assert_only(
+    let message = assert_only_warning(
         flow(vec![capture(json!({})), hello()]),
+        Mode::Webhook,
         -1010,
         "$.callflow[1]",
     );
-    assert_only(
+    assert!(
+        message.contains("the platform may ignore the digits the caller enters"),
+        "{message}"
+    );
+    assert_only_warning(
         flow(vec![capture(json!({})), hangup()]),
+        Mode::Webhook,
         -1010,
         "$.callflow[1]",
+    );
+    let violations = validate_json(
+        &flow(vec![capture(json!({})), capture(json!({})), hello()]),
+        Mode::Webhook,
     );
     assert_eq!(
-        found(
-            &flow(vec![capture(json!({})), capture(json!({})), hello()]),
-            Mode::Webhook
-        ),
+        summarize(&violations),
         [
             (-1010, "$.callflow[1]".to_owned()),
             (-1010, "$.callflow[2]".to_owned()),
         ]
     );
+    assert!(violations.iter().all(|v| !v.is_error()));
 }
 
 // ---- -1011 more than one makeCall ----
 
 #[test]
-fn two_make_calls_1011() {
+fn two_make_calls_in_a_webhook_answer_1011() {
     assert_valid(flow(vec![hello(), make_call(json!({}))]));
     let message = assert_only(
         flow(vec![
@@ -689,7 +768,129 @@ fn two_make_calls_1011() {
     );
     assert_eq!(
         message,
-        "a callflow may hold one makeCall; the first is $.callflow[0]"
+        "a webhook answer may hold one makeCall (the caller's leg is the other); the first is $.callflow[0]"
+    );
+}
+
+#[test]
+fn two_make_calls_in_an_api_request_third_is_1010() {
+    // The second call is bridged to the first once answered.
+    let two = flow(vec![
+        make_call(json!({})),
+        make_call(json!({"destination": "6531589338"})),
+    ]);
+    assert!(validate_json(&two, Mode::Api).is_empty());
+    let message = assert_only_in(
+        flow(vec![
+            make_call(json!({})),
+            hello(),
+            make_call(json!({"destination": "6531589338"})),
+            make_call(json!({"destination": "6531589339"})),
+        ]),
+        Mode::Api,
+        -1010,
+        "$.callflow[3]",
+    );
+    assert_eq!(
+        message,
+        "a Callflows API request may hold at most two makeCall actions; they are $.callflow[0] and $.callflow[2]"
+    );
+}
+
+// ---- -1014 caller id not whitelisted (only against a given list) ----
+
+#[test]
+fn caller_id_is_checked_only_against_a_given_list_1014() {
+    let body = flow(vec![make_call(json!({}))]);
+    let source = body["callflow"][0]["params"]["source"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // No list: the platform knows it, we do not.
+    assert!(validate_json(&body, Mode::Api).is_empty());
+    // The list may spell the number with or without the +.
+    let listed = [format!("+{}", source.trim_start_matches('+'))];
+    let rules = Rules {
+        caller_ids: Some(&listed),
+        ..Rules::new(Mode::Api)
+    };
+    assert!(validate_json_with(&body, &rules).is_empty());
+    let other = ["+6560000000".to_owned(), "+6560000001".to_owned()];
+    let rules = Rules {
+        caller_ids: Some(&other),
+        ..Rules::new(Mode::Api)
+    };
+    let violations = validate_json_with(&body, &rules);
+    assert_eq!(
+        summarize(&violations),
+        [(-1014, "$.callflow[0].params.source".to_owned())]
+    );
+    assert_eq!(
+        violations[0].message,
+        format!("{source:?} is not one of the sub-account's caller ids (+6560000000, +6560000001)")
+    );
+    // An empty list whitelists nothing.
+    let rules = Rules {
+        caller_ids: Some(&[]),
+        ..Rules::new(Mode::Webhook)
+    };
+    assert_eq!(
+        summarize(&validate_json_with(&body, &rules)),
+        [(-1014, "$.callflow[0].params.source".to_owned())]
+    );
+}
+
+// ---- -1015 validUntil in the past (only against a given time) ----
+
+#[test]
+fn valid_until_must_be_a_time_and_in_the_future_1015() {
+    let request = |until: Value| json!({"callflow": [make_call(json!({}))], "validUntil": until});
+    let now = Utc.with_ymd_and_hms(2026, 1, 15, 12, 0, 0).unwrap();
+    let rules = Rules {
+        now: Some(now),
+        ..Rules::new(Mode::Api)
+    };
+    for later in [
+        "2026-01-15T12:00:00.001Z",
+        "2027-01-01T00:00:00.000Z",
+        "2026-01-16T00:00:00Z",
+    ] {
+        assert!(
+            validate_json_with(&request(json!(later)), &rules).is_empty(),
+            "{later}"
+        );
+    }
+    for past in ["2026-01-15T12:00:00.000Z", "2025-12-31T23:59:59.999Z"] {
+        let violations = validate_json_with(&request(json!(past)), &rules);
+        assert_eq!(
+            summarize(&violations),
+            [(-1015, "$.validUntil".to_owned())],
+            "{past}"
+        );
+        assert!(
+            violations[0].message.ends_with(
+                "is already past (now 2026-01-15T12:00:00.000Z); the platform would not place the call"
+            ),
+            "{}",
+            violations[0].message
+        );
+    }
+    // Without a time, only the format is checked.
+    assert!(validate_json(&request(json!("2000-01-01T00:00:00.000Z")), Mode::Api).is_empty());
+    for bad in [
+        json!("tomorrow"),
+        json!("2026-01-15 12:00:00"),
+        json!("2026-01-15T12:00:00+08:00"),
+    ] {
+        assert_eq!(
+            found(&request(bad.clone()), Mode::Api),
+            [(-1009, "$.validUntil".to_owned())],
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        found(&request(json!(20260115)), Mode::Api),
+        [(-1009, "$.validUntil".to_owned())]
     );
 }
 

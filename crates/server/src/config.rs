@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -59,7 +59,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "allow_ips",
-        "comma-separated CIDRs allowed to post webhooks (unset: any)",
+        "comma-separated CIDRs allowed to post webhooks, or 8x8 for 8x8's published source IPs (unset: any)",
     ),
     (
         "trusted_proxy_header",
@@ -111,7 +111,8 @@ pub struct Config {
     pub webhook_auth: Option<String>,
     /// Bearer token of the admin API.
     pub admin_token: Option<String>,
-    /// Source networks allowed to post webhooks; empty allows any.
+    /// Source networks allowed to post webhooks; empty allows any. The word `8x8` in the
+    /// value stands for [`PLATFORM_SOURCE_IPS`].
     pub allow_ips: Vec<IpNet>,
     /// Header a trusted proxy sets to the client's IP.
     pub trusted_proxy_header: Option<String>,
@@ -455,18 +456,33 @@ fn parse_secret(s: &str) -> Result<String, String> {
     }
 }
 
+/// The source IPs 8x8 publishes for its webhooks, as of January 2026: what `allow_ips = 8x8`
+/// expands to. 8x8 may change them; its developer documentation has the current list.
+pub const PLATFORM_SOURCE_IPS: [Ipv4Addr; 4] = [
+    Ipv4Addr::new(18, 140, 80, 2),
+    Ipv4Addr::new(52, 220, 253, 234),
+    Ipv4Addr::new(54, 255, 116, 8),
+    Ipv4Addr::new(52, 74, 232, 241),
+];
+
 fn parse_networks(s: &str) -> Result<Vec<IpNet>, String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            part.parse::<IpNet>()
-                .or_else(|_| part.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| {
-                    format!("{part:?} is not an IP network; write CIDRs like 10.0.0.0/8, 192.0.2.7")
-                })
-        })
-        .collect()
+    let mut networks = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|part| !part.is_empty()) {
+        if part.eq_ignore_ascii_case("8x8") {
+            networks.extend(PLATFORM_SOURCE_IPS.map(|ip| IpNet::from(IpAddr::V4(ip))));
+            continue;
+        }
+        let network = part
+            .parse::<IpNet>()
+            .or_else(|_| part.parse::<IpAddr>().map(IpNet::from))
+            .map_err(|_| {
+                format!(
+                    "{part:?} is not an IP network; write CIDRs like 10.0.0.0/8, 192.0.2.7, or 8x8 for 8x8's webhook source IPs"
+                )
+            })?;
+        networks.push(network);
+    }
+    Ok(networks)
 }
 
 fn parse_header(s: &str) -> Result<String, String> {
@@ -573,6 +589,60 @@ mod tests {
             assert_eq!(err.key, key);
             assert!(err.to_string().contains(needle), "{key}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn allow_ips_8x8_is_the_platforms_published_ips_and_combines_with_cidrs() {
+        let ips = |value: &str| -> Vec<String> {
+            let mut v = Values::new();
+            v.set(
+                "allow_ips",
+                value.into(),
+                Source::Flag("--allow-ips".into()),
+            )
+            .unwrap();
+            Config::from_values(&v)
+                .unwrap()
+                .allow_ips
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        let platform = [
+            "18.140.80.2/32",
+            "52.220.253.234/32",
+            "54.255.116.8/32",
+            "52.74.232.241/32",
+        ];
+        assert_eq!(ips("8x8"), platform);
+        assert_eq!(ips(" 8X8 "), platform);
+        let mut combined = vec!["10.0.0.0/8"];
+        combined.extend(platform);
+        combined.push("192.0.2.7/32");
+        assert_eq!(ips("10.0.0.0/8, 8x8,192.0.2.7"), combined);
+
+        // The same in the config file and the environment.
+        let mut v = Values::new();
+        v.add_toml("allow_ips = [\"8x8\", \"10.0.0.0/8\"]\n", "sb.toml".into())
+            .unwrap();
+        assert_eq!(Config::from_values(&v).unwrap().allow_ips.len(), 5);
+        let mut v = Values::new();
+        v.add_env(env(&[("SWITCHBOARD_ALLOW_IPS", "8x8")]));
+        assert_eq!(Config::from_values(&v).unwrap().allow_ips.len(), 4);
+
+        let mut v = Values::new();
+        v.set(
+            "allow_ips",
+            "8x9".into(),
+            Source::Flag("--allow-ips".into()),
+        )
+        .unwrap();
+        let err = Config::from_values(&v).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("or 8x8 for 8x8's webhook source IPs"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -91,8 +91,8 @@ fn each_status_code() {
             "-1005 $.callflow[0].params.overallTimeout: is required when digitTimeout is given\n",
         ),
         (
-            "timeouts-equal-1006.json",
-            "-1006 $.callflow[0].params.overallTimeout: must be greater than digitTimeout (10000), got 10000\n",
+            "timeouts-greater-1006.json",
+            "-1006 $.callflow[0].params.overallTimeout: must be greater than digitTimeout (10001), got 10000\n",
         ),
         (
             "unknown-action-1007.json",
@@ -111,12 +111,8 @@ fn each_status_code() {
             "-1010 $.callflow: holds 11 actions; at most 10 are allowed\n",
         ),
         (
-            "after-capture-1010.json",
-            "-1010 $.callflow[1]: nothing may follow the sayAndCapture at $.callflow[0]; its digits arrive in the next webhook\n",
-        ),
-        (
             "two-make-calls-1011.json",
-            "-1011 $.callflow[1]: a callflow may hold one makeCall; the first is $.callflow[0]\n",
+            "-1011 $.callflow[1]: a webhook answer may hold one makeCall (the caller's leg is the other); the first is $.callflow[0]\n",
         ),
         (
             "after-hangup-1012.json",
@@ -140,6 +136,125 @@ fn each_status_code() {
         );
         assert_output(&output, 1, expected);
     }
+}
+
+/// `switchboard callflow validate ARGS... <fixture>`.
+fn validate_with(name: &str, args: &[&str]) -> Output {
+    let path = fixture(name);
+    let mut all = vec!["callflow", "validate"];
+    all.extend_from_slice(args);
+    all.push(path.to_str().unwrap());
+    switchboard(&all).output().unwrap()
+}
+
+const EQUAL_TIMEOUTS: &str = "warning: -1006 $.callflow[0].params.overallTimeout: equals digitTimeout (10000); the platform's rule is that it must be greater, so make it larger\n";
+const AFTER_CAPTURE: &str = "warning: -1010 $.callflow[1]: follows the sayAndCapture at $.callflow[0]: the platform may ignore the digits the caller enters; end the callflow with the sayAndCapture and send this in the answer to the next webhook\n";
+
+#[test]
+fn warnings_are_printed_on_their_own_lines_and_exit_0() {
+    assert_output(
+        &validate("timeouts-equal-warning.json", false),
+        0,
+        &format!("{EQUAL_TIMEOUTS}1 Created\n"),
+    );
+    assert_output(
+        &validate("after-capture-warning.json", false),
+        0,
+        &format!("{AFTER_CAPTURE}1 Created\n"),
+    );
+}
+
+#[test]
+fn strict_makes_warnings_errors() {
+    let strip = |line: &str| line.strip_prefix("warning: ").unwrap().to_owned();
+    assert_output(
+        &validate_with("timeouts-equal-warning.json", &["--strict"]),
+        1,
+        &strip(EQUAL_TIMEOUTS),
+    );
+    assert_output(
+        &validate_with("after-capture-warning.json", &["--strict"]),
+        1,
+        &strip(AFTER_CAPTURE),
+    );
+    // Nothing to warn about: --strict changes nothing.
+    assert_output(
+        &validate_with("valid-menu.json", &["--strict"]),
+        0,
+        "1 Created\n",
+    );
+}
+
+#[test]
+fn an_api_request_may_bridge_two_calls_not_three() {
+    assert_output(
+        &validate("two-make-calls-1011.json", true),
+        0,
+        "1 Created\n",
+    );
+    assert_output(
+        &validate("three-make-calls-1010.json", true),
+        1,
+        "-1010 $.callflow[2]: a Callflows API request may hold at most two makeCall actions; they are $.callflow[0] and $.callflow[1]\n",
+    );
+}
+
+#[test]
+fn a_past_valid_until_is_1015() {
+    let output = validate("valid-until-past-1015.json", true);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.starts_with(
+            "-1015 $.validUntil: \"2020-01-31T23:59:59.000Z\" is already past (now 20"
+        ) && stdout.ends_with("); the platform would not place the call\n"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[test]
+fn caller_ids_are_checked_only_when_listed_1014() {
+    // valid-api.json calls from +6568888888.
+    assert_output(&validate("valid-api.json", true), 0, "1 Created\n");
+    assert_output(
+        &validate_with(
+            "valid-api.json",
+            &["--api", "--clid", "+6560000000,6568888888"],
+        ),
+        0,
+        "1 Created\n",
+    );
+    assert_output(
+        &validate_with(
+            "valid-api.json",
+            &["--api", "--clid", "+6560000000,+6560000001"],
+        ),
+        1,
+        "-1014 $.callflow[0].params.source: \"+6568888888\" is not one of the sub-account's caller ids (+6560000000, +6560000001)\n",
+    );
+}
+
+#[test]
+fn the_sub_account_id_is_checked() {
+    assert_output(
+        &validate_with("valid-api.json", &["--api", "--sub-account", "acme_voice"]),
+        0,
+        "1 Created\n",
+    );
+    assert_output(
+        &validate_with("valid-api.json", &["--api", "--sub-account", "acme/voice"]),
+        1,
+        "--sub-account: \"acme/voice\" contains '/'; a sub-account id is letters, digits and - . _ &\n",
+    );
+    assert_output(
+        &validate_with("valid-api.json", &["--api", "--sub-account", "ab"]),
+        1,
+        "--sub-account: \"ab\" must be 3..=50 characters, got 2\n",
+    );
+    // It names the Callflows API URL, so it needs --api.
+    let output = validate_with("valid-menu.json", &["--sub-account", "acme_voice"]);
+    assert_eq!(output.status.code(), Some(2));
 }
 
 #[test]

@@ -372,6 +372,7 @@ fn the_report_counts_exactly_what_the_script_did() {
         json["outcomes"],
         serde_json::json!({
             "COMPLETED": 4, "BUSY": 0, "NO_ANSWER": 0, "FAILED": 0, "CANCELED": 1, "ERROR": 0,
+            "COMPLETED_UNSUBSCRIBED": 0, "COMPLETED_UNSUB_ERROR": 0, "UNSUBSCRIBED_CONTACT": 0,
             "OTHER": 1
         })
     );

@@ -71,7 +71,9 @@ pub(crate) struct ServeArgs {
     /// Bearer token of the /v1 admin API (unset: the admin API is disabled).
     #[arg(long, value_name = "TOKEN")]
     admin_token: Option<String>,
-    /// Comma-separated CIDRs allowed to post webhooks (unset: any).
+    /// Comma-separated CIDRs allowed to post webhooks (unset: any). `8x8` stands for 8x8's
+    /// published webhook source IPs as of January 2026 (18.140.80.2, 52.220.253.234,
+    /// 54.255.116.8, 52.74.232.241); check 8x8's developer documentation for changes.
     #[arg(long, value_name = "CIDRS")]
     allow_ips: Option<String>,
     /// Header a trusted proxy sets to the client address (e.g. X-Forwarded-For).
