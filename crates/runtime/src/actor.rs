@@ -135,25 +135,24 @@ impl Handler<End> for SessionActor {
         AtomicResponse::new(Box::pin(
             async move {
                 // Another replica may have moved the session on since this actor's last
-                // webhook, so the stored record says where the call ended; while the store is
-                // unreachable, this actor's copy is the best there is (and the delete is queued).
-                let stored = shared.store.load(&session).await.ok().flatten();
+                // webhook, so the stored record (read as it is deleted) says where the call
+                // ended; while the store is unreachable, this actor's copy is the best there
+                // is (and the delete is queued).
+                let stored = shared
+                    .store
+                    .end(&session)
+                    .await
+                    .map_err(|e| RuntimeError::Store(e.0))?;
                 let record = match (stored, cached) {
                     (Some(stored), Some(cached)) if cached.version > stored.version => Some(cached),
                     (Some(stored), _) => Some(stored),
                     (None, cached) => cached,
                 };
-                let ended = Ended {
+                Ok(Ended {
                     flow: record.as_ref().map(|r| r.state.flow.clone()),
                     node: record.as_ref().map(|r| r.state.node.clone()),
                     status: msg.summary.session_status.clone(),
-                };
-                shared
-                    .store
-                    .end(&session)
-                    .await
-                    .map_err(|e| RuntimeError::Store(e.0))?;
-                Ok(ended)
+                })
             }
             .into_actor(self)
             // Stopped once answered: stopping first dropped this future unanswered, and the

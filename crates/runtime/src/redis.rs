@@ -10,7 +10,8 @@
 //!   webhook costs one round trip, and a replica with a live actor never reads before writing.
 //! * `r` is the record as JSON (state, version, the latest eventIds; one answer, the last,
 //!   inside the state), zlib-compressed with `compress`; either form is read.
-//! * The summary deletes the hash (`DEL`).
+//! * The summary deletes the hash and reads what it held in one `EVALSHA` of
+//!   `redis/end.lua`.
 //!
 //! # When Redis is lost
 //! A failed command marks Redis down. While it is down, writes of sessions whose actor holds
@@ -58,6 +59,8 @@ use telemetry::{Command, Metrics};
 
 /// The compare-and-set script (see the file for its contract).
 const COMMIT_SCRIPT: &str = include_str!("redis/commit.lua");
+/// The summary's delete, returning what was stored.
+const END_SCRIPT: &str = include_str!("redis/end.lua");
 
 /// The flusher's pause between probes while Redis is down: doubles from the first to the last.
 const PROBE_FIRST: Duration = Duration::from_millis(100);
@@ -121,6 +124,7 @@ impl RedisConfig {
 pub struct RedisStore {
     link: Link,
     script: Script,
+    end_script: Script,
     prefix: String,
     ttl_ms: u64,
     timeout: Duration,
@@ -197,6 +201,7 @@ impl RedisStore {
         let store = Arc::new(Self {
             link,
             script: Script::new(COMMIT_SCRIPT),
+            end_script: Script::new(END_SCRIPT),
             prefix: config.prefix,
             ttl_ms: u64::try_from(config.ttl.as_millis())
                 .unwrap_or(u64::MAX)
@@ -567,30 +572,58 @@ impl RedisStore {
             .transpose()
     }
 
-    async fn end_session(&self, session: &str) -> Result<(), StoreError> {
-        {
+    async fn end_session(&self, session: &str) -> Result<Option<Record>, StoreError> {
+        // A queued write holds the latest state this replica knows of.
+        let queued = {
             let mut queue = self.queue();
-            queue.remove(session);
+            let queued = match queue.remove(session).map(|pending| pending.op) {
+                Some(Queued::Write { record, .. }) => Some(*record),
+                _ => None,
+            };
             if !self.is_reachable() {
                 queue.insert(session.to_owned(), Pending::new(Queued::End));
                 self.publish_pending(&queue);
-                return Ok(());
+                return Ok(queued);
             }
             self.publish_pending(&queue);
-        }
-        match self.delete(session).await {
-            Ok(()) => Ok(()),
+            queued
+        };
+        match self.take(session).await {
+            Ok(stored) => Ok(match (stored, queued) {
+                (Some(stored), Some(queued)) if queued.version > stored.version => Some(queued),
+                (stored, queued) => stored.or(queued),
+            }),
             Err(failure) if failure.unavailable() => {
                 let mut queue = self.queue();
                 queue.insert(session.to_owned(), Pending::new(Queued::End));
                 self.publish_pending(&queue);
-                Ok(())
+                Ok(queued)
             }
             Err(failure) => Err(StoreError(format!(
                 "cannot delete session {session} from Redis at {}: {}",
                 self.target, failure.message
             ))),
         }
+    }
+
+    /// Deletes a session's state and returns the record it held, in one round trip
+    /// (`redis/end.lua`). A record that cannot be decoded is deleted all the same (and counted).
+    async fn take(&self, session: &str) -> Result<Option<Record>, Failure> {
+        let key = self.state_key(session);
+        let mut invocation = self.end_script.key(&key);
+        let invocation = &mut invocation;
+        let stored: Option<Vec<u8>> = self
+            .timed(Command::End, async {
+                with_connection!(&self.link, con => invocation.invoke_async(&mut con).await)
+            })
+            .await?;
+        Ok(stored.and_then(|bytes| match self.decode(&key, &bytes) {
+            Ok(record) => Some(record),
+            Err(failure) => {
+                tracing::warn!(session, error = %failure.message, "ended a session whose record could not be read");
+                None
+            }
+        }))
     }
 
     async fn delete(&self, session: &str) -> Result<(), Failure> {
@@ -775,7 +808,7 @@ impl SessionStore for RedisStore {
         Box::pin(self.commit_record(session, expected, record, event_id))
     }
 
-    fn end<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn end<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
         Box::pin(self.end_session(session))
     }
 

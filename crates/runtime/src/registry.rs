@@ -328,11 +328,6 @@ impl Runtime {
         let record = self
             .shared
             .store
-            .load(&session)
-            .await
-            .map_err(|e| RuntimeError::Store(e.0))?;
-        self.shared
-            .store
             .end(&session)
             .await
             .map_err(|e| RuntimeError::Store(e.0))?;

@@ -122,8 +122,9 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
         event_id: &'a str,
     ) -> BoxFuture<'a, Result<Commit, StoreError>>;
 
-    /// The session is over: delete its record (or shorten its life).
-    fn end<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// The session is over: delete its record (or shorten its life) and return what was
+    /// stored, read in the same round trip (where the call ended, for the summary's metrics).
+    fn end<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
 
     /// Whether the store answers.
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
@@ -218,9 +219,13 @@ impl SessionStore for MemoryStore {
         Box::pin(std::future::ready(Ok(result)))
     }
 
-    fn end<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.records.remove(session);
-        Box::pin(std::future::ready(Ok(())))
+    fn end<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
+        let removed = self
+            .records
+            .remove(session)
+            .filter(|(_, (_, written))| written.elapsed() < self.ttl)
+            .map(|(_, (record, _))| record);
+        Box::pin(std::future::ready(Ok(removed)))
     }
 
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {

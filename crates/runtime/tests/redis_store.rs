@@ -534,3 +534,21 @@ async fn long_session_memory(server: &RedisServer, compress: bool) -> usize {
     );
     memory
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_a_session_deletes_it_and_returns_what_was_stored() {
+    let server = RedisServer::start();
+    let store = store(&server.url());
+    let s = "end-1";
+    let v1 = record(1, "hours", &["e1"]);
+    assert_eq!(
+        store.commit(s, None, &v1, "e1").await.unwrap(),
+        Commit::Written
+    );
+    // One EVALSHA reads the record (where the call ended) and deletes it.
+    assert_eq!(store.end(s).await.unwrap(), Some(v1));
+    let exists: bool =
+        redis::Commands::exists(&mut server.connection(), store.state_key(s)).unwrap();
+    assert!(!exists);
+    assert_eq!(store.end(s).await.unwrap(), None, "nothing left to end");
+}

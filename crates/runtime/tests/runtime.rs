@@ -84,7 +84,7 @@ impl SessionStore for GatedStore {
         })
     }
 
-    fn end<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn end<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
         self.inner.end(session)
     }
 

@@ -1,0 +1,9 @@
+-- A session's summary: delete its state and return the record it held, in one round trip (the
+-- summary's metrics say where the call ended, which another replica may have moved it to).
+--
+-- KEYS[1]  the session's state hash
+--
+-- Returns the stored record (`r`), or false when nothing was stored.
+local stored = redis.call('HGET', KEYS[1], 'r')
+redis.call('DEL', KEYS[1])
+return stored
