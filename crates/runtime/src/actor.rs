@@ -83,6 +83,11 @@ impl Handler<Passivate> for SessionActor {
     fn handle(&mut self, _msg: Passivate, ctx: &mut Self::Context) {
         let idle = self.shared.config.idle_timeout;
         if self.slot.is_idle(self.shared.clock(), idle) {
+            if let Some(record) = self.record.take()
+                && !self.shared.store.commits_each_transition()
+            {
+                self.shared.store.keep(&self.session, record);
+            }
             self.shared
                 .counters
                 .passivated
@@ -192,8 +197,13 @@ async fn deliver(
         Some(record) => Some(record),
         // A new call: nothing to read. If another replica (or an earlier delivery) already
         // stored the session, the compare-and-set below reports it and we adopt it, so the
-        // common case stays at one round trip.
-        None if action.call_status == CallStatus::CallReceived => None,
+        // common case stays at one round trip. A store without that compare-and-set (memory)
+        // is read instead: a retried CALL_RECEIVED may find its passivated session there.
+        None if action.call_status == CallStatus::CallReceived
+            && shared.store.commits_each_transition() =>
+        {
+            None
+        }
         None => match shared.store.load(session).await {
             Ok(Some(record)) => {
                 shared.counters.rehydrated.fetch_add(1, Ordering::Relaxed);
@@ -262,11 +272,16 @@ async fn deliver(
         }
         next.version = expected.map_or(1, |v| v + 1);
         next.remember(&action.event_id);
-        match shared
-            .store
-            .commit(session, expected, &next, &action.event_id)
-            .await
-        {
+        let committed = if shared.store.commits_each_transition() {
+            shared
+                .store
+                .commit(session, expected, &next, &action.event_id)
+                .await
+        } else {
+            // The actor's record is the session's truth; the store gets it at passivation.
+            Ok(Commit::Written)
+        };
+        match committed {
             // Deferred: the store is down and queued the write; this actor's record is the
             // truth until the queue is flushed.
             Ok(Commit::Written | Commit::Deferred) => {

@@ -129,6 +129,18 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
     /// Whether the store answers.
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 
+    /// Whether every transition must be committed here before it is answered. A store shared
+    /// by replicas (Redis) must be; one that only has to outlive this process's actors need not
+    /// be: the actor holds the session's truth while it lives, and hands its record over with
+    /// [`SessionStore::keep`] when it passivates. The runtime then skips the write per webhook.
+    fn commits_each_transition(&self) -> bool {
+        true
+    }
+
+    /// Keeps the record of a passivating actor, for a store that does not commit each
+    /// transition. Others have it already.
+    fn keep(&self, _session: &str, _record: Record) {}
+
     /// Whether the store gave up on a queued write of `session` since it was last asked (the
     /// question clears the answer). The caller's copy of the record then holds state that never
     /// became durable, possibly with the same version as a rival's stored state: it must read
@@ -148,6 +160,9 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
 }
 
 /// The in-memory store: state survives actor passivation but not the process.
+///
+/// Live sessions are held by their actors alone; a record is put here when its actor
+/// passivates (so a live session costs one copy of its state, and a webhook no store write).
 #[derive(Debug)]
 pub struct MemoryStore {
     records: DashMap<String, (Record, Instant)>,
@@ -230,6 +245,15 @@ impl SessionStore for MemoryStore {
 
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn commits_each_transition(&self) -> bool {
+        false
+    }
+
+    fn keep(&self, session: &str, record: Record) {
+        self.records
+            .insert(session.to_owned(), (record, Instant::now()));
     }
 
     fn kind(&self) -> &'static str {

@@ -155,6 +155,7 @@ async fn idle_sessions_are_passivated_and_rehydrated_from_the_store() {
     let runtime = Runtime::start(config, flows(), store.clone()).expect("starts");
     let started = runtime.call_action(received("p1")).await.expect("answered");
     assert_eq!(runtime.live_sessions(), 1);
+    assert_eq!(store.len(), 0, "a live session is held by its actor alone");
 
     let mut passivated = false;
     for _ in 0..200 {
