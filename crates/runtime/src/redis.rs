@@ -196,7 +196,7 @@ impl RedisStore {
                 .set_max_delay(PROBE_LAST);
             let single =
                 SingleLink::new(client, manager_config).map_err(|e| bad_url(&target, &e))?;
-            Link::Single(single)
+            Link::Single(Box::new(single))
         };
         let store = Arc::new(Self {
             link,

@@ -34,7 +34,7 @@ pub(crate) use with_connection;
 
 /// One server (through a reconnecting multiplexed connection per thread) or a cluster.
 pub(super) enum Link {
-    Single(SingleLink),
+    Single(Box<SingleLink>),
     Cluster(Box<ClusterLink>),
 }
 
