@@ -11,6 +11,7 @@
 //!
 //! The `switchboard` binary (`src/main.rs`, `src/cli`) only parses arguments and calls in here.
 
+mod accept;
 pub mod config;
 pub mod flows;
 pub mod http;

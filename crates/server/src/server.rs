@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use switchboard_flow::Diagnostic;
 use switchboard_runtime::redis::{RedisConfig, RedisStore};
 use switchboard_runtime::{MemoryStore, Runtime, RuntimeConfig, SessionStore};
@@ -18,6 +19,7 @@ use switchboard_telemetry::{BuildInfo, Telemetry};
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 
+use crate::accept;
 use crate::config::Config;
 use crate::flows::FlowSource;
 use crate::http::{self, App, auth::WebhookAuth};
@@ -133,42 +135,15 @@ fn open_store(config: &Config) -> Result<Arc<dyn SessionStore>, StartError> {
     Ok(store)
 }
 
-/// Binds `count` listening sockets to `addr` with `SO_REUSEPORT`, one per shard, so the kernel
-/// spreads connections over the shards and each shard accepts its own (port 0 picks one port
-/// for all of them). They are handed over unregistered, to be registered by the shard that
-/// serves them.
-pub async fn bind(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
-    // A port the reuse-port group would otherwise share silently with another Switchboard on
-    // this host is refused here, as a plain listener would be.
-    if addr.port() != 0 {
-        drop(std::net::TcpListener::bind(addr)?);
-    }
-    let mut bound = addr;
-    let mut listeners = Vec::with_capacity(count.max(1));
-    for _ in 0..count.max(1) {
-        let socket = if bound.is_ipv4() {
-            tokio::net::TcpSocket::new_v4()?
-        } else {
-            tokio::net::TcpSocket::new_v6()?
-        };
-        socket.set_reuseaddr(true)?;
-        socket.set_reuseport(true)?;
-        socket.set_nodelay(true)?;
-        socket.bind(bound)?;
-        let listener = socket.listen(1024)?;
-        bound = listener.local_addr()?;
-        listeners.push(listener.into_std()?);
-    }
-    Ok(listeners)
-}
-
-/// Serves webhooks on `listeners` (one per shard: see [`bind`]; each is served by its shard's
-/// thread, so a webhook is read, applied and answered on one thread) and `/metrics` on
-/// `metrics`, if given, until `shutdown` completes; then drains, flushes queued store writes
-/// and stops the actors.
+/// Serves webhooks on `listener` and `/metrics` on `metrics`, if given, until `shutdown`
+/// completes; then drains, flushes queued store writes and stops the actors.
+///
+/// The router runs on the shards' threads: one task accepts and hands each connection to the
+/// shard with the fewest open connections (`accept.rs`), so a webhook is read, applied by its
+/// session's actor and answered on one thread.
 pub async fn serve(
     app: Arc<App>,
-    listeners: Vec<std::net::TcpListener>,
+    listener: TcpListener,
     metrics: Option<TcpListener>,
     grace: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -180,26 +155,26 @@ pub async fn serve(
     let router = http::app(Arc::clone(&app));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let shards = app.runtime.shard_count();
-    if listeners.len() != shards {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!(
-                "{} listeners for {shards} shards: bind one per shard (server::bind)",
-                listeners.len()
-            ),
-        ));
-    }
-    let mut listeners: Vec<Option<std::net::TcpListener>> =
+    let (acceptor, listeners) = accept::shards(shards, listener.local_addr()?);
+    let mut listeners: Vec<Option<accept::ShardListener>> =
         listeners.into_iter().map(Some).collect();
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<std::io::Result<()>>();
     let spawned = app.runtime.spawn_on_shards(|shard| {
         let listener = listeners[shard].take();
         let router = router.clone();
-        let stop = stop_rx.clone();
+        let mut stop = stop_rx.clone();
         let done = done_tx.clone();
         async move {
             if let Some(listener) = listener {
-                let _ = done.send(serve_on_shard(listener, router, stop).await);
+                let served = axum::serve(
+                    listener.tap_io(|_| {}),
+                    router.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                })
+                .await;
+                let _ = done.send(served);
             }
         }
     });
@@ -208,11 +183,12 @@ pub async fn serve(
             "a shard of the actor system has stopped",
         ));
     }
-    let mut serving = shards;
     drop(done_tx);
+    let accepting = tokio::spawn(acceptor.accept(listener, stop_rx.clone()));
+    let mut serving = shards;
     let mut result = Ok(());
     tokio::select! {
-        // A listener failed on its own: stop the others and report it.
+        // A shard's server failed on its own: stop the others and report it.
         Some(failed) = done_rx.recv() => {
             serving -= 1;
             result = failed;
@@ -223,6 +199,7 @@ pub async fn serve(
             let _ = stop_tx.send(true);
         }
     }
+    let _ = accepting.await;
     let drained = tokio::time::timeout(grace, async {
         while serving > 0 {
             match done_rx.recv().await {
@@ -257,22 +234,4 @@ pub async fn serve(
     let _ = tokio::task::spawn_blocking(move || runtime.shutdown()).await;
     tracing::info!(sessions, "actor system stopped; shutdown complete");
     result
-}
-
-/// One shard's accept loop, on the shard's thread, until `stop` turns true.
-async fn serve_on_shard(
-    listener: std::net::TcpListener,
-    router: axum::Router,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let listener = TcpListener::from_std(listener)?;
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = stop.wait_for(|stop| *stop).await;
-    })
-    .await
 }

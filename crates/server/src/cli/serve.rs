@@ -186,8 +186,8 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let listeners = match server::bind(config.listen, app.runtime.shard_count()).await {
-        Ok(listeners) => listeners,
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(listener) => listener,
         Err(err) => {
             eprintln!(
                 "switchboard: cannot listen on {}: {err}; choose another address with --listen",
@@ -219,15 +219,12 @@ async fn serve(config: Config) -> ExitCode {
     }
     let shutdown = shutdown_signal();
     spawn_reload_on_sighup(&app);
-    let addr = listeners
-        .first()
-        .and_then(|l| l.local_addr().ok())
-        .unwrap_or(config.listen);
+    let addr = listener.local_addr().map_or(config.listen, |a| a);
     tracing::info!(
         "listening on http://{addr} (webhooks: POST http://{addr}/webhooks; store: {})",
         app.runtime.store().kind()
     );
-    match server::serve(app, listeners, metrics, config.shutdown_grace, shutdown).await {
+    match server::serve(app, listener, metrics, config.shutdown_grace, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("the server failed: {err}");
