@@ -7,11 +7,11 @@
 //! instead of queueing without bound.
 //!
 //! # One thread per webhook
-//! The HTTP front can run its accept loops on the shards themselves
+//! The HTTP front can serve its connections on the shards themselves
 //! ([`Runtime::spawn_on_shards`]). A new session's actor is then started on the shard whose
 //! thread received its first webhook, so the later webhooks of the call (on the same
-//! connection, or any connection that thread accepted) reach their actor and get their answer
-//! without crossing threads; a webhook accepted by another shard hops once. Called from any
+//! connection, or any connection that thread serves) reach their actor and get their answer
+//! without crossing threads; a webhook received by another shard hops once. Called from any
 //! other thread, sessions are spread over the shards by a hash of their id.
 //!
 //! Idle actors are found by one sweeper per shard, which reads the last-activity stamp the
@@ -389,7 +389,7 @@ impl Runtime {
         self.handles.len()
     }
 
-    /// Runs `make(shard)` on each shard's thread: the HTTP front's accept loops, so that a
+    /// Runs `make(shard)` on each shard's thread: the HTTP front's connections, so that a
     /// webhook is read, applied by its actor and answered on one thread. Returns `false` if a
     /// shard has stopped.
     pub fn spawn_on_shards<F, Fut>(&self, mut make: F) -> bool
