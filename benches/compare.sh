@@ -66,44 +66,10 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/switchboard-compare.XXXXXX")"
 server_pid=""
 redis_pid=""
 monitor_pid=""
-cleanup() {
-  local pid
-  for pid in $monitor_pid $server_pid $redis_pid; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  if [ "$keep" = 1 ]; then
-    echo "work directory kept: $work"
-  else
-    rm -rf "$work"
-  fi
-}
+script=compare.sh
+# shellcheck source=benches/common.sh
+source "$root/benches/common.sh"
 trap cleanup EXIT
-
-# A port nothing listens on, from a random start (a race with another process is unlikely).
-spare_port() {
-  local port=$((20000 + RANDOM % 20000))
-  while (: </dev/tcp/127.0.0.1/"$port") 2>/dev/null; do
-    port=$((port + 1))
-  done
-  echo "$port"
-}
-
-wait_port() { # pid port what
-  local i
-  for i in $(seq 1 200); do
-    if ! kill -0 "$1" 2>/dev/null; then
-      echo "compare.sh: $3 exited at start; its log:" >&2
-      cat "$work/$3.log" >&2 || true
-      exit 1
-    fi
-    if (: </dev/tcp/127.0.0.1/"$2") 2>/dev/null; then
-      return 0
-    fi
-    sleep 0.05
-    [ "$i" -lt 200 ] || { echo "compare.sh: $3 did not listen on 127.0.0.1:$2 within 10 s" >&2; exit 1; }
-  done
-}
 
 # CPU time of a process (all its threads), in clock ticks: utime + stime of /proc/PID/stat.
 # The fields are counted after the ")" that closes the command name.

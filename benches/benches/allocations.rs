@@ -12,7 +12,7 @@ use std::alloc::System;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use switchboard_benches::{
     at_main_menu, call_action, call_received_body, call_received_path, event_of, key_press_body,
-    key_press_path, monday_morning, restaurant,
+    key_press_path, last_action_id, monday_morning, restaurant,
 };
 use switchboard_flow::{FlowSet, step};
 use switchboard_protocol::webhook::Webhook;
@@ -39,16 +39,10 @@ fn count<I, O>(mut input: impl FnMut() -> I, mut work: impl FnMut(I) -> O) -> (f
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; a filter or `--list` from a harness is not expected here.
     let now = monday_morning();
     let flow = restaurant();
     let main_menu = at_main_menu(&flow, now);
-    let action_id = main_menu
-        .last_reply
-        .as_ref()
-        .and_then(|r| r.client_action_id.as_ref())
-        .map(|id| id.as_str().to_owned())
-        .expect("the main menu answer has a clientActionId");
+    let action_id = last_action_id(&main_menu);
     let key_press = key_press_body(&action_id, "1");
     let received = call_received_body();
     let flows = FlowSet::new(vec![restaurant()]).expect("one flow is a valid set");

@@ -20,7 +20,7 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use switchboard_benches::{
     assert_prompt, at_main_menu, call_action, call_received_body, call_received_path, event_of,
-    key_press_body, key_press_path, monday_morning, restaurant,
+    key_press_body, key_press_path, last_action_id, monday_morning, restaurant,
 };
 use switchboard_flow::{Event, FlowSet, step};
 use switchboard_protocol::webhook::Webhook;
@@ -29,12 +29,7 @@ fn benches(c: &mut Criterion) {
     let now = monday_morning();
     let flow = restaurant();
     let main_menu = at_main_menu(&flow, now);
-    let action_id = main_menu
-        .last_reply
-        .as_ref()
-        .and_then(|r| r.client_action_id.as_ref())
-        .map(|id| id.as_str().to_owned())
-        .expect("the main menu answer has a clientActionId");
+    let action_id = last_action_id(&main_menu);
     let key_press = key_press_body(&action_id, "1");
     let received = call_received_body();
 

@@ -58,6 +58,16 @@ pub fn call_action_body(event_id: &str, status_fields: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The `clientActionId` of a session's last answer (what its next event echoes).
+pub fn last_action_id(state: &SessionState) -> String {
+    state
+        .last_reply
+        .as_ref()
+        .and_then(|r| r.client_action_id.as_ref())
+        .map(|id| id.as_str().to_owned())
+        .expect("the last answer has a clientActionId")
+}
+
 /// The `ACTION_COMPLETED` of the main menu: the caller pressed `key`.
 pub fn key_press_body(action_id: &str, key: &str) -> Vec<u8> {
     call_action_body(
