@@ -17,9 +17,11 @@ cleanup() {
   fi
 }
 
-# A port nothing listens on, from a random start (a race with another process is unlikely).
+# A port nothing listens on, from a random start below the kernel's ephemeral range (from
+# 32768 by default): a port in that range can be the local end of one of our own client
+# connections, and binding it then fails (seen once: "Address already in use").
 spare_port() {
-  local port=$((20000 + RANDOM % 20000))
+  local port=$((20000 + RANDOM % 12000))
   while (: </dev/tcp/127.0.0.1/"$port") 2>/dev/null; do
     port=$((port + 1))
   done
