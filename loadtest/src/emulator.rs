@@ -2,7 +2,7 @@
 //!
 //! `POST /api/v1/subaccounts/{subAccountId}/callflows` takes `{"callflow": [...], "validUntil"?,
 //! "clientRequestId"?}`, validates it in [`Mode::Api`] (the first action must be `makeCall`)
-//! and answers as the platform does (`shared/examples/callflows-api-*.json`):
+//! and answers as the platform does (`crates/protocol/tests/fixtures/examples/callflows-api-*.json`):
 //! `{"sessionId", "sessionStatus": "CREATED", "callFlowRequestId", "statusCode": 1,
 //! "statusMessage": "Created"}`, or `NOT_CREATED` with the first violation's status code and a
 //! message naming the JSON path. A created call is then played by [`Platform::outbound`]

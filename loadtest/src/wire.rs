@@ -2,8 +2,8 @@
 //!
 //! A body is serialized once per delivery, straight into a buffer sized for it, from structs
 //! that borrow every string from the virtual call: no intermediate `serde_json::Value`, no
-//! per-field `String`. Field names, order and shapes follow `PROTOCOL.md` section 2 and the
-//! bodies in `shared/examples/`, including the older v2 form (`eventData` and `callDuration`
+//! per-field `String`. Field names, order and shapes follow the platform's webhooks
+//! (`docs/protocol.md`, and the bodies in `crates/protocol/tests/fixtures/examples/`), including the older v2 form (`eventData` and `callDuration`
 //! as strings) that the platform still sends for some accounts.
 
 use serde::Serialize;

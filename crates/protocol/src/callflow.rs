@@ -1,6 +1,6 @@
 //! What we answer: a callflow of up to [`MAX_ACTIONS`] actions.
 //!
-//! The types serialize exactly as the platform expects (`PROTOCOL.md` section 3): camelCase
+//! The types serialize exactly as the platform expects (the platform's callflow rules, summarised in `docs/protocol.md`): camelCase
 //! names, optional parameters omitted when absent, `speed` as a number, `hangup` without
 //! `params`. Every scalar is a [`crate::scalar`] newtype and `sayAndCapture`'s cross-field rules
 //! are enforced by its setters, so a [`Callflow`] built through [`CallflowBuilder`] always passes

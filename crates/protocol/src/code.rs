@@ -1,4 +1,4 @@
-//! The platform's validation status codes (`PROTOCOL.md` section 3), reused by our validator so
+//! The platform's validation status codes (the platform's callflow rules, summarised in `docs/protocol.md`), reused by our validator so
 //! that an error we report reads exactly like the one the platform would have sent.
 
 use std::fmt;

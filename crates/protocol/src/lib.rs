@@ -1,7 +1,7 @@
 //! The 8x8 Voice IVR wire format, typed and validated.
 //!
 //! This crate is Switchboard's single source of truth for what crosses the wire between the
-//! 8x8 Voice platform and us (see `PROTOCOL.md`). It is pure: no I/O, no async runtime, no HTTP.
+//! 8x8 Voice platform and us (see `docs/protocol.md`). It is pure: no I/O, no async runtime, no HTTP.
 //!
 //! # Layout
 //! * [`webhook`]: what the platform POSTs to us. [`Webhook::from_slice`] parses a body once, at

@@ -1,6 +1,6 @@
 //! Constrained scalar values of a callflow.
 //!
-//! Each rule of `PROTOCOL.md` section 3 that concerns one value lives here exactly once: the
+//! Each rule of the platform's callflow spec that concerns one value lives here exactly once: the
 //! newtype constructors enforce it for callflows we build, and the [`crate::validate`] module
 //! calls the same checks on arbitrary JSON. A value of one of these types is always acceptable to
 //! the platform.
@@ -13,7 +13,7 @@ use crate::code::StatusCode;
 
 /// Longest text the platform speaks in one `say` or prompt.
 pub const MAX_TEXT_CHARS: usize = 3000;
-/// Longest `clientActionId` we emit or accept (our own limit, see `PROTOCOL.md`).
+/// Longest `clientActionId` we emit or accept (our own limit).
 pub const MAX_CLIENT_ACTION_ID: usize = 128;
 
 /// Why a scalar value is not acceptable, with the platform's status code.

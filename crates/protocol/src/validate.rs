@@ -1,4 +1,4 @@
-//! The callflow validator: every rule of `PROTOCOL.md` section 3, on arbitrary JSON.
+//! The callflow validator: every rule of the platform's callflow spec (`docs/protocol.md`), on arbitrary JSON.
 //!
 //! It reports *every* violation, not the first, each with the platform's status code and the
 //! JSON path of the offending value, sorted by path:

@@ -1,4 +1,4 @@
-//! Property tests for the invariants `STYLE.md` asks of the wire types: everything we can build
+//! Property tests for the invariants the project asks of its wire types: everything we can build
 //! passes our own validator, and parse after serialize is the identity.
 //!
 //! Callflows are generated from raw values through the public constructors and builders, the

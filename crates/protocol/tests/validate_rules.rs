@@ -1,4 +1,4 @@
-//! Every rule of `PROTOCOL.md` section 3, once passing and once failing, through the public
+//! Every rule of the platform's callflow spec, once passing and once failing, through the public
 //! validator. Failing cases assert the exact status code and JSON path of each violation (and,
 //! where the wording matters to a user, the message), so a rule that silently stops firing or
 //! starts blaming the wrong field breaks a test.

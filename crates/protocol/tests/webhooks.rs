@@ -1,4 +1,4 @@
-//! The example webhook bodies (`fixtures/examples`, copied from the shared notes) through
+//! The example webhook bodies (`fixtures/examples`) through
 //! [`Webhook::from_slice`]: each parses to the right variant with the right fields, including
 //! the platform's loose spots (v2 string `eventData`, `callDuration` as a string, `dtmf` null,
 //! null reference ids, unknown fields such as `namespace` and `description`).

@@ -1,6 +1,6 @@
 //! The `switchboard` binary: parses the command line and hands over to the library crates.
 //!
-//! It stays thin on purpose (`STYLE.md`): argument parsing lives in [`cli`], one module per
+//! It stays thin on purpose: argument parsing lives in [`cli`], one module per
 //! subcommand group, and everything those modules do beyond reading input and printing output
 //! is a call into a library crate such as `switchboard-protocol`.
 
