@@ -9,6 +9,11 @@
 //! For several replicas on one Redis: [`RedisServer`] (a private redis-server, killed on drop,
 //! restartable on its port), [`RedisConnection`] (raw RESP, to read what is stored) and
 //! [`Balancer`] (a random replica per webhook, another one after a connection error).
+//!
+//! For what a person would see: [`browser`] (headless Chromium: DOM after scripts, screenshots
+//! and whether they are blank).
+
+pub mod browser;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
