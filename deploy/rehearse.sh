@@ -21,7 +21,8 @@
 #
 #   deploy/rehearse.sh [--quick] [--duration D] [--rate R] [--without-retries] [--keep]
 #     --quick            the CI size: 40 s of load at 25 calls/s (default: 150 s at 60 calls/s)
-#     --duration D       seconds of load (at least 30: the steps take about 25 s)
+#     --duration D       seconds of load (at least 30); the steps are spaced over about its
+#                        first half (2 s apart at 30 s, 10 s apart at 150 s)
 #     --rate R           calls started per second (open loop; each call speaks 40 ms a step)
 #     --without-retries  the negative control: HAProxy retries nothing, so what reached the
 #                        SIGKILLed replica before its health check failed must show up as
@@ -96,6 +97,7 @@ trap cleanup EXIT
 
 fail() {
   echo "$script: $*" >&2
+  keep=1 # the logs tell what happened; cleanup prints where they are
   exit 1
 }
 say() { printf '[%5ss] %s\n' "$((SECONDS - t0))" "$*"; }
@@ -298,7 +300,9 @@ loadgen_pid=$!
 monitor_pid="$monitor_pid $loadgen_pid"
 loadgen_alive() { kill -0 "$loadgen_pid" 2>/dev/null; }
 
-sleep 5
+# The pause between steps: long enough for calls to cross from replica to replica.
+gap=$((duration / 15 > 2 ? duration / 15 : 2))
+sleep $((gap > 5 ? gap : 5))
 for slot in "${slots[@]}"; do
   say "rolling restart: $slot out of the balancer, SIGTERM, drain"
   take_out "$slot"
@@ -306,7 +310,7 @@ for slot in "${slots[@]}"; do
   start "$slot"
   put_back "$slot"
   say "rolling restart: $slot back (start #${starts[$slot]}, ready, UP in HAProxy)"
-  sleep 2
+  sleep "$gap"
 done
 
 say "crash: SIGKILL r2 (no warning: health checks and retries)"
@@ -316,14 +320,14 @@ sleep 2
 start r2
 await_status r2 UP
 say "crash: r2 back"
-sleep 3
+sleep "$gap"
 
 say "scale-in 3 -> 2: r3 out, SIGTERM, drain, gone"
 take_out r3
 stop r3
 say "scale-in: r1 and r2 serve alone"
 
-loadgen_alive || fail "the load ended before the steps did (at ${SECONDS}s): raise --duration"
+loadgen_alive || fail "the load ended before the steps did (at $((SECONDS - t0)) s): raise --duration"
 say "steps done; waiting for the load to end"
 loadgen_status=0
 wait "$loadgen_pid" || loadgen_status=$?
@@ -362,7 +366,6 @@ echo "rehearsal: $started calls started, $completed completed, $failed failed; $
   "$violations protocol violations, $dup_failures inconsistent duplicates"
 if [ "$loadgen_status" != 0 ] || [ "$passed" != true ] || [ "$failed" != 0 ] || [ "$errors" != 0 ] \
   || [ "$violations" != 0 ] || [ "$dup_failures" != 0 ]; then
-  keep=1 # the logs tell what happened; cleanup prints where they are
   fail "FAILED: calls were lost or mishandled during the rollout (generator exit $loadgen_status)"
 fi
 [ "$completed" -gt 0 ] || fail "FAILED: no call completed"

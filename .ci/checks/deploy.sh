@@ -5,7 +5,8 @@
 #     (kubernetes-validate), the Prometheus Operator's ServiceMonitor and PrometheusRule against
 #     that operator's published types (@kubernetes-models/prometheus-operator: its runtime
 #     validator for types and patterns, and tsc for unknown fields);
-#   * the rendered pods keep the security and shutdown settings docs/deploy.md promises;
+#   * the rendered pods keep the security and shutdown settings docs/deploy.md promises, and
+#     every resource is in the namespace switchboard;
 #   * the PrometheusRule is exactly deploy/prometheus/alerts.yml, and the flows ConfigMap and the
 #     compose file's flow mounts are exactly the flows of flows/ (no *.test.yaml);
 #   * yamllint on every YAML file of deploy/, hadolint on the Dockerfile, the compose file
@@ -197,6 +198,8 @@ def seconds(d):
     return int(m[1]) * {"ms": 0.001, "s": 1, "m": 60}[m[2]]
 problems = []
 for doc in yaml.safe_load_all(open(sys.argv[1])):
+    if doc and doc["kind"] != "Namespace" and doc["metadata"].get("namespace") != "switchboard":
+        problems.append(f'{doc["kind"]}/{doc["metadata"]["name"]}: not in the namespace switchboard')
     if not doc or doc["kind"] not in ("Deployment", "StatefulSet"):
         continue
     name = f'{doc["kind"]}/{doc["metadata"]["name"]}'
@@ -240,6 +243,8 @@ sed 's/terminationGracePeriodSeconds: 40/terminationGracePeriodSeconds: 20/' "$w
 sed 's/allowPrivilegeEscalation: false/allowPrivilegeEscalation: true/' "$work/dev.yaml" >"$work/escalation.yaml"
 must_fail "a grace period shorter than the drain was accepted" python3 "$work/promises.py" "$work/short-grace.yaml"
 must_fail "a container allowed to escalate privileges was accepted" python3 "$work/promises.py" "$work/escalation.yaml"
+sed '/^kind: ServiceMonitor$/,/^spec:$/{/^  namespace: switchboard$/d}' "$work/production.yaml" >"$work/no-namespace.yaml"
+must_fail "a resource outside the namespace was accepted" python3 "$work/promises.py" "$work/no-namespace.yaml"
 
 # --- no drift: alerts, flows ---------------------------------------------------------------
 note "the PrometheusRule is deploy/prometheus/alerts.yml"
