@@ -467,10 +467,10 @@ impl RunArgs {
         let mut p = BTreeMap::new();
         let mut put = |name: &str, value: String| p.insert(name.to_owned(), value);
         put("--target", self.targets.join(" "));
-        if self.targets.len() > 1 {
-            if let Some(select) = self.select.to_possible_value() {
-                put("--select", select.get_name().to_owned());
-            }
+        if let Some(select) = self.select.to_possible_value()
+            && self.targets.len() > 1
+        {
+            put("--select", select.get_name().to_owned());
         }
         match self.shape() {
             Ok(Shape::Open {

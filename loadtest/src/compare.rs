@@ -143,7 +143,7 @@ fn cell(value: Option<f64>) -> String {
 fn ratio(a: Option<f64>, b: Option<f64>, better: Better) -> (String, bool) {
     match (a, b) {
         (Some(a), Some(b)) if a == 0.0 && b == 0.0 => ("=".to_owned(), false),
-        (Some(a), Some(_)) if a == 0.0 => ("new".to_owned(), better == Better::Lower),
+        (Some(0.0), Some(_)) => ("new".to_owned(), better == Better::Lower),
         (Some(a), Some(b)) => {
             let r = b / a;
             let worse = match better {

@@ -170,19 +170,17 @@ impl View {
     }
 }
 
-/// `5s`, `1.5s`, `2m30s`.
+/// `5s`, `1.5s`, `0.25s`, `2m30s`.
 fn clock(d: Duration) -> String {
     let secs = d.as_secs();
-    let tenths = d.subsec_millis() / 100;
-    let whole = if secs >= 60 {
+    let millis = d.subsec_millis();
+    if secs >= 60 {
         format!("{}m{:02}s", secs / 60, secs % 60)
-    } else {
+    } else if millis == 0 {
         format!("{secs}s")
-    };
-    if tenths > 0 && secs < 60 {
-        format!("{secs}.{tenths}s")
     } else {
-        whole
+        let fraction = format!("{millis:03}");
+        format!("{secs}.{}s", fraction.trim_end_matches('0'))
     }
 }
 
@@ -279,6 +277,10 @@ mod tests {
             duration: None,
             calls: Some(100),
         };
+        assert!(
+            line(Duration::from_millis(250), &calls, &snapshot(), 0.0)
+                .starts_with("progress 0.25s:")
+        );
         let text = line(Duration::from_secs(150), &calls, &snapshot(), 0.0);
         assert!(
             text.starts_with("progress 2m30s: calls 12/100 started"),
