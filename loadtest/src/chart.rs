@@ -39,6 +39,24 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// Longest legend entry, in characters.
+const LEGEND_CHARS: usize = 24;
+
+/// A legend entry that fits beside the plot: a long name (a target URL) keeps its end, where
+/// the host, port and path differ.
+fn legend_text(name: &str) -> String {
+    let name = name
+        .strip_prefix("http://")
+        .or_else(|| name.strip_prefix("https://"))
+        .unwrap_or(name);
+    let count = name.chars().count();
+    if count <= LEGEND_CHARS {
+        return name.to_owned();
+    }
+    let tail: String = name.chars().skip(count - (LEGEND_CHARS - 1)).collect();
+    format!("\u{2026}{tail}")
+}
+
 /// One named series of (x, y) points; a `None` y is a gap in the line.
 #[derive(Debug, Clone)]
 pub struct Series {
@@ -141,6 +159,7 @@ impl Frame {
 
     fn legend(out: &mut String, names: &[&str]) {
         for (i, name) in names.iter().enumerate() {
+            let name = legend_text(name);
             let y = TOP + 8.0 + 18.0 * i as f64;
             let _ = write!(
                 out,
@@ -151,7 +170,7 @@ impl Frame {
                 PALETTE[i % PALETTE.len()],
                 WIDTH - RIGHT + 32.0,
                 y,
-                escape(name)
+                escape(&name)
             );
         }
     }
@@ -321,6 +340,15 @@ mod tests {
         assert_eq!(path.matches('M').count(), 2, "{path}");
         assert_eq!(path.matches('L').count(), 1, "{path}");
         assert_eq!(escape("\u{1}x"), "\u{fffd}x");
+        assert_eq!(legend_text("p99.9"), "p99.9");
+        assert_eq!(
+            legend_text("http://127.0.0.1:18916/webhooks"),
+            "127.0.0.1:18916/webhooks"
+        );
+        assert_eq!(
+            legend_text("https://replica-1.example:8080/webhooks"),
+            "\u{2026}1.example:8080/webhooks"
+        );
     }
 
     #[test]

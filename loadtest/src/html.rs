@@ -171,7 +171,10 @@ fn over_time(out: &mut String, r: &Report) {
             .series
             .iter()
             .enumerate()
-            .map(|(i, s)| (x(i), s.latency_ms.as_ref().map(f)))
+            .map(|(i, s)| {
+                let drawn = per_second(1, i, r.elapsed_seconds).is_some();
+                (x(i), s.latency_ms.as_ref().filter(|_| drawn).map(f))
+            })
             .collect(),
     };
     out.push_str(&chart::lines(

@@ -1,8 +1,8 @@
 //! Live progress of a load run, on stderr (stdout carries only the final summary, which
 //! scripts parse).
 //!
-//! * On a terminal ([`Style::Bar`]): one line redrawn in place, with a bar of elapsed time (or
-//!   calls started) against the run's limit, calls completed and started, webhooks/s over the
+//! * On a terminal ([`Style::Bar`]): one line drawn at the start and redrawn in place every
+//!   interval, with a bar of elapsed time (or calls started) against the run's limit, calls completed and started, webhooks/s over the
 //!   last interval, p99 latency of the run so far and the errors so far. It is erased when the
 //!   run ends.
 //! * Elsewhere ([`Style::Lines`], a CI log): one plain line per interval, labelled with the
@@ -97,6 +97,17 @@ impl Ticker {
     ) -> Self {
         let end = Arc::new(Mutex::new(None));
         let done = Arc::new(Notify::new());
+        if settings.style == Style::Bar {
+            // At once, so that the bar is there from the start (the first tick is an interval
+            // away).
+            let mut err = std::io::stderr().lock();
+            let _ = write!(
+                err,
+                "\r\x1b[2K{}",
+                bar(Duration::ZERO, &limit, &stats.progress(), 0.0)
+            );
+            let _ = err.flush();
+        }
         let task = (settings.style != Style::Off).then(|| {
             let view = View {
                 stats,

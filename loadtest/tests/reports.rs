@@ -411,6 +411,55 @@ fn progress_in_a_log_is_one_line_per_interval() {
 }
 
 #[test]
+fn progress_on_a_terminal_is_a_bar_redrawn_in_place() {
+    let server = Server::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (typescript, summary) = (dir.path().join("typescript"), dir.path().join("summary"));
+    // util-linux's `script` runs the generator on a pseudo-terminal and records what it drew;
+    // stdout goes to a file, as `loadgen > summary` would.
+    let command = format!(
+        "{} --target {} --calls 300 --concurrency 2 > {}",
+        env!("CARGO_BIN_EXE_switchboard-loadgen"),
+        server.base(),
+        summary.display()
+    );
+    let status = Command::new("script")
+        .args(["-qfec", &command])
+        .arg(&typescript)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .expect("util-linux's `script` runs (apt-get install bsdutils)");
+    assert!(status.success(), "{status}");
+    let screen = std::fs::read_to_string(&typescript).unwrap();
+    let frames: Vec<&str> = screen.split("\r\x1b[2K").skip(1).collect();
+    assert!(frames.len() >= 2, "no bar drawn and erased: {screen:?}");
+    assert!(
+        frames[0].starts_with(&format!(
+            "[{}] 0s  calls 0 done / 0/300 started",
+            "-".repeat(24)
+        )),
+        "{:?}",
+        frames[0]
+    );
+    // Redrawn in place: no frame ends a line, and the last one erased the bar.
+    for frame in &frames[..frames.len() - 1] {
+        assert!(!frame.contains('\n'), "{frame:?}");
+    }
+    let after = frames.last().unwrap();
+    assert!(
+        !after.contains("calls "),
+        "the bar was not erased: {after:?}"
+    );
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        summary.starts_with("calls: 300 started, 300 completed"),
+        "{summary}"
+    );
+    assert!(!summary.contains('\x1b'), "{summary:?}");
+}
+
+#[test]
 fn compare_prints_two_runs_side_by_side_with_ratios() {
     let server = Server::start(&[]);
     let dir = tempfile::tempdir().unwrap();
