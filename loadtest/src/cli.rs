@@ -32,9 +32,9 @@ each outbound call it creates against --webhook.
 
 While it runs, progress goes to stderr (a bar on a terminal, a plain line per interval in a
 log; --quiet for none). At the end a summary is printed (and written as JSON with --json, and
-as an HTML page with charts with --html). The exit status is 0 when
-the run had no errors (or an error rate within --max-error-rate), 1 when it had more, and 2 on a
-usage or start-up error. Errors are: non-2xx answers, timeouts, connection failures, protocol
+as an HTML page with charts with --html; --compare puts two JSON reports side by side). The
+exit status is 0 when the run had no errors (or an error rate within --max-error-rate), 1 when
+it had more, and 2 on a usage or start-up error. Errors are: non-2xx answers, timeouts, connection failures, protocol
 violations in callflows, duplicate-consistency failures, skipped open-loop calls and calls that
 hit --max-steps.";
 
@@ -648,6 +648,30 @@ mod tests {
         assert!(cli.run.platform.config(0, 0).unwrap_err().contains("nope"));
         assert!(parse(&["--rate", "0"]).run.shape().is_err());
         assert!(Cli::try_parse_from(["x", "--rate", "1", "--concurrency", "2"]).is_err());
+    }
+
+    #[test]
+    fn report_and_progress_flags() {
+        let cli = parse(&["--html", "r.html", "--progress-interval", "250ms"]);
+        assert_eq!(
+            cli.run.html.as_deref(),
+            Some(std::path::Path::new("r.html"))
+        );
+        assert_eq!(cli.run.progress_interval, Some(Duration::from_millis(250)));
+        assert!(!cli.run.quiet);
+        // The older spelling still works (scripts use it).
+        assert!(parse(&["--no-progress"]).run.quiet);
+        assert!(parse(&["-q"]).run.quiet);
+        let cli = parse(&["--compare", "a.json", "b.json"]);
+        assert_eq!(cli.run.compare.unwrap().len(), 2);
+        assert!(Cli::try_parse_from(["x", "--compare", "a.json"]).is_err());
+        let p = parse(&["--rate", "5", "--calls", "9", "--seed", "3"])
+            .run
+            .parameters(3);
+        assert_eq!(p["--rate"], "5 calls/s (open loop)");
+        assert_eq!(p["--calls"], "9");
+        assert_eq!(p["--seed"], "3");
+        assert!(!p.contains_key("--select"), "{p:?}");
     }
 
     #[test]
