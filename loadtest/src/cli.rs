@@ -160,6 +160,9 @@ pub struct EmulateArgs {
     /// Write the report as JSON to this file on shutdown (Ctrl-C).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Also write the report as one self-contained HTML page to this file on shutdown.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Keep this many samples of each kind of problem.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub samples: usize,

@@ -387,3 +387,70 @@ fn problems(out: &mut String, r: &Report) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::client::Reply;
+    use crate::stats::{Stats, ViolationSample};
+
+    fn parse(html: &str) -> roxmltree::Document<'_> {
+        let options = roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..roxmltree::ParsingOptions::default()
+        };
+        roxmltree::Document::parse_with_options(html, options)
+            .unwrap_or_else(|e| panic!("not well-formed: {e}\n{html}"))
+    }
+
+    #[test]
+    fn a_run_with_nothing_answered_still_makes_a_page() {
+        let stats = Stats::new(1);
+        let t = Instant::now();
+        stats.delivery(
+            crate::stats::EventKind::CallReceived,
+            0,
+            t,
+            t,
+            t,
+            &Reply::Timeout,
+            false,
+        );
+        let page = render(&Report::new(&stats, Duration::from_millis(300), 1, 0.0));
+        let doc = parse(&page);
+        let text: String = doc.descendants().filter_map(|n| n.text()).collect();
+        assert!(text.contains("No answer was timed."), "{text}");
+        assert!(text.contains("FAIL"));
+        assert!(page.contains("Errors per second by kind"));
+    }
+
+    #[test]
+    fn what_a_server_answered_is_shown_as_text_never_as_markup() {
+        let stats = Stats::new(1);
+        stats.violation([-1009], || ViolationSample {
+            session_id: "s".into(),
+            event: "CALL_RECEIVED",
+            event_id: "e".into(),
+            target: "http://x/webhooks".into(),
+            violations: vec!["-1009 $.callflow: bad & worse".into()],
+            body: "<script>alert(1)</script><img src=x onerror=y>\u{7}".into(),
+        });
+        let page = render(
+            &Report::new(&stats, Duration::from_secs(1), 1, 0.0)
+                .with_run(BTreeMap::from([("--target".into(), "a<b".into())]), &[]),
+        );
+        let doc = parse(&page);
+        assert!(
+            !doc.descendants()
+                .any(|n| n.has_tag_name("script") || n.has_tag_name("img"))
+        );
+        let text: String = doc.descendants().filter_map(|n| n.text()).collect();
+        assert!(text.contains("<script>alert(1)</script>"), "{text}");
+        assert!(text.contains("bad & worse"));
+        assert!(text.contains("a<b"));
+    }
+}

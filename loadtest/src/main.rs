@@ -128,6 +128,9 @@ async fn emulate(args: EmulateArgs) -> Result<ExitCode, String> {
     if let Some(json) = &args.json {
         check_writable("--json", json)?;
     }
+    if let Some(page) = &args.html {
+        check_writable("--html", page)?;
+    }
     let targets = Targets::new(vec![webhook.clone()], Default::default());
     let (platform, seed) = platform(
         &args.platform,
@@ -170,7 +173,7 @@ async fn emulate(args: EmulateArgs) -> Result<ExitCode, String> {
     .collect();
     let report = Report::new(&emulator.platform().stats, start.elapsed(), seed, 0.0)
         .with_run(parameters, &[webhook.to_string()]);
-    finish(&report, args.json.as_deref(), None)
+    finish(&report, args.json.as_deref(), args.html.as_deref())
 }
 
 /// Fails early, before a long run, when the report (of `flag`) could not be written at its end.
