@@ -2,6 +2,7 @@
 //! typed settings of the other modules. Parsing is separate from running so that it is unit
 //! tested without a process; `main.rs` only wires the result to the runtime.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -29,9 +30,11 @@ failure ends it with a SESSION_SUMMARY.
 With `emulate`, serves the 8x8 Callflows API (POST /api/v1/subaccounts/{id}/callflows) and plays
 each outbound call it creates against --webhook.
 
-At the end a summary is printed (and written as JSON with --json). The exit status is 0 when
-the run had no errors (or an error rate within --max-error-rate), 1 when it had more, and 2 on a
-usage or start-up error. Errors are: non-2xx answers, timeouts, connection failures, protocol
+While it runs, progress goes to stderr (a bar on a terminal, a plain line per interval in a
+log; --quiet for none). At the end a summary is printed (and written as JSON with --json, and
+as an HTML page with charts with --html; --compare puts two JSON reports side by side). The
+exit status is 0 when the run had no errors (or an error rate within --max-error-rate), 1 when
+it had more, and 2 on a usage or start-up error. Errors are: non-2xx answers, timeouts, connection failures, protocol
 violations in callflows, duplicate-consistency failures, skipped open-loop calls and calls that
 hit --max-steps.";
 
@@ -39,6 +42,8 @@ const EXAMPLES: &str = "\
 Examples:
   switchboard-loadgen --target http://127.0.0.1:8080 --concurrency 50 --duration 30s
   switchboard-loadgen --rate 200 --calls 10000 --duplicate 0.05 --reorder 0.02 --json out.json
+  switchboard-loadgen --duration 60s --json new.json --html new.html
+  switchboard-loadgen --compare old.json new.json
   switchboard-loadgen --script 1,2,hangup --calls 1 --target http://127.0.0.1:8080/webhooks/vca
   switchboard-loadgen emulate --listen 127.0.0.1:9000 --webhook http://127.0.0.1:8080";
 
@@ -109,9 +114,21 @@ pub struct RunArgs {
     /// Keep this many samples of each kind of problem (violations, duplicate mismatches).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub samples: usize,
-    /// Do not draw the progress line (it is only drawn when stderr is a terminal anyway).
-    #[arg(long)]
-    pub no_progress: bool,
+    /// Also write the report as one self-contained HTML page (charts drawn inline, nothing
+    /// fetched) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// No live progress on stderr (the summary is still printed). Without it, progress is a
+    /// bar on a terminal and one plain line per --progress-interval otherwise.
+    #[arg(long, short = 'q', alias = "no-progress")]
+    pub quiet: bool,
+    /// How often progress is shown (default 1s on a terminal, 5s in a log).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub progress_interval: Option<Duration>,
+    /// Print two JSON reports (--json) side by side with the ratio B/A of each figure, and
+    /// exit; no run is made.
+    #[arg(long, num_args = 2, value_names = ["A.json", "B.json"])]
+    pub compare: Option<Vec<PathBuf>>,
     /// Webhook client settings.
     #[command(flatten)]
     pub client: ClientArgs,
@@ -143,6 +160,9 @@ pub struct EmulateArgs {
     /// Write the report as JSON to this file on shutdown (Ctrl-C).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Also write the report as one self-contained HTML page to this file on shutdown.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Keep this many samples of each kind of problem.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub samples: usize,
@@ -445,6 +465,86 @@ impl RunArgs {
         }
     }
 
+    /// The run's settings as the report lists them: flag name to value.
+    pub fn parameters(&self, seed: u64) -> BTreeMap<String, String> {
+        let mut p = BTreeMap::new();
+        let mut put = |name: &str, value: String| p.insert(name.to_owned(), value);
+        put("--target", self.targets.join(" "));
+        if let Some(select) = self.select.to_possible_value()
+            && self.targets.len() > 1
+        {
+            put("--select", select.get_name().to_owned());
+        }
+        match self.shape() {
+            Ok(Shape::Open {
+                rate,
+                max_in_flight,
+            }) => {
+                put("--rate", format!("{rate} calls/s (open loop)"));
+                put("--max-in-flight", max_in_flight.to_string());
+            }
+            Ok(Shape::Closed { concurrency }) => {
+                put("--concurrency", format!("{concurrency} (closed loop)"));
+            }
+            Err(err) => {
+                put("shape", err);
+            }
+        }
+        let limit = self.limit();
+        if let Some(duration) = limit.duration {
+            put("--duration", format!("{duration:?}"));
+        }
+        if let Some(calls) = limit.calls {
+            put("--calls", calls.to_string());
+        }
+        let platform = &self.platform;
+        put("--destination", platform.destinations.join(" "));
+        put("--seed", seed.to_string());
+        match &platform.script {
+            Some(script) => put("--script", script.clone()),
+            None => put(
+                "callers",
+                format!(
+                    "random walk: --invalid {} --silence {} --hangup {}",
+                    platform.invalid, platform.silence, platform.hangup
+                ),
+            ),
+        };
+        let mix = platform.transfer_mix;
+        put(
+            "--transfer-mix",
+            format!(
+                "answered={} busy={} no-answer={}",
+                mix.answered, mix.busy, mix.no_answer
+            ),
+        );
+        put(
+            "pace",
+            if platform.realtime {
+                "--realtime".to_owned()
+            } else {
+                format!("--speak {:?}", platform.speak)
+            },
+        );
+        let f = &self.faults;
+        put(
+            "faults",
+            format!(
+                "--duplicate {} --reorder {} --delay {} (up to {:?})",
+                f.duplicate, f.reorder, f.delay, f.delay_max
+            ),
+        );
+        put("--timeout", format!("{:?}", self.client.timeout));
+        put(
+            "--connections",
+            self.client
+                .connections
+                .map_or_else(|| "one per delivery".to_owned(), |n| n.to_string()),
+        );
+        put("--max-error-rate", self.max_error_rate.to_string());
+        p
+    }
+
     /// The targets, parsed.
     pub fn targets(&self) -> Result<(Vec<Uri>, Select), String> {
         let uris = self
@@ -551,6 +651,30 @@ mod tests {
         assert!(cli.run.platform.config(0, 0).unwrap_err().contains("nope"));
         assert!(parse(&["--rate", "0"]).run.shape().is_err());
         assert!(Cli::try_parse_from(["x", "--rate", "1", "--concurrency", "2"]).is_err());
+    }
+
+    #[test]
+    fn report_and_progress_flags() {
+        let cli = parse(&["--html", "r.html", "--progress-interval", "250ms"]);
+        assert_eq!(
+            cli.run.html.as_deref(),
+            Some(std::path::Path::new("r.html"))
+        );
+        assert_eq!(cli.run.progress_interval, Some(Duration::from_millis(250)));
+        assert!(!cli.run.quiet);
+        // The older spelling still works (scripts use it).
+        assert!(parse(&["--no-progress"]).run.quiet);
+        assert!(parse(&["-q"]).run.quiet);
+        let cli = parse(&["--compare", "a.json", "b.json"]);
+        assert_eq!(cli.run.compare.unwrap().len(), 2);
+        assert!(Cli::try_parse_from(["x", "--compare", "a.json"]).is_err());
+        let p = parse(&["--rate", "5", "--calls", "9", "--seed", "3"])
+            .run
+            .parameters(3);
+        assert_eq!(p["--rate"], "5 calls/s (open loop)");
+        assert_eq!(p["--calls"], "9");
+        assert_eq!(p["--seed"], "3");
+        assert!(!p.contains_key("--select"), "{p:?}");
     }
 
     #[test]

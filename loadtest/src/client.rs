@@ -132,12 +132,16 @@ impl Targets {
     /// The next target to use; a random choice draws from `rng`, so that a seeded run picks
     /// the same targets again.
     pub fn pick<R: Rng + ?Sized>(&self, rng: &mut R) -> &Uri {
-        let i = match (self.uris.len(), self.select) {
+        self.get(self.pick_index(rng))
+    }
+
+    /// Like [`Targets::pick`], but the target's index in the list (what the stats count by).
+    pub fn pick_index<R: Rng + ?Sized>(&self, rng: &mut R) -> usize {
+        match (self.uris.len(), self.select) {
             (0 | 1, _) => 0,
             (n, Select::RoundRobin) => self.next.fetch_add(1, Ordering::Relaxed) % n,
             (n, Select::Random) => rng.random_range(0..n),
-        };
-        self.get(i)
+        }
     }
 
     /// Target `i`.

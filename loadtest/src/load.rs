@@ -9,10 +9,10 @@
 //!   (no coordinated omission).
 //!
 //! A run ends at `--calls` or `--duration`, whichever comes first, or when `shutdown`
-//! completes; calls in flight then finish. [`run`] returns the wall time.
+//! completes; calls in flight then finish. [`run`] returns the wall time, and shows progress
+//! meanwhile ([`crate::progress`]).
 
 use std::future::Future;
-use std::io::{IsTerminal, Write as _};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use crate::player::wait_until;
 
 use crate::player::Platform;
-use crate::stats::Stats;
+use crate::progress::{Settings, Ticker};
 
 /// When calls start.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -52,27 +52,41 @@ pub struct Limit {
 }
 
 impl Limit {
+    /// How far through its limit a run is, 0 to 1, after `elapsed` with `started` calls;
+    /// `None` when it has no limit (it runs until Ctrl-C).
+    pub fn fraction(&self, elapsed: Duration, started: u64) -> Option<f64> {
+        let by_time = self
+            .duration
+            .filter(|d| !d.is_zero())
+            .map(|d| elapsed.as_secs_f64() / d.as_secs_f64());
+        let by_calls = self
+            .calls
+            .filter(|&n| n > 0)
+            .map(|n| started as f64 / n as f64);
+        match (by_time, by_calls) {
+            (Some(a), Some(b)) => Some(a.max(b).min(1.0)),
+            (a, b) => a.or(b).map(|f| f.min(1.0)),
+        }
+    }
+
     fn allows(&self, index: u64, since_start: Duration) -> bool {
         self.calls.is_none_or(|n| index < n) && self.duration.is_none_or(|d| since_start < d)
     }
 }
 
 /// Runs calls of `shape` until `limit` or `shutdown`, then waits for the calls in flight.
-/// Draws a progress line on stderr every second when `progress` is set.
+/// Shows progress on stderr as `progress` says (see [`crate::progress`]).
 pub async fn run(
     platform: Arc<Platform>,
     shape: Shape,
     limit: Limit,
-    progress: bool,
+    progress: Settings,
     shutdown: impl Future<Output = ()>,
 ) -> Duration {
     let start = Instant::now();
+    platform.stats.start_clock(start);
     let stop = Arc::new(AtomicBool::new(false));
-    let ticker = progress.then(|| {
-        let stats = platform.stats.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move { draw_progress(&stats, &stop, start).await })
-    });
+    let ticker = Ticker::spawn(platform.stats.clone(), progress, limit, start);
     let load = async {
         match shape {
             Shape::Closed { concurrency } => {
@@ -93,15 +107,8 @@ pub async fn run(
             load.await;
         }
     }
-    let elapsed = start.elapsed();
     stop.store(true, Ordering::Relaxed);
-    if let Some(ticker) = ticker {
-        // It may be waiting for its next tick; the run is over now.
-        ticker.abort();
-        let _ = ticker.await;
-        let _ = write!(std::io::stderr(), "\r\x1b[2K");
-    }
-    elapsed
+    ticker.finish(start).await
 }
 
 async fn closed(
@@ -161,43 +168,6 @@ async fn open(
         index += 1;
     }
     while calls.join_next().await.is_some() {}
-}
-
-/// Redraws one status line on stderr every second until `stop`.
-async fn draw_progress(stats: &Stats, stop: &AtomicBool, start: Instant) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.tick().await;
-    let mut last_webhooks = 0;
-    let mut last = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
-        tick.tick().await;
-        let p = stats.progress();
-        let now = Instant::now();
-        let rate = (p.webhooks - last_webhooks) as f64 / now.duration_since(last).as_secs_f64();
-        last_webhooks = p.webhooks;
-        last = now;
-        let p99 = p.window_p99.map_or_else(
-            || "-".to_owned(),
-            |d| format!("{:.1}ms", d.as_secs_f64() * 1e3),
-        );
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r\x1b[2K{:>5.0}s  calls {} done / {} started  {:.0} webhooks/s  p99 {}  errors {}",
-            start.elapsed().as_secs_f64(),
-            p.completed,
-            p.started,
-            rate,
-            p99,
-            p.problems
-        );
-        let _ = err.flush();
-    }
-}
-
-/// Whether a progress line makes sense: stderr is a terminal.
-pub fn progress_wanted() -> bool {
-    std::io::stderr().is_terminal()
 }
 
 #[cfg(test)]

@@ -8,11 +8,11 @@ use clap::Parser;
 use switchboard_loadgen::cli::{Cli, Command, EmulateArgs, RunArgs};
 use switchboard_loadgen::client::{Targets, WebhookClient, check_reachable, parse_target};
 use switchboard_loadgen::emulator::{self, Emulator};
-use switchboard_loadgen::ids;
-use switchboard_loadgen::load;
 use switchboard_loadgen::player::Platform;
+use switchboard_loadgen::progress::Settings;
 use switchboard_loadgen::report::Report;
 use switchboard_loadgen::stats::Stats;
+use switchboard_loadgen::{compare, html, ids, load};
 
 /// Exit status of a run with errors beyond the tolerance.
 const EXIT_ERRORS: u8 = 1;
@@ -30,7 +30,10 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::Emulate(args)) => runtime.block_on(emulate(args)),
-        None => runtime.block_on(load_run(cli.run)),
+        None => match &cli.run.compare {
+            Some(files) => compare_reports(files),
+            None => runtime.block_on(load_run(cli.run)),
+        },
     };
     match result {
         Ok(code) => code,
@@ -75,12 +78,25 @@ fn platform(
     ))
 }
 
+/// `--compare A B`: both reports side by side.
+fn compare_reports(files: &[std::path::PathBuf]) -> Result<ExitCode, String> {
+    let [a, b] = files else {
+        return Err("--compare takes two JSON reports: --compare A.json B.json".to_owned());
+    };
+    let table = compare::compare_files(a, b).map_err(|e| e.to_string())?;
+    print!("{table}");
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn load_run(args: RunArgs) -> Result<ExitCode, String> {
     let shape = args.shape()?;
     let limit = args.limit();
     let (uris, select) = args.targets()?;
     if let Some(json) = &args.json {
-        check_writable(json)?;
+        check_writable("--json", json)?;
+    }
+    if let Some(page) = &args.html {
+        check_writable("--html", page)?;
     }
     let (platform, seed) = platform(
         &args.platform,
@@ -94,16 +110,26 @@ async fn load_run(args: RunArgs) -> Result<ExitCode, String> {
         check_reachable(uri, args.client.timeout).await?;
     }
     let platform = Arc::new(platform);
-    let progress = !args.no_progress && load::progress_wanted();
+    let progress = Settings::for_stderr(args.quiet, args.progress_interval);
     let elapsed = load::run(platform.clone(), shape, limit, progress, shutdown()).await;
-    let report = Report::new(&platform.stats, elapsed, seed, args.max_error_rate);
-    finish(&report, args.json.as_deref())
+    let targets: Vec<String> = platform
+        .targets
+        .uris()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let report = Report::new(&platform.stats, elapsed, seed, args.max_error_rate)
+        .with_run(args.parameters(seed), &targets);
+    finish(&report, args.json.as_deref(), args.html.as_deref())
 }
 
 async fn emulate(args: EmulateArgs) -> Result<ExitCode, String> {
     let webhook = parse_target(&args.webhook).map_err(|e| format!("--webhook {e}"))?;
     if let Some(json) = &args.json {
-        check_writable(json)?;
+        check_writable("--json", json)?;
+    }
+    if let Some(page) = &args.html {
+        check_writable("--html", page)?;
     }
     let targets = Targets::new(vec![webhook.clone()], Default::default());
     let (platform, seed) = platform(
@@ -130,17 +156,28 @@ async fn emulate(args: EmulateArgs) -> Result<ExitCode, String> {
          playing calls against {webhook}; Ctrl-C to stop"
     );
     let start = tokio::time::Instant::now();
+    emulator.platform().stats.start_clock(start);
     axum::serve(listener, emulator::app(emulator.clone()))
         .with_graceful_shutdown(shutdown())
         .await
         .map_err(|e| format!("the API server failed: {e}"))?;
     emulator.drain().await;
-    let report = Report::new(&emulator.platform().stats, start.elapsed(), seed, 0.0);
-    finish(&report, args.json.as_deref())
+    let parameters = [
+        ("mode", "emulate".to_owned()),
+        ("--listen", args.listen.to_string()),
+        ("--webhook", webhook.to_string()),
+        ("--seed", seed.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let report = Report::new(&emulator.platform().stats, start.elapsed(), seed, 0.0)
+        .with_run(parameters, &[webhook.to_string()]);
+    finish(&report, args.json.as_deref(), args.html.as_deref())
 }
 
-/// Fails early, before a long run, when the report could not be written at its end.
-fn check_writable(path: &std::path::Path) -> Result<(), String> {
+/// Fails early, before a long run, when the report (of `flag`) could not be written at its end.
+fn check_writable(flag: &str, path: &std::path::Path) -> Result<(), String> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => std::path::Path::new("."),
@@ -149,26 +186,37 @@ fn check_writable(path: &std::path::Path) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "--json {}: the directory {} does not exist; create it or choose another path",
+            "{flag} {}: the directory {} does not exist; create it or choose another path",
             path.display(),
             dir.display()
         ))
     }
 }
 
-fn finish(report: &Report, json: Option<&std::path::Path>) -> Result<ExitCode, String> {
+fn finish(
+    report: &Report,
+    json: Option<&std::path::Path>,
+    page: Option<&std::path::Path>,
+) -> Result<ExitCode, String> {
     print!("{report}");
     if let Some(path) = json {
-        std::fs::write(path, report.to_json()).map_err(|e| {
-            format!(
-                "cannot write the JSON report to {}: {e}. Does the directory exist?",
-                path.display()
-            )
-        })?;
+        write_report("JSON", path, &report.to_json())?;
+    }
+    if let Some(path) = page {
+        write_report("HTML", path, &html::render(report))?;
     }
     Ok(if report.passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_ERRORS)
+    })
+}
+
+fn write_report(kind: &str, path: &std::path::Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| {
+        format!(
+            "cannot write the {kind} report to {}: {e}. Does the directory exist?",
+            path.display()
+        )
     })
 }

@@ -119,11 +119,11 @@ impl Platform {
         let received = call.call_received(now);
         let answer = if self.config.call_status {
             let status = call.call_status(now);
-            let status_target = self.targets.pick(&mut delivery.faults).clone();
+            let status_target = self.targets.pick_index(&mut delivery.faults);
             // The platform sends telemetry beside the call action, not before it.
             let (answer, ()) = tokio::join!(
                 self.call_action(&mut delivery, EventKind::CallReceived, received, intended),
-                self.notify_status(&status_target, status, intended),
+                self.notify_status(status_target, status, intended),
             );
             answer
         } else {
@@ -208,10 +208,14 @@ impl Platform {
     }
 
     /// A `CALL_STATUS`: fire and count, no faults (it is telemetry).
-    async fn notify_status(&self, target: &Uri, out: Outgoing, intended: Instant) {
-        let exchange = self.client.post(target, Bytes::from(out.body)).await;
+    async fn notify_status(&self, target: usize, out: Outgoing, intended: Instant) {
+        let exchange = self
+            .client
+            .post(self.targets.get(target), Bytes::from(out.body))
+            .await;
         self.stats.delivery(
             EventKind::CallStatus,
+            target,
             intended,
             exchange.sent,
             exchange.done,
@@ -299,14 +303,15 @@ impl Platform {
         }
         wait_until(intended).await;
         let body = Bytes::from(out.body);
-        let target = self.targets.pick(&mut delivery.faults).clone();
+        let index = self.targets.pick_index(&mut delivery.faults);
+        let target = self.targets.get(index).clone();
         let exchange = if duplicate {
-            let copy_target = self.targets.pick(&mut delivery.faults).clone();
+            let copy_index = self.targets.pick_index(&mut delivery.faults);
             let (first, copy) = tokio::join!(
                 self.client.post(&target, body.clone()),
-                self.client.post(&copy_target, body.clone())
+                self.client.post(self.targets.get(copy_index), body.clone())
             );
-            self.record(kind, intended, &copy, true);
+            self.record(kind, copy_index, intended, &copy, true);
             self.compare(
                 delivery.session_id,
                 kind,
@@ -319,7 +324,7 @@ impl Platform {
         } else {
             self.client.post(&target, body.clone()).await
         };
-        self.record(kind, intended, &exchange, false);
+        self.record(kind, index, intended, &exchange, false);
         // A stale copy of the previous event goes now that this one was answered.
         if let Some(stale) = delivery.stale.take() {
             self.send_stale(delivery, stale).await;
@@ -337,9 +342,9 @@ impl Platform {
 
     async fn send_stale(&self, delivery: &mut Delivery, stale: Stale) {
         let session_id = delivery.session_id;
-        let target = self.targets.pick(&mut delivery.faults).clone();
-        let copy = self.client.post(&target, stale.body).await;
-        self.record(stale.kind, copy.sent, &copy, true);
+        let target = self.targets.pick_index(&mut delivery.faults);
+        let copy = self.client.post(self.targets.get(target), stale.body).await;
+        self.record(stale.kind, target, copy.sent, &copy, true);
         self.compare(
             session_id,
             stale.kind,
@@ -350,9 +355,17 @@ impl Platform {
         );
     }
 
-    fn record(&self, kind: EventKind, intended: Instant, exchange: &Exchange, duplicate: bool) {
+    fn record(
+        &self,
+        kind: EventKind,
+        target: usize,
+        intended: Instant,
+        exchange: &Exchange,
+        duplicate: bool,
+    ) {
         self.stats.delivery(
             kind,
+            target,
             intended,
             exchange.sent,
             exchange.done,

@@ -3,6 +3,11 @@
 //!
 //! The JSON form (`--json FILE`) is the machine-readable contract: field names are stable,
 //! latencies are in milliseconds, maps are keyed by event type, HTTP status or platform code.
+//! Fields are only ever added. Beside the totals it has the run's `parameters`, `series` (one
+//! entry per second: throughput, calls, latency quantiles, errors by kind, webhooks by target;
+//! they add up to the totals), `errors_by_kind`, `replicas` (one entry per `--target`) and
+//! `latency_histogram_ms` (per event type); the HTML report ([`crate::html`]) is drawn from
+//! the same value.
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
@@ -12,6 +17,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::call::Outcome;
+use crate::series::{Bucket, ErrorKind, SecondLatency};
 use crate::stats::{DuplicateSample, EventKind, Stats, TransportTally, ViolationSample};
 
 /// Latency quantiles of one event type, in milliseconds.
@@ -95,6 +101,108 @@ pub struct Duplicates {
     pub samples: Vec<DuplicateSample>,
 }
 
+/// One second of the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Second {
+    /// Seconds since the start of the load (0 is the first).
+    pub second: u64,
+    /// POSTs made in this second, copies included.
+    pub webhooks: u64,
+    /// Calls begun.
+    pub calls_started: u64,
+    /// Calls ended.
+    pub calls_completed: u64,
+    /// Latency from the intended send time of the answers of this second, every event type
+    /// (ms); absent when nothing was answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<SecondLatency>,
+    /// Every error of this second.
+    pub errors: u64,
+    /// Errors by kind (only the kinds that happened).
+    pub errors_by_kind: BTreeMap<&'static str, u64>,
+    /// POSTs by target, in `--target` order.
+    pub webhooks_by_target: Vec<u64>,
+}
+
+impl Second {
+    fn of(second: u64, bucket: &Bucket, targets: usize) -> Self {
+        let mut by_target = bucket.webhooks_by_target.clone();
+        by_target.resize(targets.max(by_target.len()), 0);
+        Self {
+            second,
+            webhooks: bucket.webhooks,
+            calls_started: bucket.calls_started,
+            calls_completed: bucket.calls_completed,
+            latency_ms: bucket.latency,
+            errors: bucket.error_total(),
+            errors_by_kind: ErrorKind::ALL
+                .iter()
+                .zip(bucket.errors)
+                .filter(|(_, n)| *n > 0)
+                .map(|(kind, n)| (kind.label(), n))
+                .collect(),
+            webhooks_by_target: by_target,
+        }
+    }
+}
+
+/// What one target (replica) saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct Replica {
+    /// Its webhook URL (`#N` when the report was made without the target list).
+    pub target: String,
+    /// POSTs made to it, copies included.
+    pub webhooks: u64,
+    /// Deliveries that failed: non-2xx, timeout or connection error.
+    pub failed: u64,
+    /// Latency from the intended send time of its answers (ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<Quantiles>,
+}
+
+/// One bin of a latency histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Bin {
+    /// Upper bound of the bin, ms (the lower is the previous bin's).
+    pub le: f64,
+    /// Answers in the bin.
+    pub count: u64,
+}
+
+/// Upper bounds of the histogram bins, µs: 1-2-5 steps from 10 µs to 5,000 s (beyond the
+/// histograms' hour).
+fn bin_bounds() -> Vec<u64> {
+    let mut bounds = Vec::new();
+    let mut decade = 10u64;
+    while decade <= 1_000_000_000 {
+        bounds.extend([1, 2, 5].map(|step| decade * step));
+        decade *= 10;
+    }
+    bounds
+}
+
+/// The histogram of `h` on the 1-2-5 bins, from the first bin with answers to the last.
+fn bins(h: &Histogram<u64>) -> Vec<Bin> {
+    let bounds = bin_bounds();
+    let mut counts = vec![0u64; bounds.len()];
+    for v in h.iter_recorded() {
+        let value = h.highest_equivalent(v.value_iterated_to());
+        let i = bounds.partition_point(|&b| b < value);
+        counts[i.min(bounds.len() - 1)] += v.count_at_value();
+    }
+    let first = counts.iter().position(|&n| n > 0);
+    let last = counts.iter().rposition(|&n| n > 0);
+    match (first, last) {
+        (Some(first), Some(last)) => (first..=last)
+            .map(|i| Bin {
+                le: bounds[i] as f64 / 1000.0,
+                count: counts[i],
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The report of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -129,6 +237,16 @@ pub struct Report {
     pub max_error_rate: f64,
     /// Whether the run passed: no errors, or an error rate within the tolerance.
     pub passed: bool,
+    /// How the run was set up (flag name to value), for the reader of the report.
+    pub parameters: BTreeMap<String, String>,
+    /// `errors` by kind; every kind is listed.
+    pub errors_by_kind: BTreeMap<&'static str, u64>,
+    /// One entry per second of the run; each column adds up to its total above.
+    pub series: Vec<Second>,
+    /// One entry per target, in `--target` order.
+    pub replicas: Vec<Replica>,
+    /// Latency from the intended send time, by event type, in 1-2-5 bins (ms).
+    pub latency_histogram_ms: BTreeMap<&'static str, Vec<Bin>>,
 }
 
 impl Report {
@@ -196,8 +314,49 @@ impl Report {
                 error_rate,
                 max_error_rate,
                 passed: errors == 0 || error_rate <= max_error_rate,
+                parameters: BTreeMap::new(),
+                errors_by_kind: ErrorKind::ALL
+                    .iter()
+                    .zip(t.errors_by_kind)
+                    .map(|(kind, n)| (kind.label(), n))
+                    .collect(),
+                series: series(&t.series.seconds(), secs, t.targets.len()),
+                replicas: t
+                    .targets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, target)| Replica {
+                        target: format!("#{i}"),
+                        webhooks: target.webhooks,
+                        failed: target.failed,
+                        latency_ms: Quantiles::of(&target.latency),
+                    })
+                    .collect(),
+                latency_histogram_ms: EventKind::ALL
+                    .iter()
+                    .zip(&t.latency)
+                    .filter(|(_, h)| !h.is_empty())
+                    .map(|(kind, h)| (kind.label(), bins(h)))
+                    .collect(),
             }
         })
+    }
+
+    /// Names the run's settings and its targets (in `--target` order) in the report.
+    pub fn with_run(mut self, parameters: BTreeMap<String, String>, targets: &[String]) -> Self {
+        self.parameters = parameters;
+        for (i, target) in targets.iter().enumerate() {
+            match self.replicas.get_mut(i) {
+                Some(replica) => replica.target.clone_from(target),
+                None => self.replicas.push(Replica {
+                    target: target.clone(),
+                    webhooks: 0,
+                    failed: 0,
+                    latency_ms: None,
+                }),
+            }
+        }
+        self
     }
 
     /// The report as pretty JSON.
@@ -267,6 +426,21 @@ impl fmt::Display for Report {
         if !self.timeouts.is_empty() {
             writeln!(f, "timeouts: {}", list(&self.timeouts))?;
         }
+        if self.replicas.len() > 1 {
+            writeln!(f, "replicas:")?;
+            for r in &self.replicas {
+                writeln!(
+                    f,
+                    "  {}: {} webhooks, {} failed, p99 {}",
+                    r.target,
+                    r.webhooks,
+                    r.failed,
+                    r.latency_ms
+                        .as_ref()
+                        .map_or_else(|| "-".to_owned(), |q| format!("{:.2} ms", q.p99))
+                )?;
+            }
+        }
         let v = &self.protocol_violations;
         if v.answers > 0 {
             writeln!(
@@ -322,6 +496,15 @@ impl fmt::Display for Report {
     }
 }
 
+/// The report's seconds: every bucket, then empty seconds up to the end of the run.
+fn series(buckets: &[Bucket], elapsed: f64, targets: usize) -> Vec<Second> {
+    let run_seconds = elapsed.ceil().max(0.0) as usize;
+    let empty = Bucket::default();
+    (0..buckets.len().max(run_seconds))
+        .map(|i| Second::of(i as u64, buckets.get(i).unwrap_or(&empty), targets))
+        .collect()
+}
+
 fn list<K: fmt::Display>(map: &BTreeMap<K, u64>) -> String {
     map.iter()
         .map(|(k, n)| format!("{k} {n}"))
@@ -351,6 +534,7 @@ mod tests {
             let kind = EventKind::CallReceived;
             stats.delivery(
                 kind,
+                0,
                 t,
                 t,
                 t + Duration::from_millis(3),
@@ -384,7 +568,15 @@ mod tests {
     fn timeouts_and_samples_are_kept_and_capped() {
         let stats = Stats::new(1);
         let t = Instant::now();
-        stats.delivery(EventKind::SessionSummary, t, t, t, &Reply::Timeout, false);
+        stats.delivery(
+            EventKind::SessionSummary,
+            0,
+            t,
+            t,
+            t,
+            &Reply::Timeout,
+            false,
+        );
         for _ in 0..3 {
             stats.violation([-1009, -1010], || ViolationSample {
                 session_id: "s".into(),

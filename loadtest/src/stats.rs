@@ -10,6 +10,9 @@
 //!   queueing in the generator or waiting for a connection is not hidden (no coordinated
 //!   omission);
 //! * from the actual send time (the server's service time as seen on the wire).
+//!
+//! Every delivery, call and error is also counted in the [`Series`] bucket of its second, and
+//! every delivery by its target, for the report's time series and per-replica table.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -22,6 +25,7 @@ use tokio::time::Instant;
 
 use crate::call::{Outcome, Transfer};
 use crate::client::Reply;
+use crate::series::{ErrorKind, Series};
 
 /// The kinds of webhook the platform sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -122,12 +126,28 @@ pub struct TransportTally {
     pub example: String,
 }
 
+/// What was seen of one target.
+#[derive(Debug)]
+pub struct TargetTally {
+    /// POSTs made to it (copies included).
+    pub webhooks: u64,
+    /// Deliveries that failed (non-2xx, timeout, connection).
+    pub failed: u64,
+    /// Latency from the intended send time of its answers, µs.
+    pub latency: Histogram<u64>,
+}
+
 /// Everything behind the mutex.
 #[derive(Debug)]
 pub struct Tally {
     pub latency: Vec<Histogram<u64>>,
     pub service: Vec<Histogram<u64>>,
     pub window: Histogram<u64>,
+    /// Latency of every answer of the run, all event types (the progress line's p99).
+    pub overall: Histogram<u64>,
+    pub series: Series,
+    pub targets: Vec<TargetTally>,
+    pub errors_by_kind: [u64; ErrorKind::COUNT],
     pub outcomes: BTreeMap<Outcome, u64>,
     pub transfers: BTreeMap<&'static str, u64>,
     pub http_errors: BTreeMap<u16, u64>,
@@ -155,6 +175,10 @@ impl Tally {
             latency: EventKind::ALL.iter().map(|_| histogram()).collect(),
             service: EventKind::ALL.iter().map(|_| histogram()).collect(),
             window: histogram(),
+            overall: histogram(),
+            series: Series::new(Instant::now()),
+            targets: Vec::new(),
+            errors_by_kind: [0; ErrorKind::COUNT],
             outcomes: BTreeMap::new(),
             transfers: BTreeMap::new(),
             http_errors: BTreeMap::new(),
@@ -184,6 +208,8 @@ pub struct Progress {
     pub webhooks: u64,
     /// Problems so far.
     pub problems: u64,
+    /// p99 latency of the run so far.
+    pub p99: Option<Duration>,
     /// p99 latency since the previous view.
     pub window_p99: Option<Duration>,
 }
@@ -220,41 +246,58 @@ impl Stats {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn problem(&self) {
+    /// Counts an error of `kind` at `when`, in the totals and in its second.
+    fn problem(&self, t: &mut Tally, kind: ErrorKind, when: Instant) {
         self.problems.fetch_add(1, Ordering::Relaxed);
+        t.errors_by_kind[kind as usize] += 1;
+        t.series.bucket(when).errors[kind as usize] += 1;
+    }
+
+    /// Second 0 of the time series starts now (call it when the load starts).
+    pub fn start_clock(&self, start: Instant) {
+        self.tally().series.restart(start);
     }
 
     /// A call began.
     pub fn call_started(&self) {
+        let now = Instant::now();
+        self.tally().series.bucket(now).calls_started += 1;
         self.started.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A call ended.
     pub fn call_finished(&self, outcome: Outcome, transfers: &[Transfer]) {
-        if outcome == Outcome::StepLimit {
-            self.problem();
-        }
+        let now = Instant::now();
         {
             let mut t = self.tally();
+            if outcome == Outcome::StepLimit {
+                self.problem(&mut t, ErrorKind::StepLimit, now);
+            }
             *t.outcomes.entry(outcome).or_default() += 1;
             for transfer in transfers {
                 *t.transfers.entry(transfer.label()).or_default() += 1;
             }
+            t.series.bucket(now).calls_completed += 1;
         }
         self.completed.fetch_add(1, Ordering::Relaxed);
     }
 
     /// An open-loop call was not started because too many were in flight.
     pub fn call_skipped(&self) {
-        self.problem();
-        self.tally().skipped_calls += 1;
+        let now = Instant::now();
+        let mut t = self.tally();
+        self.problem(&mut t, ErrorKind::Skipped, now);
+        t.skipped_calls += 1;
     }
 
-    /// Records one delivery. `intended` is when the platform meant to send it; a duplicate's
-    /// latency is not recorded (its original's is).
+    /// Records one delivery to target number `target` (its index in the target list).
+    /// `intended` is when the platform meant to send it; a duplicate's latency is not recorded
+    /// (its original's is).
+    #[allow(clippy::too_many_arguments)] // one delivery's facts, straight from the exchange
     pub fn delivery(
         &self,
         kind: EventKind,
+        target: usize,
         intended: Instant,
         sent: Instant,
         done: Instant,
@@ -262,14 +305,20 @@ impl Stats {
         duplicate: bool,
     ) {
         self.webhooks.fetch_add(1, Ordering::Relaxed);
-        let bad = match reply {
-            Reply::Answered { status, .. } => !(200..300).contains(status),
-            Reply::Timeout | Reply::Transport { .. } => true,
+        let failure = match reply {
+            Reply::Answered { status, .. } if (200..300).contains(status) => None,
+            Reply::Answered { .. } => Some(ErrorKind::Http),
+            Reply::Timeout => Some(ErrorKind::Timeout),
+            Reply::Transport { .. } => Some(ErrorKind::Connection),
         };
-        if bad {
-            self.problem();
-        }
         let mut t = self.tally();
+        if let Some(kind) = failure {
+            self.problem(&mut t, kind, done);
+        }
+        t.series.webhook(done, target);
+        let by_target = target_tally(&mut t.targets, target);
+        by_target.webhooks += 1;
+        by_target.failed += u64::from(failure.is_some());
         if duplicate {
             t.duplicates_sent += 1;
         }
@@ -281,8 +330,11 @@ impl Stats {
                     t.latency[kind.slot()].saturating_record(latency);
                     t.service[kind.slot()].saturating_record(service);
                     t.window.saturating_record(latency);
+                    t.overall.saturating_record(latency);
+                    t.targets[target].latency.saturating_record(latency);
+                    t.series.latency(done, latency);
                 }
-                if bad {
+                if failure.is_some() {
                     *t.http_errors.entry(*status).or_default() += 1;
                 }
             }
@@ -303,8 +355,9 @@ impl Stats {
         codes: impl IntoIterator<Item = i32>,
         sample: impl FnOnce() -> ViolationSample,
     ) {
-        self.problem();
+        let now = Instant::now();
         let mut t = self.tally();
+        self.problem(&mut t, ErrorKind::Violation, now);
         t.violating_answers += 1;
         for code in codes {
             *t.violations_by_code.entry(code).or_default() += 1;
@@ -321,10 +374,11 @@ impl Stats {
         delivery: &'static str,
         sample: impl FnOnce() -> DuplicateSample,
     ) {
-        if !consistent {
-            self.problem();
-        }
+        let now = Instant::now();
         let mut t = self.tally();
+        if !consistent {
+            self.problem(&mut t, ErrorKind::DuplicateMismatch, now);
+        }
         t.duplicates_compared += 1;
         if !consistent {
             t.duplicate_failures += 1;
@@ -354,19 +408,22 @@ impl Stats {
 
     /// A view for the progress bar; resets the window of the live p99.
     pub fn progress(&self) -> Progress {
-        let window_p99 = {
+        let p99 = |h: &Histogram<u64>| {
+            (!h.is_empty()).then(|| Duration::from_micros(h.value_at_quantile(0.99)))
+        };
+        let (overall, window) = {
             let mut t = self.tally();
-            let p99 = (!t.window.is_empty())
-                .then(|| Duration::from_micros(t.window.value_at_quantile(0.99)));
+            let window = p99(&t.window);
             t.window.reset();
-            p99
+            (p99(&t.overall), window)
         };
         Progress {
             started: self.started(),
             completed: self.completed(),
             webhooks: self.webhooks.load(Ordering::Relaxed),
             problems: self.problems(),
-            window_p99,
+            p99: overall,
+            window_p99: window,
         }
     }
 
@@ -379,6 +436,18 @@ impl Stats {
     pub fn webhooks(&self) -> u64 {
         self.webhooks.load(Ordering::Relaxed)
     }
+}
+
+/// The tally of target `index`, added when first seen.
+fn target_tally(targets: &mut Vec<TargetTally>, index: usize) -> &mut TargetTally {
+    while targets.len() <= index {
+        targets.push(TargetTally {
+            webhooks: 0,
+            failed: 0,
+            latency: histogram(),
+        });
+    }
+    &mut targets[index]
 }
 
 fn micros(d: Duration) -> u64 {

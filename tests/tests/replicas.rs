@@ -481,14 +481,14 @@ fn state_key(session: &str) -> String {
 /// against the record's version.
 fn stored(con: &mut RedisConnection, session: &str) -> Option<Record> {
     let key = state_key(session);
-    let reply = con.command(&["HMGET", &key, "v", "r"]);
+    let reply = con.command(&["HMGET", &key, "v", "r", "ids"]);
     let Resp::Array(Some(fields)) = reply else {
         panic!("HMGET {key} answered {reply:?}");
     };
     match fields.as_slice() {
-        [Resp::Bulk(None), Resp::Bulk(None)] => None,
-        [Resp::Bulk(Some(v)), Resp::Bulk(Some(r))] => {
-            let record = RedisStore::decode_record(r)
+        [Resp::Bulk(None), Resp::Bulk(None), Resp::Bulk(None)] => None,
+        [Resp::Bulk(Some(v)), Resp::Bulk(Some(r)), Resp::Bulk(ids)] => {
+            let record = RedisStore::decode_record(r, ids.as_deref())
                 .unwrap_or_else(|e| panic!("{key}: the stored record does not decode: {e}"));
             assert_eq!(
                 String::from_utf8_lossy(v),

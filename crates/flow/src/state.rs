@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use switchboard_protocol::compact::{DecodeError, Reader, Writer};
 use switchboard_protocol::{Callflow, ClientActionId};
 
 use crate::model::{Flow, FlowVersion, NodeKind};
@@ -145,6 +146,118 @@ impl SessionState {
         self.no_input = 0;
         self.attempts = 0;
     }
+}
+
+/// The compact encoding of a state, for session stores (see [`switchboard_protocol::compact`]).
+///
+/// Field by field in declaration order; node names repeated in the path and the menu stack are
+/// back-references, and the last answer's `clientActionId`, which is the state's own
+/// [`SessionState::action_id`] whenever the answer advanced the call, is implied. Never
+/// reorder: stored records are read by later versions (the store versions the whole record).
+impl SessionState {
+    /// Appends the state's compact encoding.
+    pub fn write_compact(&self, out: &mut Writer) {
+        out.str(&self.flow);
+        out.u32_fixed(self.version.0);
+        out.str(&self.node);
+        out.u8(match self.awaiting {
+            Awaiting::Input => 0,
+            Awaiting::Transfer => 1,
+            Awaiting::Continue => 2,
+            Awaiting::Nothing => 3,
+        });
+        out.uint(self.seq.into());
+        out.u8(self.invalid);
+        out.u8(self.no_input);
+        out.u8(self.attempts);
+        out.uint(self.vars.len() as u64);
+        for (name, value) in &self.vars {
+            out.str(name);
+            out.str(value);
+        }
+        out.uint(self.path.len() as u64);
+        for node in &self.path {
+            out.str(node);
+        }
+        out.uint(self.menus.len() as u64);
+        for menu in &self.menus {
+            out.str(menu);
+        }
+        out.str(&self.caller);
+        out.str(&self.called);
+        out.str(&self.digits);
+        match &self.last_reply {
+            None => out.u8(0),
+            Some(reply) => {
+                out.u8(1);
+                reply.write_compact(out, Some(self.action_id().as_str()));
+            }
+        }
+    }
+
+    /// Reads a state written by [`SessionState::write_compact`].
+    pub fn read_compact(input: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let flow = input.str()?.to_owned();
+        let version = FlowVersion(input.u32_fixed()?);
+        let node = input.str()?.to_owned();
+        let awaiting = match input.u8()? {
+            0 => Awaiting::Input,
+            1 => Awaiting::Transfer,
+            2 => Awaiting::Continue,
+            3 => Awaiting::Nothing,
+            other => return Err(DecodeError::new(format!("awaiting tag {other}"))),
+        };
+        let seq = input.uint_as("seq")?;
+        let (invalid, no_input, attempts) = (input.u8()?, input.u8()?, input.u8()?);
+        let mut vars = BTreeMap::new();
+        for _ in 0..input.uint()? {
+            let name = input.str()?.to_owned();
+            vars.insert(name, input.str()?.to_owned());
+        }
+        let path = read_names(input, PATH_LIMIT, "path")?.into();
+        let menus = read_names(input, MENU_STACK_LIMIT, "menu stack")?;
+        let mut state = Self {
+            flow,
+            version,
+            node,
+            awaiting,
+            seq,
+            invalid,
+            no_input,
+            attempts,
+            vars,
+            path,
+            menus,
+            caller: input.str()?.to_owned(),
+            called: input.str()?.to_owned(),
+            digits: input.str()?.to_owned(),
+            last_reply: None,
+        };
+        state.last_reply = match input.u8()? {
+            0 => None,
+            1 => Some(Callflow::read_compact(
+                input,
+                Some(state.action_id().as_str()),
+            )?),
+            other => return Err(DecodeError::new(format!("last answer tag {other}"))),
+        };
+        Ok(state)
+    }
+}
+
+/// A list of at most `limit` names.
+fn read_names(
+    input: &mut Reader<'_>,
+    limit: usize,
+    what: &str,
+) -> Result<Vec<String>, DecodeError> {
+    let count: usize = input.uint_as(what)?;
+    if count > limit {
+        return Err(DecodeError::new(format!(
+            "{count} entries in the {what} (at most {limit} are kept)"
+        )));
+    }
+    (0..count).map(|_| input.str().map(str::to_owned)).collect()
 }
 
 /// A decoded `clientActionId`: `flow:version:node:seq`, e.g. `restaurant:9f86d081:main:3`.

@@ -8,6 +8,7 @@ use switchboard_flow::{
     Awaiting, Disposition, Event, Flow, FlowSet, SessionState, Signal, TransferResult, compile,
     step,
 };
+use switchboard_protocol::compact::{Reader, Writer};
 use switchboard_protocol::{Action, Callflow, Mode, validate_callflow};
 
 fn flow(source: &str) -> Flow {
@@ -617,6 +618,15 @@ proptest! {
             prop_assert_eq!(call.state.seq, seq + 1);
             prop_assert!(call.state.path.len() <= switchboard_flow::state::PATH_LIMIT);
             prop_assert!(call.state.menus.len() <= switchboard_flow::state::MENU_STACK_LIMIT);
+            // Every state a call reaches survives the store's compact encoding exactly.
+            let mut out = Writer::default();
+            call.state.write_compact(&mut out);
+            let bytes = out.into_bytes();
+            let mut input = Reader::new(&bytes);
+            let decoded = SessionState::read_compact(&mut input)
+                .map_err(|e| TestCaseError::fail(format!("{e}: {bytes:?}")))?;
+            prop_assert!(input.is_done());
+            prop_assert_eq!(&decoded, &call.state);
             if duplicate {
                 let before = call.state.clone();
                 let again = step(&f, &mut call.state, Event::Completed {

@@ -185,26 +185,26 @@ impl PlayFile {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", try_from = "RawSayAndCapture")]
 pub struct SayAndCapture {
-    prompt_message: Text,
-    voice_profile: VoiceProfile,
+    pub(crate) prompt_message: Text,
+    pub(crate) voice_profile: VoiceProfile,
     #[serde(skip_serializing_if = "Option::is_none")]
-    success_message: Option<Text>,
+    pub(crate) success_message: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    failure_message: Option<Text>,
+    pub(crate) failure_message: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    speed: Option<Speed>,
+    pub(crate) speed: Option<Speed>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    complete_on_hash: Option<bool>,
+    pub(crate) complete_on_hash: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    min_digits: Option<DigitCount>,
+    pub(crate) min_digits: Option<DigitCount>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    max_digits: Option<DigitCount>,
+    pub(crate) max_digits: Option<DigitCount>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    digit_timeout: Option<u32>,
+    pub(crate) digit_timeout: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    overall_timeout: Option<u32>,
+    pub(crate) overall_timeout: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    no_of_tries: Option<u8>,
+    pub(crate) no_of_tries: Option<u8>,
 }
 
 impl SayAndCapture {
@@ -362,18 +362,18 @@ impl SayAndCapture {
 /// The wire shape of `sayAndCapture`, before its cross-field rules are checked.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawSayAndCapture {
-    prompt_message: Text,
-    voice_profile: VoiceProfile,
-    success_message: Option<Text>,
-    failure_message: Option<Text>,
-    speed: Option<Speed>,
-    complete_on_hash: Option<bool>,
-    min_digits: Option<DigitCount>,
-    max_digits: Option<DigitCount>,
-    digit_timeout: Option<u32>,
-    overall_timeout: Option<u32>,
-    no_of_tries: Option<u8>,
+pub(crate) struct RawSayAndCapture {
+    pub(crate) prompt_message: Text,
+    pub(crate) voice_profile: VoiceProfile,
+    pub(crate) success_message: Option<Text>,
+    pub(crate) failure_message: Option<Text>,
+    pub(crate) speed: Option<Speed>,
+    pub(crate) complete_on_hash: Option<bool>,
+    pub(crate) min_digits: Option<DigitCount>,
+    pub(crate) max_digits: Option<DigitCount>,
+    pub(crate) digit_timeout: Option<u32>,
+    pub(crate) overall_timeout: Option<u32>,
+    pub(crate) no_of_tries: Option<u8>,
 }
 
 impl TryFrom<RawSayAndCapture> for SayAndCapture {

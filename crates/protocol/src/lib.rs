@@ -16,9 +16,11 @@
 //! * [`validate`]: checks an arbitrary JSON callflow against every rule of the platform and
 //!   reports each violation, error or warning, with the platform's status code and a JSON path.
 //! * [`code`]: the platform's status codes.
+//! * [`compact`]: a compact binary encoding of callflows, for session stores.
 
 pub mod callflow;
 pub mod code;
+pub mod compact;
 pub mod scalar;
 pub mod validate;
 pub mod webhook;

@@ -11,6 +11,7 @@ use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
 use switchboard_protocol::callflow::MAX_ACTIONS;
+use switchboard_protocol::compact::{Reader, Writer};
 use switchboard_protocol::scalar::MAX_TEXT_CHARS;
 use switchboard_protocol::{
     Action, Callflow, ClientActionId, DigitCount, FileUrl, MakeCall, Mode, Msisdn, PlayFile,
@@ -251,6 +252,33 @@ proptest! {
         let back: Callflow = serde_json::from_str(&json)
             .map_err(|err| TestCaseError::fail(format!("{err} in {json}")))?;
         prop_assert_eq!(back, callflow);
+    }
+
+    #[test]
+    fn the_compact_encoding_reads_back_to_the_same_callflow_and_the_same_json(
+        callflow in callflow(),
+        implied in any::<bool>(),
+        corrupt_at in any::<proptest::sample::Index>(),
+    ) {
+        // The store passes the session's current clientActionId as the implied one; any id
+        // works here, whether or not the callflow carries it.
+        let implied = implied
+            .then(|| callflow.client_action_id.as_ref().map(|id| id.as_str().to_owned()))
+            .flatten();
+        let mut out = Writer::default();
+        callflow.write_compact(&mut out, implied.as_deref());
+        let bytes = out.into_bytes();
+        let mut input = Reader::new(&bytes);
+        let back = Callflow::read_compact(&mut input, implied.as_deref())
+            .map_err(|err| TestCaseError::fail(format!("{err} in {bytes:?}")))?;
+        input.finish().map_err(|err| TestCaseError::fail(err.to_string()))?;
+        prop_assert_eq!(back.to_json(), callflow.to_json());
+        prop_assert_eq!(&back, &callflow);
+        prop_assert!(bytes.len() < callflow.to_json().len());
+        // Truncated bytes are an error, never a panic nor a different callflow.
+        let cut = corrupt_at.index(bytes.len());
+        let mut input = Reader::new(&bytes[..cut]);
+        prop_assert!(Callflow::read_compact(&mut input, implied.as_deref()).is_err());
     }
 
     #[test]

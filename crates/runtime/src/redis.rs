@@ -8,8 +8,10 @@
 //! * Every write is one `EVALSHA` of `redis/commit.lua` (compare-and-set on `v` plus the
 //!   eventId check; on `NOSCRIPT`, after a Redis restart, `SCRIPT LOAD` and again): a warm
 //!   webhook costs one round trip, and a replica with a live actor never reads before writing.
-//! * `r` is the record as JSON (state, version, the latest eventIds; one answer, the last,
-//!   inside the state), zlib-compressed with `compress`; either form is read.
+//! * `r` is the record (state and version, with one answer, the last, inside the state) in a
+//!   compact binary layout, or JSON for a rolling upgrade ([`RecordFormat`]); zlib-compressed
+//!   with `compress`; every form is read (`codec`). The eventIds are only in `ids`, which the
+//!   script appends to, so a warm webhook sends its own eventId and not the session's list.
 //! * The summary deletes the hash and reads what it held in one `EVALSHA` of
 //!   `redis/end.lua`.
 //!
@@ -23,9 +25,9 @@
 //! [`RedisConfig::max_pending`], is dropped with an error log and
 //! `switchboard_store_writes_dropped_total`: nothing is lost silently.
 //!
-//! Submodules: `link` (the connection, one server or a cluster, and what its errors mean),
-//! `queue` (write-behind entries), `telemetry` (metric handles); the script is
-//! `redis/commit.lua`.
+//! Submodules: `codec` (how a record is laid out in the hash), `link` (the connection, one
+//! server or a cluster, and what its errors mean), `queue` (write-behind entries), `telemetry`
+//! (metric handles); the scripts are `redis/commit.lua` and `redis/end.lua`.
 //!
 //! # Metrics
 //! Handles are made once, in [`RedisStore::new`], so install the recorder before calling it:
@@ -42,17 +44,16 @@ use std::time::{Duration, Instant};
 use ::redis::aio::ConnectionManagerConfig;
 use ::redis::cluster::ClusterClientBuilder;
 use ::redis::{Client, IntoConnectionInfo, RedisError, RedisResult, Script};
-use flate2::Compression;
-use flate2::read::ZlibDecoder;
-use flate2::write::ZlibEncoder;
 use tokio::sync::Notify;
 
-use crate::store::{BoxFuture, Commit, Record, SessionStore, StoreError};
+use crate::store::{BoxFuture, Commit, EVENTS_KEPT, Record, SessionStore, StoreError};
 
+mod codec;
 mod link;
 mod queue;
 mod telemetry;
 
+pub use codec::RecordFormat;
 use link::{ClusterLink, ErrorClass, Failure, Link, SingleLink, with_connection};
 use queue::{Pending, Queued, is_own};
 use telemetry::{Command, Metrics};
@@ -89,10 +90,12 @@ pub struct RedisConfig {
     pub max_pending: usize,
     /// A queued write not made durable within this time is dropped (logged and counted).
     pub max_pending_age: Duration,
-    /// Store records zlib-compressed: about a third less Redis memory per session, for more
-    /// replica CPU per webhook (see `docs/architecture.md`). Off by default: records are plain
-    /// JSON.
+    /// Store records zlib-compressed: less Redis memory per session, for more replica CPU per
+    /// webhook (see `docs/architecture.md`). Off by default.
     pub compress: bool,
+    /// How records are written: compact binary (the default), or JSON while replicas of a
+    /// version before the binary layout still run (every form is read).
+    pub format: RecordFormat,
 }
 
 impl Default for RedisConfig {
@@ -106,6 +109,7 @@ impl Default for RedisConfig {
             max_pending: 10_000,
             max_pending_age: Duration::from_secs(300),
             compress: false,
+            format: RecordFormat::Binary,
         }
     }
 }
@@ -131,6 +135,7 @@ pub struct RedisStore {
     max_pending: usize,
     max_pending_age: Duration,
     compress: bool,
+    format: RecordFormat,
     /// The URL with any password masked, for messages.
     target: String,
     /// Set by a failed command, cleared by a successful probe; while set, nothing waits on
@@ -210,6 +215,7 @@ impl RedisStore {
             max_pending: config.max_pending,
             max_pending_age: config.max_pending_age,
             compress: config.compress,
+            format: config.format,
             target,
             down: AtomicBool::new(false),
             queue: Mutex::new(HashMap::new()),
@@ -228,9 +234,11 @@ impl RedisStore {
         format!("{}:{{{session}}}:state", self.prefix)
     }
 
-    /// Reads a record as stored in the `r` field of a session's hash (for tools and tests).
-    pub fn decode_record(stored: &[u8]) -> Result<Record, StoreError> {
-        decode(stored).map_err(|e| StoreError(format!("not a stored session record: {e}")))
+    /// Reads a record as stored in the `r` field of a session's hash (for tools and tests),
+    /// with its eventIds from the `ids` field when given (a binary `r` holds none).
+    pub fn decode_record(stored: &[u8], ids: Option<&[u8]>) -> Result<Record, StoreError> {
+        codec::decode(stored, ids)
+            .map_err(|e| StoreError(format!("not a stored session record: {e}")))
     }
 
     /// Sessions whose latest write is queued, waiting for Redis.
@@ -344,29 +352,32 @@ impl RedisStore {
         Err(failure)
     }
 
-    /// The compare-and-set, one `EVALSHA`.
+    /// The compare-and-set, one `EVALSHA`. `ids`: how the stored eventIds become the
+    /// record's (see `redis/commit.lua`).
     async fn cas(
         &self,
         session: &str,
         expected: Option<u64>,
         record: &Record,
         event_id: &str,
+        ids: Ids,
     ) -> Result<Commit, Failure> {
         let key = self.state_key(session);
-        let body = encode(record, self.compress).map_err(|e| Failure {
-            kind: ErrorClass::Decode,
-            message: format!("cannot encode session {session}: {e}"),
-        })?;
-        let mut ids = String::with_capacity(1 + record.events.len() * 37);
-        ids.push('|');
-        for id in &record.events {
-            // An id holding the separator cannot be matched; the version check still guards it.
-            if !id.contains('|') {
-                ids.push_str(id);
-                ids.push('|');
-            }
-        }
+        let body = codec::encode(record, self.format, self.compress);
         let event_id = if event_id.contains('|') { "" } else { event_id };
+        let ids = match ids {
+            // Only a write over a stored version can build on the stored ids.
+            Ids::Append if expected.is_some() => {
+                let mut ids = String::with_capacity(2 + event_id.len());
+                ids.push('+');
+                if !event_id.is_empty() {
+                    ids.push_str(event_id);
+                    ids.push('|');
+                }
+                ids
+            }
+            Ids::Append | Ids::Replace => format!("={}", codec::ids_field(&record.events)),
+        };
         let mut invocation = self.script.key(&key);
         invocation
             .arg(expected.map(|v| v.to_string()).unwrap_or_default())
@@ -374,23 +385,26 @@ impl RedisStore {
             .arg(body)
             .arg(ids)
             .arg(self.ttl_ms)
-            .arg(event_id);
-        let (status, stored): (i64, Option<Vec<u8>>) = self
+            .arg(event_id)
+            .arg(EVENTS_KEPT);
+        let (status, stored, stored_ids): (i64, Option<Vec<u8>>, Option<Vec<u8>>) = self
             .timed(Command::Commit, async {
                 with_connection!(&self.link, con => invocation.invoke_async(&mut con).await)
             })
             .await?;
         match (status, stored) {
             (1, _) => Ok(Commit::Written),
-            (_, Some(stored)) => Ok(Commit::Conflict(Some(Box::new(
-                self.decode(&key, &stored)?,
-            )))),
+            (_, Some(stored)) => Ok(Commit::Conflict(Some(Box::new(self.decode(
+                &key,
+                &stored,
+                stored_ids.as_deref(),
+            )?)))),
             (_, None) => Ok(Commit::Conflict(None)),
         }
     }
 
-    fn decode(&self, key: &str, bytes: &[u8]) -> Result<Record, Failure> {
-        decode(bytes).map_err(|e| {
+    fn decode(&self, key: &str, r: &[u8], ids: Option<&[u8]>) -> Result<Record, Failure> {
+        codec::decode(r, ids).map_err(|e| {
             self.metrics.error(ErrorClass::Decode).increment(1);
             Failure {
                 kind: ErrorClass::Decode,
@@ -487,14 +501,18 @@ impl RedisStore {
                 None => {}
             }
         }
-        let mut outcome = self.cas(session, base, record, event_id).await;
+        // Over a queued write, Redis lacks the queued events: send them all.
+        let ids = if claimed { Ids::Replace } else { Ids::Append };
+        let mut outcome = self.cas(session, base, record, event_id, ids).await;
         // A queued write that timed out may have been applied after all: build on it.
         if let Ok(Commit::Conflict(Some(stored))) = &outcome
             && is_own(&attempts, stored)
             && stored.version < record.version
         {
             base = Some(stored.version);
-            outcome = self.cas(session, base, record, event_id).await;
+            outcome = self
+                .cas(session, base, record, event_id, Ids::Replace)
+                .await;
         }
         let mut queue = self.queue();
         if claimed {
@@ -551,8 +569,8 @@ impl RedisStore {
             return Err(self.unreachable(session));
         }
         let key = self.state_key(session);
-        let command = ::redis::cmd("HGET").arg(&key).arg("r").clone();
-        let found: Option<Vec<u8>> = self
+        let command = ::redis::cmd("HMGET").arg(&key).arg("r").arg("ids").clone();
+        let (found, ids): (Option<Vec<u8>>, Option<Vec<u8>>) = self
             .timed(Command::Load, async {
                 with_connection!(&self.link, con => command.query_async(&mut con).await)
             })
@@ -568,7 +586,10 @@ impl RedisStore {
                 }
             })?;
         found
-            .map(|bytes| self.decode(&key, &bytes).map_err(|f| StoreError(f.message)))
+            .map(|r| {
+                self.decode(&key, &r, ids.as_deref())
+                    .map_err(|f| StoreError(f.message))
+            })
             .transpose()
     }
 
@@ -612,12 +633,12 @@ impl RedisStore {
         let key = self.state_key(session);
         let mut invocation = self.end_script.key(&key);
         let invocation = &mut invocation;
-        let stored: Option<Vec<u8>> = self
+        let stored: Option<(Vec<u8>, Option<Vec<u8>>)> = self
             .timed(Command::End, async {
                 with_connection!(&self.link, con => invocation.invoke_async(&mut con).await)
             })
             .await?;
-        Ok(stored.and_then(|bytes| match self.decode(&key, &bytes) {
+        Ok(stored.and_then(|(r, ids)| match self.decode(&key, &r, ids.as_deref()) {
             Ok(record) => Some(record),
             Err(failure) => {
                 tracing::warn!(session, error = %failure.message, "ended a session whose record could not be read");
@@ -700,7 +721,9 @@ impl RedisStore {
         let mut batch = batch.into_iter();
         while let Some((session, op)) = batch.next() {
             let outcome = match &op {
-                Queued::Write { base, record } => self.cas(&session, *base, record, "").await,
+                Queued::Write { base, record } => {
+                    self.cas(&session, *base, record, "", Ids::Replace).await
+                }
                 Queued::End => self.delete(&session).await.map(|()| Commit::Written),
             };
             let flushed = match &op {
@@ -865,29 +888,13 @@ async fn flusher(store: Weak<RedisStore>, wake: Arc<Notify>) {
     }
 }
 
-/// The stored form of a record: JSON, zlib-compressed when `compress` is set. A 24-event
-/// session's record is 1,191 bytes of JSON, 567 compressed (`a_long_session_record_stays_small`);
-/// compressing costs more than it saves in all but memory-bound deployments.
-fn encode(record: &Record, compress: bool) -> std::io::Result<Vec<u8>> {
-    use std::io::Write;
-    let json = serde_json::to_vec(record)?;
-    if !compress {
-        return Ok(json);
-    }
-    let mut encoder = ZlibEncoder::new(Vec::with_capacity(json.len() / 4), Compression::fast());
-    encoder.write_all(&json)?;
-    encoder.finish()
-}
-
-/// Reads a stored record: compressed, or plain JSON (first byte `{`, e.g. written by hand).
-fn decode(bytes: &[u8]) -> std::io::Result<Record> {
-    use std::io::Read;
-    if bytes.first() == Some(&b'{') {
-        return Ok(serde_json::from_slice(bytes)?);
-    }
-    let mut json = Vec::with_capacity(bytes.len() * 8);
-    ZlibDecoder::new(bytes).read_to_end(&mut json)?;
-    Ok(serde_json::from_slice(&json)?)
+/// How a write turns the stored eventIds into the record's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ids {
+    /// Add the event this write answers (the stored ids are the record's but for it).
+    Append,
+    /// Store the record's ids (the stored ones may lack several).
+    Replace,
 }
 
 /// The node URLs of `config` and whether to use cluster mode.
@@ -978,65 +985,6 @@ mod tests {
         assert!(err.0.contains("\"http://:***@host:1\""), "{err}");
         assert!(!err.0.contains("secret"), "{err}");
         assert!(parse(" , ").unwrap_err().0.contains("empty"));
-    }
-
-    #[test]
-    fn records_are_stored_plain_or_compressed_and_read_back_either_way() {
-        let record: Record = serde_json::from_value(serde_json::json!({
-            "state": {
-                "flow": "f", "version": 1, "node": "main", "awaiting": "input", "seq": 3,
-                "invalid": 0, "no_input": 0, "attempts": 0, "vars": {"guests": "4"},
-                "path": ["main"], "menus": [], "caller": "+1", "called": "+2", "digits": "",
-                "last_reply": null
-            },
-            "version": 7,
-            "events": ["e1", "e2"]
-        }))
-        .expect("a record");
-        let compressed = encode(&record, true).unwrap();
-        assert_ne!(compressed.first(), Some(&b'{'));
-        assert_eq!(decode(&compressed).unwrap(), record);
-        let plain = encode(&record, false).unwrap();
-        assert_eq!(plain, serde_json::to_vec(&record).unwrap());
-        assert_eq!(decode(&plain).unwrap(), record);
-        assert!(decode(b"not a record").is_err());
-    }
-
-    #[test]
-    fn records_written_with_an_answer_per_event_are_read_during_a_rolling_upgrade() {
-        let old = serde_json::json!({
-            "state": {
-                "flow": "f", "version": 1, "node": "main", "awaiting": "input", "seq": 3,
-                "invalid": 0, "no_input": 0, "attempts": 0, "vars": {},
-                "path": ["main"], "menus": [], "caller": "+1", "called": "+2", "digits": "",
-                "last_reply": {"clientActionId": "f:00000001:main:3", "callflow": [{"action": "hangup"}]}
-            },
-            "version": 7,
-            "events": [["e1", "{\"callflow\":[]}"], ["e2", "{\"callflow\":[{\"action\":\"hangup\"}]}"]]
-        });
-        for compress in [false, true] {
-            let mut bytes = serde_json::to_vec(&old).unwrap();
-            if compress {
-                let mut encoder = ZlibEncoder::new(Vec::new(), Compression::fast());
-                std::io::Write::write_all(&mut encoder, &bytes).unwrap();
-                bytes = encoder.finish().unwrap();
-            }
-            let record = decode(&bytes).expect("an old record reads");
-            assert_eq!(record.version, 7);
-            assert_eq!(record.events, ["e1", "e2"]);
-            // Its duplicates are answered with the session's last answer, as sent.
-            assert_eq!(
-                record.answer_for("e2").as_deref(),
-                Some(
-                    &br#"{"clientActionId":"f:00000001:main:3","callflow":[{"action":"hangup"}]}"#
-                        [..]
-                )
-            );
-            // Written back in the new form: ids only.
-            let rewritten: serde_json::Value =
-                serde_json::from_slice(&encode(&record, false).unwrap()).unwrap();
-            assert_eq!(rewritten["events"], serde_json::json!(["e1", "e2"]));
-        }
     }
 
     #[test]

@@ -114,6 +114,10 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
     /// A store may re-create a record that vanished while `expected` is `Some` (expired,
     /// evicted, lost in a restart) rather than report it gone: the caller holds the latest
     /// state, and nothing newer is overwritten.
+    ///
+    /// The record's events are the stored record's plus `event_id` (the runtime remembers the
+    /// event it answers on the record it loaded or last committed), so a store may append
+    /// `event_id` to the ids it holds rather than write them all (Redis does).
     fn commit<'a>(
         &'a self,
         session: &'a str,

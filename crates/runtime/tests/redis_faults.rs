@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use redis::Commands;
 use switchboard_runtime::redis::{RedisConfig, RedisStore};
 use switchboard_runtime::{Answer, AnswerKind, MemoryStore, Record, RuntimeError, SessionStore};
 
@@ -51,11 +50,13 @@ fn step(session: &str, n: usize, previous: &Answer) -> switchboard_protocol::Cal
 }
 
 fn stored(server: &RedisServer, session: &str) -> Option<Record> {
-    let raw: Option<Vec<u8>> = server
-        .connection()
-        .hget(format!("switchboard:{{{session}}}:state"), "r")
+    let (r, ids): (Option<Vec<u8>>, Option<Vec<u8>>) = redis::cmd("HMGET")
+        .arg(format!("switchboard:{{{session}}}:state"))
+        .arg("r")
+        .arg("ids")
+        .query(&mut server.connection())
         .unwrap();
-    raw.map(|r| RedisStore::decode_record(&r).unwrap())
+    r.map(|r| RedisStore::decode_record(&r, ids.as_deref()).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
+use switchboard_runtime::redis::RecordFormat;
 
 /// Every key, with its environment variable and a one-line description (for errors and docs).
 pub const KEYS: &[(&str, &str)] = &[
@@ -31,6 +32,10 @@ pub const KEYS: &[(&str, &str)] = &[
     (
         "redis_compress",
         "store session records zlib-compressed in Redis",
+    ),
+    (
+        "redis_record_format",
+        "how session records are written to Redis: binary, or json during an upgrade from a version that wrote JSON",
     ),
     (
         "session_ttl",
@@ -91,6 +96,8 @@ pub struct Config {
     pub redis_prefix: String,
     /// Whether Redis records are compressed.
     pub redis_compress: bool,
+    /// How Redis records are written.
+    pub redis_record_format: RecordFormat,
     /// Lifetime of stored session state after its last write.
     pub session_ttl: Duration,
     /// Actor shards; 0 = one per core.
@@ -145,6 +152,7 @@ impl Default for Config {
             redis_cluster: false,
             redis_prefix: "switchboard".to_owned(),
             redis_compress: false,
+            redis_record_format: RecordFormat::Binary,
             session_ttl: Duration::from_secs(2 * 3600),
             shards: 0,
             mailbox: 16,
@@ -297,6 +305,14 @@ impl Config {
         p.parse("redis_cluster", &mut c.redis_cluster, parse_bool)?;
         p.parse("redis_prefix", &mut c.redis_prefix, parse_prefix)?;
         p.parse("redis_compress", &mut c.redis_compress, parse_bool)?;
+        p.parse("redis_record_format", &mut c.redis_record_format, |s| {
+            RecordFormat::parse(s).ok_or_else(|| {
+                format!(
+                    "{s:?} is not a record format; write binary (the default) or json (while \
+                     replicas of a version that wrote JSON records still run)"
+                )
+            })
+        })?;
         p.parse("session_ttl", &mut c.session_ttl, parse_duration)?;
         p.parse("shards", &mut c.shards, |s| parse_count(s, 0, 1024))?;
         p.parse("mailbox", &mut c.mailbox, |s| parse_count(s, 1, 1 << 16))?;

@@ -111,6 +111,7 @@ fn open_store(config: &Config) -> Result<Arc<dyn SessionStore>, StartError> {
             prefix: config.redis_prefix.clone(),
             ttl: config.session_ttl,
             compress: config.redis_compress,
+            format: config.redis_record_format,
             ..RedisConfig::default()
         })
         .map_err(|e| StartError::Store(e.to_string()))?;

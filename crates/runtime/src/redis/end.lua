@@ -3,7 +3,10 @@
 --
 -- KEYS[1]  the session's state hash
 --
--- Returns the stored record (`r`), or false when nothing was stored.
-local stored = redis.call('HGET', KEYS[1], 'r')
+-- Returns {r, ids} as stored, or false when nothing was stored.
+local stored = redis.call('HMGET', KEYS[1], 'r', 'ids')
 redis.call('DEL', KEYS[1])
+if not stored[1] then
+  return false
+end
 return stored
