@@ -10,7 +10,7 @@
 //! Benchmarks:
 //! * `parse/action_completed`: `Webhook::from_slice` of an `ACTION_COMPLETED` body.
 //! * `step/menu_key`: `step` alone, key 1 at the main menu (goes to the reservations menu).
-//! * `webhook/menu_key`: parse + `step` + `serde_json::to_vec` of the callflow, same key press.
+//! * `webhook/menu_key`: parse + `step` + `Callflow::to_json` (as the runtime answers), same key press.
 //! * `webhook/call_received`: parse + route by number + new session + `step` + serialize, for
 //!   the `CALL_RECEIVED` that starts a call.
 

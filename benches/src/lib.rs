@@ -129,7 +129,8 @@ pub fn key_press_path(
 ) -> (SessionState, Vec<u8>) {
     let action = call_action(body);
     let reply = step(flow, &mut state, event_of(&action), now);
-    let json = serde_json::to_vec(&reply.callflow).expect("a callflow serializes");
+    // As the runtime serializes its answer.
+    let json = reply.callflow.to_json();
     (state, json)
 }
 
@@ -145,7 +146,8 @@ pub fn call_received_path(
         .expect("the number is routed");
     let mut state = SessionState::new(flow, &action.source, &action.destination);
     let reply = step(flow, &mut state, event_of(&action), now);
-    let json = serde_json::to_vec(&reply.callflow).expect("a callflow serializes");
+    // As the runtime serializes its answer.
+    let json = reply.callflow.to_json();
     (state, json)
 }
 

@@ -7,6 +7,8 @@
 //! number; an event echoing an older one is stale and gets the previous answer again, with no
 //! state change.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use switchboard_protocol::callflow::MAX_ACTIONS;
 use switchboard_protocol::{
@@ -43,8 +45,8 @@ pub enum Event<'a> {
 /// The answer to an event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
-    /// The callflow to answer with.
-    pub callflow: Callflow,
+    /// The callflow to answer with (the same one the state keeps as its last answer).
+    pub callflow: Arc<Callflow>,
     /// Whether the state moved.
     pub disposition: Disposition,
     /// What the step did, for metrics.
@@ -168,9 +170,11 @@ struct Exec<'a> {
 
 impl Exec<'_> {
     fn stale(self) -> Reply {
-        let callflow = self.state.last_reply.clone().unwrap_or_else(|| Callflow {
-            client_action_id: None,
-            actions: vec![Action::Hangup],
+        let callflow = self.state.last_reply.clone().unwrap_or_else(|| {
+            Arc::new(Callflow {
+                client_action_id: None,
+                actions: vec![Action::Hangup],
+            })
         });
         Reply {
             callflow,
@@ -188,11 +192,11 @@ impl Exec<'_> {
         // A session whose version was dropped runs on the current one from now on: record it,
         // so its ids say which version answered and a later reload cannot switch it back.
         self.state.version = self.flow.version;
-        let callflow = Callflow {
+        let callflow = Arc::new(Callflow {
             client_action_id: Some(self.state.action_id()),
             actions: self.actions,
-        };
-        self.state.last_reply = Some(callflow.clone());
+        });
+        self.state.last_reply = Some(Arc::clone(&callflow));
         Reply {
             callflow,
             disposition: Disposition::Advanced,
@@ -509,7 +513,7 @@ fn scope(state: &SessionState) -> Scope<'_> {
 }
 
 fn render_text(template: &Template, state: &SessionState) -> Option<Text> {
-    Text::sanitize(&template.render(&scope(state)))
+    Text::sanitize_owned(template.render(&scope(state)))
 }
 
 /// A `sayAndCapture` with our settings: the platform tries once and we count retries.

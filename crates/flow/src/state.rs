@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use switchboard_protocol::compact::{DecodeError, Reader, Writer};
@@ -64,8 +65,9 @@ pub struct SessionState {
     pub called: String,
     /// The digits entered last.
     pub digits: String,
-    /// The last answer, repeated for stale and duplicate events.
-    pub last_reply: Option<Callflow>,
+    /// The last answer, repeated for stale and duplicate events (shared with the [`crate::Reply`]
+    /// that made it, not copied).
+    pub last_reply: Option<Arc<Callflow>>,
 }
 
 impl SessionState {
@@ -235,10 +237,10 @@ impl SessionState {
         };
         state.last_reply = match input.u8()? {
             0 => None,
-            1 => Some(Callflow::read_compact(
+            1 => Some(Arc::new(Callflow::read_compact(
                 input,
                 Some(state.action_id().as_str()),
-            )?),
+            )?)),
             other => return Err(DecodeError::new(format!("last answer tag {other}"))),
         };
         Ok(state)

@@ -39,7 +39,7 @@ fn weekday_morning() -> DateTime<Utc> {
 struct Call<'f> {
     flow: &'f Flow,
     state: SessionState,
-    last: Callflow,
+    last: Arc<Callflow>,
     now: DateTime<Utc>,
 }
 
@@ -1071,7 +1071,7 @@ fn a_session_moved_to_the_current_version_records_it() {
     );
     assert_eq!(state.version, current.version);
     assert_eq!(
-        reply.callflow.client_action_id.unwrap().as_str(),
+        reply.callflow.client_action_id.as_ref().unwrap().as_str(),
         format!("t:{}:sub:2", current.version)
     );
     // Reverting to the old file now would not pull the session back to it.

@@ -27,6 +27,8 @@ pub mod webhook;
 
 pub use callflow::{Action, Callflow, CallflowBuilder, MakeCall, PlayFile, Say, SayAndCapture};
 pub use code::StatusCode;
+/// The string type of webhook fields: short ones (numbers, codes, digits) stored inline.
+pub use compact_str::CompactString;
 pub use scalar::{
     ClientActionId, DigitCount, FileUrl, Msisdn, Repetition, ScalarError, Speed, SubAccountId,
     Text, VoiceProfile,

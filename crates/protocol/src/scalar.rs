@@ -273,6 +273,15 @@ impl Text {
     /// control characters become spaces and text past the limit is cut at a word boundary.
     /// Returns `None` only when nothing but whitespace is left.
     pub fn sanitize(input: &str) -> Option<Self> {
+        Self::sanitize_owned(input.to_owned())
+    }
+
+    /// [`Text::sanitize`] of a string the caller no longer needs: when it is speakable as it
+    /// is (the common case: a prompt from a flow), it becomes the text without a copy.
+    pub fn sanitize_owned(input: String) -> Option<Self> {
+        if !input.chars().any(is_unspeakable) && input.chars().nth(MAX_TEXT_CHARS).is_none() {
+            return Self::new(input).ok();
+        }
         let clean = |c: char| if is_unspeakable(c) { ' ' } else { c };
         let mut chars = input.chars().map(clean);
         let mut out: String = chars.by_ref().take(MAX_TEXT_CHARS).collect();

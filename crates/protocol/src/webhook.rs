@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -241,14 +242,37 @@ impl CallStatus {
 
 impl<'de> Deserialize<'de> for CallStatus {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = Option::<std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Ok(match s.as_deref() {
-            None | Some("") => Self::Missing,
-            Some("CALL_RECEIVED") => Self::CallReceived,
-            Some("ACTION_COMPLETED") => Self::ActionCompleted,
-            Some("DTMF_RECEIVED") => Self::DtmfReceived,
-            Some(other) => Self::Other(other.to_owned()),
-        })
+        /// Reads the status from the string as the parser holds it: no copy for the
+        /// statuses we know.
+        struct Status;
+
+        impl<'de> Visitor<'de> for Status {
+            type Value = CallStatus;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a call status string, or null")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(match v {
+                    "" => CallStatus::Missing,
+                    "CALL_RECEIVED" => CallStatus::CallReceived,
+                    "ACTION_COMPLETED" => CallStatus::ActionCompleted,
+                    "DTMF_RECEIVED" => CallStatus::DtmfReceived,
+                    other => CallStatus::Other(other.to_owned()),
+                })
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(CallStatus::Missing)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(CallStatus::Missing)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_str(self)
+            }
+        }
+
+        d.deserialize_option(Status)
     }
 }
 
@@ -264,42 +288,42 @@ impl Serialize for CallStatus {
 pub struct CallAction {
     /// Unique per delivery event: the idempotency key (empty if the platform sent none).
     #[serde(deserialize_with = "nullable_string")]
-    pub event_id: String,
+    pub event_id: CompactString,
     /// The call leg.
     #[serde(deserialize_with = "nullable_string")]
-    pub call_id: String,
+    pub call_id: CompactString,
     /// The IVR session: the actor key. Never empty after parsing.
     #[serde(deserialize_with = "nullable_string")]
-    pub session_id: String,
+    pub session_id: CompactString,
     /// The tenant.
     #[serde(deserialize_with = "nullable_string")]
-    pub sub_account_id: String,
+    pub sub_account_id: CompactString,
     /// `CALL_RECEIVED`, `ACTION_COMPLETED` or `DTMF_RECEIVED`.
     pub call_status: CallStatus,
     /// `INBOUND` / `OUTBOUND`.
-    pub call_direction: Option<String>,
+    pub call_direction: Option<CompactString>,
     /// `PSTN` / `VOIP`.
-    pub call_type: Option<String>,
+    pub call_type: Option<CompactString>,
     /// The caller's number.
     #[serde(deserialize_with = "nullable_string")]
-    pub source: String,
+    pub source: CompactString,
     /// The called number: our virtual number for an inbound call; flows are routed by it.
     #[serde(deserialize_with = "nullable_string")]
-    pub destination: String,
+    pub destination: CompactString,
     /// `MSISDN`.
-    pub source_format: Option<String>,
+    pub source_format: Option<CompactString>,
     /// `MSISDN`.
-    pub destination_format: Option<String>,
+    pub destination_format: Option<CompactString>,
     /// ISO 3166-1 alpha-2.
-    pub source_country_code: Option<String>,
+    pub source_country_code: Option<CompactString>,
     /// ISO 3166-1 alpha-2.
-    pub destination_country_code: Option<String>,
+    pub destination_country_code: Option<CompactString>,
     /// Virtual-number reference id (`None` also when the platform wrote the string `"null"`).
     #[serde(deserialize_with = "ref_id")]
-    pub source_ref_id: Option<String>,
+    pub source_ref_id: Option<CompactString>,
     /// Virtual-number reference id (`None` also when the platform wrote the string `"null"`).
     #[serde(deserialize_with = "ref_id")]
-    pub destination_ref_id: Option<String>,
+    pub destination_ref_id: Option<CompactString>,
     /// Seconds since the call started (documented as a string, sent as an integer).
     #[serde(deserialize_with = "lenient_u64")]
     pub call_duration: Option<u64>,
@@ -309,14 +333,14 @@ pub struct CallAction {
     /// Digits at the top level of the payload: where the `DTMF_RECEIVED` form of the event and
     /// 8x8's sample backend put them. Read through [`CallAction::dtmf`].
     #[serde(deserialize_with = "digits")]
-    pub dtmf: Option<String>,
+    pub dtmf: Option<CompactString>,
     /// Final SIP code of the leg (after a `makeCall`: how the transfer went).
     #[serde(deserialize_with = "lenient_u16")]
     pub sip_code: Option<u16>,
     /// ISO 8601.
-    pub timestamp: Option<String>,
+    pub timestamp: Option<CompactString>,
     /// The echo of the `clientActionId` our previous answer set.
-    pub client_action_id: Option<String>,
+    pub client_action_id: Option<CompactString>,
 }
 
 impl CallAction {
@@ -359,7 +383,7 @@ impl CallAction {
 pub struct EventData {
     /// Captured digits; null when nothing valid was entered after all tries.
     #[serde(deserialize_with = "digits")]
-    pub dtmf: Option<String>,
+    pub dtmf: Option<CompactString>,
     /// Speech recognition result, passed through untouched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asr_captured: Option<serde_json::Value>,
@@ -618,8 +642,10 @@ pub struct CallQuality {
     pub jitter: Option<f64>,
 }
 
-fn nullable_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+fn nullable_string<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
+    d: D,
+) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// An integer that may arrive as a number, a string of digits, or null.
@@ -686,25 +712,27 @@ fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
 }
 
 /// A reference id: the platform writes an absent one as null or as the string `"null"`.
-fn ref_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(Option::<String>::deserialize(d)?.filter(|id| id != "null"))
+fn ref_id<'de, D: Deserializer<'de>, T: Deserialize<'de> + AsRef<str>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.filter(|id| id.as_ref() != "null"))
 }
 
 /// Digits: a string, or an integer (a backend that parsed them as a number), or null.
-fn digits<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+fn digits<'de, D: Deserializer<'de>>(d: D) -> Result<Option<CompactString>, D::Error> {
     struct Digits;
 
     impl<'de> Visitor<'de> for Digits {
-        type Value = Option<String>;
+        type Value = Option<CompactString>;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a string of digits, or null")
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(Some(v.to_owned()))
+            Ok(Some(v.into()))
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Some(v.to_string()))
+            Ok(Some(compact_str::format_compact!("{v}")))
         }
         fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
             Ok(None)
@@ -809,7 +837,7 @@ fn event_data<'de, D: Deserializer<'de>>(d: D) -> Result<Option<EventData>, D::E
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
             Ok(Some(EventData {
-                dtmf: Some(v.to_owned()),
+                dtmf: Some(v.into()),
                 asr_captured: None,
             }))
         }

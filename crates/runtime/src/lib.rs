@@ -38,7 +38,7 @@ pub struct Answer {
     /// What the step did (empty unless the session advanced).
     pub trace: Trace,
     /// The callflow (absent for a duplicate, whose stored body is repeated as is).
-    pub callflow: Option<Callflow>,
+    pub callflow: Option<Arc<Callflow>>,
 }
 
 /// How an answer came about.

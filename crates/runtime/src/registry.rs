@@ -172,7 +172,7 @@ impl Shared {
             kind,
             flow: None,
             trace: Trace::default(),
-            callflow: Some(callflow),
+            callflow: Some(Arc::new(callflow)),
         }
     }
 }

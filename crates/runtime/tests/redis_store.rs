@@ -21,12 +21,12 @@ fn record(version: u64, node: &str, events: &[&str]) -> Record {
     let mut state = switchboard_flow::SessionState::new(flow, "+6591234567", NUMBER);
     state.node = node.to_owned();
     // An answer that tells records apart: their duplicates are answered with it.
-    state.last_reply = Some(switchboard_protocol::Callflow {
+    state.last_reply = Some(Arc::new(switchboard_protocol::Callflow {
         client_action_id: Some(
             switchboard_protocol::ClientActionId::new(format!("{node}-{version}")).unwrap(),
         ),
         actions: vec![switchboard_protocol::Action::Hangup],
-    });
+    }));
     Record {
         state,
         version,

@@ -22,27 +22,27 @@ fn flows() -> FlowSet {
 
 fn received(session: &str) -> CallAction {
     CallAction {
-        event_id: format!("{session}-0"),
-        session_id: session.to_owned(),
+        event_id: format!("{session}-0").into(),
+        session_id: session.to_owned().into(),
         call_status: CallStatus::CallReceived,
-        source: "+6591110000".to_owned(),
-        destination: "+6568888888".to_owned(),
+        source: "+6591110000".to_owned().into(),
+        destination: "+6568888888".to_owned().into(),
         ..Default::default()
     }
 }
 
 fn pressed(session: &str, n: u32, dtmf: &str, action_id: Option<String>) -> CallAction {
     CallAction {
-        event_id: format!("{session}-{n}"),
-        session_id: session.to_owned(),
+        event_id: format!("{session}-{n}").into(),
+        session_id: session.to_owned().into(),
         call_status: CallStatus::ActionCompleted,
-        source: "+6591110000".to_owned(),
-        destination: "+6568888888".to_owned(),
+        source: "+6591110000".to_owned().into(),
+        destination: "+6568888888".to_owned().into(),
         event_data: Some(EventData {
-            dtmf: Some(dtmf.to_owned()),
+            dtmf: Some(dtmf.to_owned().into()),
             ..Default::default()
         }),
-        client_action_id: action_id,
+        client_action_id: action_id.map(Into::into),
         ..Default::default()
     }
 }

@@ -215,7 +215,7 @@ fn play_script(telemetry: &Telemetry, flows: &FlowSet) {
         kind: AnswerKind::Unrouted,
         flow: None,
         trace: Default::default(),
-        callflow: Some(canned.clone()),
+        callflow: Some(std::sync::Arc::new(canned.clone())),
     };
     t.record_answer(CallReceived, &unrouted, MS);
     let mut resumed = e.keys(Some("3"));

@@ -237,13 +237,13 @@ pub const NUMBER: &str = "+6568888888";
 /// `CALL_RECEIVED` of a new inbound call to the restaurant.
 pub fn received(session: &str, event: &str) -> CallAction {
     CallAction {
-        event_id: event.to_owned(),
-        call_id: format!("{session}-leg"),
-        session_id: session.to_owned(),
-        sub_account_id: "acme".to_owned(),
+        event_id: event.into(),
+        call_id: format!("{session}-leg").into(),
+        session_id: session.into(),
+        sub_account_id: "acme".into(),
         call_status: CallStatus::CallReceived,
-        source: "+6591234567".to_owned(),
-        destination: NUMBER.to_owned(),
+        source: "+6591234567".into(),
+        destination: NUMBER.into(),
         ..CallAction::default()
     }
 }
@@ -252,9 +252,9 @@ pub fn received(session: &str, event: &str) -> CallAction {
 pub fn completed(session: &str, event: &str, previous: &Answer, dtmf: Option<&str>) -> CallAction {
     CallAction {
         call_status: CallStatus::ActionCompleted,
-        client_action_id: client_action_id(previous),
+        client_action_id: client_action_id(previous).map(Into::into),
         event_data: Some(EventData {
-            dtmf: dtmf.map(str::to_owned),
+            dtmf: dtmf.map(Into::into),
             asr_captured: None,
         }),
         ..received(session, event)
