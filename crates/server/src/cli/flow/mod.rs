@@ -3,12 +3,15 @@
 //! * [`check`]: `flow check PATH...` loads every flow file under the paths exactly as the
 //!   server does and prints one summary line per flow, or every problem.
 //! * [`simulate`]: `flow simulate FILE` plays a call through a flow in the terminal.
+//! * [`graph`]: `flow graph FILE` draws the flow (SVG, Mermaid, DOT), with a live funnel from
+//!   a server's report.
 //!
 //! Every command takes its streams as arguments and is tested without a process. Exit codes
 //! are the CLI's (see the parent module): 0 fine, 1 the flow is wrong (or produced an invalid
 //! callflow), 2 the command could not do its job.
 
 mod check;
+mod graph;
 mod simulate;
 
 use std::io;
@@ -30,6 +33,9 @@ pub(crate) enum FlowCommand {
     /// Play a call through a flow: what the caller hears, the keys it expects, transfers, and
     /// (with --json) the callflow JSON sent to 8x8.
     Simulate(simulate::SimulateArgs),
+    /// Draw a flow as a graph (SVG, Mermaid or DOT): a box per node, an arrow per key and
+    /// result, unreachable nodes flagged; with --report, visits and drop-off per node.
+    Graph(graph::GraphArgs),
 }
 
 impl FlowCommand {
@@ -38,6 +44,7 @@ impl FlowCommand {
         let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
         match self {
             Self::Check(args) => check::check(&args, &mut out, &mut err),
+            Self::Graph(args) => graph::graph(&args, &mut out, &mut err),
             Self::Simulate(args) => simulate::simulate(
                 &args,
                 &mut io::stdin().lock(),
