@@ -5,6 +5,7 @@
 //! * [`simulate`]: `flow simulate FILE` plays a call through a flow in the terminal.
 //! * [`graph`]: `flow graph FILE` draws the flow (SVG, Mermaid, DOT), with a live funnel from
 //!   a server's report.
+//! * [`test`]: `flow test PATH...` runs the cases of `*.test.yaml` files against their flows.
 //!
 //! Every command takes its streams as arguments and is tested without a process. Exit codes
 //! are the CLI's (see the parent module): 0 fine, 1 the flow is wrong (or produced an invalid
@@ -13,6 +14,7 @@
 mod check;
 mod graph;
 mod simulate;
+mod test;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -36,6 +38,9 @@ pub(crate) enum FlowCommand {
     /// Draw a flow as a graph (SVG, Mermaid or DOT): a box per node, an arrow per key and
     /// result, unreachable nodes flagged; with --report, visits and drop-off per node.
     Graph(graph::GraphArgs),
+    /// Run a flow's test cases (*.test.yaml next to the flow): one line per case, a diff for
+    /// each failure, coverage per flow; exit 1 if a case fails.
+    Test(test::TestArgs),
 }
 
 impl FlowCommand {
@@ -45,6 +50,7 @@ impl FlowCommand {
         match self {
             Self::Check(args) => check::check(&args, &mut out, &mut err),
             Self::Graph(args) => graph::graph(&args, &mut out, &mut err),
+            Self::Test(args) => test::test(&args, &mut out, &mut err),
             Self::Simulate(args) => simulate::simulate(
                 &args,
                 &mut io::stdin().lock(),

@@ -21,12 +21,12 @@ use super::{count, flow_files, is_read_error, read_reason, target_name};
 use crate::cli::Outcome;
 
 /// The caller's number when `--caller` is not given.
-const DEFAULT_CALLER: &str = "+6591234567";
+pub(super) const DEFAULT_CALLER: &str = "+6591234567";
 /// The called number when `--called` is not given and the flow lists no number.
-const DEFAULT_CALLED: &str = "+6560000000";
+pub(super) const DEFAULT_CALLED: &str = "+6560000000";
 /// Most answers in a row that a simulated call may take without a key from the caller (after
 /// transfers and long chains): more means the flow loops on its own.
-const MAX_IDLE_ANSWERS: usize = 100;
+pub(super) const MAX_IDLE_ANSWERS: usize = 100;
 
 /// Arguments of `switchboard flow simulate`.
 #[derive(Debug, Args)]
@@ -82,7 +82,7 @@ impl TransferChoice {
     }
 }
 
-fn parse_number(text: &str) -> Result<String, String> {
+pub(super) fn parse_number(text: &str) -> Result<String, String> {
     Msisdn::new(text)
         .map(|n| n.e164())
         .map_err(|e| e.to_string())
@@ -99,7 +99,7 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
 
 /// One thing the caller does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Entry {
+pub(super) enum Entry {
     /// Keys pressed, as typed (`12345678#`).
     Keys(String),
     /// Nothing pressed before the timeout.
@@ -110,7 +110,7 @@ enum Entry {
 
 impl Entry {
     /// Parses one entry: `1`, `12345678#`, `-`, `!busy`, `!486`.
-    fn parse(token: &str) -> Result<Self, String> {
+    pub(super) fn parse(token: &str) -> Result<Self, String> {
         let token = token.trim();
         if token == "-" {
             return Ok(Self::Silence);
@@ -532,20 +532,7 @@ impl Simulation<'_, '_> {
                 return Ok(None);
             }
         };
-        let mut sent = typed.clone();
-        if let Some(Action::SayAndCapture(capture)) = asked {
-            if capture.completes_on_hash()
-                && let Some(hash) = sent.find('#')
-            {
-                sent.truncate(hash);
-            }
-            if let Some(max) = capture.max_digits() {
-                let max = usize::from(max.get());
-                if sent.len() > max {
-                    sent.truncate(max);
-                }
-            }
-        }
+        let sent = platform_digits(typed, asked);
         let verb = if typed.len() == 1 {
             "presses"
         } else {
@@ -755,6 +742,27 @@ impl Simulation<'_, '_> {
             ),
         }
     }
+}
+
+/// The digits the platform reports for keys typed at the prompt `asked`: `#` ends input (and
+/// is not part of the digits) when the capture completes on hash, and input stops at
+/// `maxDigits`.
+pub(super) fn platform_digits(typed: &str, asked: Option<&Action>) -> String {
+    let mut sent = typed.to_owned();
+    if let Some(Action::SayAndCapture(capture)) = asked {
+        if capture.completes_on_hash()
+            && let Some(hash) = sent.find('#')
+        {
+            sent.truncate(hash);
+        }
+        if let Some(max) = capture.max_digits() {
+            let max = usize::from(max.get());
+            if sent.len() > max {
+                sent.truncate(max);
+            }
+        }
+    }
+    sent
 }
 
 fn attempts(state: &SessionState, capture: &Capture, exhausted: bool) -> u8 {
