@@ -36,9 +36,14 @@ pub(crate) struct SimulateArgs {
     file: PathBuf,
     /// What the caller does, comma separated, in order: keys such as `1` or `12345678#`, `-` for
     /// silence, and `!busy`, `!no-answer`, `!failed`, `!answered` or `!SIPCODE` for how a
-    /// transfer ends. Without it, each entry is read from standard input.
+    /// transfer ends. Without it, each entry is read from standard input (as --interactive).
     #[arg(long, value_name = "KEYS", allow_hyphen_values = true)]
     digits: Option<String>,
+    /// Play the call at the terminal: each prompt is printed as the call reaches it, and the
+    /// caller's keys (or `-` for silence, an empty line to hang up) are read from standard
+    /// input one line at a time, as are transfer results. The default without --digits.
+    #[arg(long, short, conflicts_with = "digits")]
+    interactive: bool,
     /// How a transfer ends when the caller's entries give no `!result` for it.
     #[arg(long, value_enum, value_name = "RESULT", default_value_t = TransferChoice::Answered)]
     transfer: TransferChoice,
@@ -267,6 +272,12 @@ pub(crate) fn simulate(
         },
         None => Script::Typed(stdin),
     };
+    if args.interactive {
+        let _ = writeln!(
+            out,
+            "Interactive call: type the caller's keys when asked (- for silence, an empty line or Ctrl-D hangs up)."
+        );
+    }
     let flow = match load_one(args, out) {
         Ok(flow) => flow,
         Err(Loading::Rejected) => return Outcome::Rejected,
@@ -820,6 +831,7 @@ mod tests {
             file: file.to_owned(),
             digits: digits.map(str::to_owned),
             transfer: TransferChoice::Answered,
+            interactive: digits.is_none(),
             json: false,
             caller: DEFAULT_CALLER.to_owned(),
             called: None,
