@@ -270,3 +270,24 @@ fn a_report_for_another_flow_or_a_broken_one_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn the_picture_in_the_docs_is_what_the_tool_draws_today() {
+    // docs/flows.md shows docs/images/support.svg; regenerate it with
+    // `switchboard flow graph flows/support.yaml -o docs/images/support.svg`
+    // (or run this test with SWITCHBOARD_BLESS=1) when the drawing or the flow changes.
+    let drawn = picture(&["flow", "graph", "flows/support.yaml"]);
+    let path = repo().join("docs/images/support.svg");
+    if std::env::var_os("SWITCHBOARD_BLESS").is_some() {
+        std::fs::write(&path, &drawn).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == drawn,
+        "docs/images/support.svg is out of date: run `switchboard flow graph flows/support.yaml -o docs/images/support.svg`"
+    );
+    let docs = std::fs::read_to_string(repo().join("docs/flows.md")).unwrap();
+    assert!(
+        docs.contains("![The support flow, drawn by switchboard flow graph](images/support.svg)")
+    );
+}

@@ -35,7 +35,7 @@ const MARGIN: f64 = 24.0;
 /// Barycentre sweeps (each one down and one up).
 const SWEEPS: usize = 8;
 /// Rounds of pulling nodes towards their neighbours.
-const PULLS: usize = 6;
+const PULLS: usize = 12;
 
 /// A point in picture coordinates (y grows downwards).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -386,24 +386,53 @@ fn coordinates(
     x
 }
 
-/// Puts a row's vertices as close to `wanted` as their order and gaps allow: a pass to the
-/// right, a pass to the left, and a last pass to the right that guarantees the gaps.
+/// Puts a row's vertices as close to `wanted` as their order and gaps allow (least squares):
+/// vertices that would collide are merged into blocks kept at their members' mean wish, left
+/// to right, so no box can overlap its neighbour.
 fn place_row(row: &[usize], vertices: &[Vertex], wanted: &[f64], x: &mut [f64]) {
+    /// Consecutive vertices `first..=last` of the row, placed together; `sum` is the sum of
+    /// their wishes minus their offsets from the first, so `sum / n` is where the first goes.
+    struct Block {
+        first: usize,
+        last: usize,
+        sum: f64,
+        n: f64,
+    }
     let gap = |a: usize, b: usize| (vertices[a].width + vertices[b].width) / 2.0 + GAP_X;
-    for (i, &v) in row.iter().enumerate() {
-        x[v] = wanted[i];
+    let mut offset = vec![0.0f64; row.len()];
+    let mut blocks: Vec<Block> = Vec::new();
+    for i in 0..row.len() {
+        let mut block = Block {
+            first: i,
+            last: i,
+            sum: wanted[i],
+            n: 1.0,
+        };
+        while let Some(previous) = blocks.last() {
+            let need = gap(row[previous.last], row[block.first]);
+            let previous_end = previous.sum / previous.n + offset[previous.last];
+            if previous_end + need <= block.sum / block.n {
+                break;
+            }
+            let shift = offset[previous.last] + need;
+            for k in block.first..=block.last {
+                offset[k] += shift;
+            }
+            block = Block {
+                first: previous.first,
+                last: block.last,
+                sum: previous.sum + block.sum - shift * block.n,
+                n: previous.n + block.n,
+            };
+            blocks.pop();
+        }
+        blocks.push(block);
     }
-    for i in 1..row.len() {
-        let min = x[row[i - 1]] + gap(row[i - 1], row[i]);
-        x[row[i]] = x[row[i]].max(min);
-    }
-    for i in (0..row.len().saturating_sub(1)).rev() {
-        let max = x[row[i + 1]] - gap(row[i], row[i + 1]);
-        x[row[i]] = x[row[i]].min(max.max(wanted[i].min(x[row[i]])));
-    }
-    for i in 1..row.len() {
-        let min = x[row[i - 1]] + gap(row[i - 1], row[i]);
-        x[row[i]] = x[row[i]].max(min);
+    for block in &blocks {
+        let start = block.sum / block.n;
+        for k in block.first..=block.last {
+            x[row[k]] = start + offset[k];
+        }
     }
 }
 
