@@ -401,11 +401,11 @@ fn place_row(row: &[usize], vertices: &[Vertex], wanted: &[f64], x: &mut [f64]) 
     let gap = |a: usize, b: usize| (vertices[a].width + vertices[b].width) / 2.0 + GAP_X;
     let mut offset = vec![0.0f64; row.len()];
     let mut blocks: Vec<Block> = Vec::new();
-    for i in 0..row.len() {
+    for (i, &wish) in wanted.iter().enumerate().take(row.len()) {
         let mut block = Block {
             first: i,
             last: i,
-            sum: wanted[i],
+            sum: wish,
             n: 1.0,
         };
         while let Some(previous) = blocks.last() {
@@ -415,8 +415,8 @@ fn place_row(row: &[usize], vertices: &[Vertex], wanted: &[f64], x: &mut [f64]) 
                 break;
             }
             let shift = offset[previous.last] + need;
-            for k in block.first..=block.last {
-                offset[k] += shift;
+            for moved in &mut offset[block.first..=block.last] {
+                *moved += shift;
             }
             block = Block {
                 first: previous.first,
