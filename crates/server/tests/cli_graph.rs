@@ -213,7 +213,7 @@ fn a_thirty_node_flow_is_laid_out_without_overlaps() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!(width < 8000.0 && height < 4000.0, "{width}x{height}");
+    assert!(width < 3000.0 && height < 2000.0, "{width}x{height}");
 }
 
 #[test]

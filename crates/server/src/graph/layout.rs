@@ -8,8 +8,9 @@
 //!    so a call reads top to bottom; edges that span several layers get invisible waypoints.
 //! 3. **Order**: within each layer, nodes are sorted by the mean position of their neighbours
 //!    (barycentre), sweeping down and up a few times, which removes most crossings.
-//! 4. **Coordinates**: each node is pulled towards its neighbours' centre, then pushed apart
-//!    so boxes of one layer keep a gap; layers are separate bands, so no two boxes overlap.
+//! 4. **Coordinates**: a layer wider than about eight boxes is folded onto several rows; each
+//!    node is pulled towards its neighbours' centre, then pushed apart so boxes of one row
+//!    keep a gap; rows are separate bands, so no two boxes overlap.
 //!
 //! Edges are polylines through their waypoints; upward (loop) edges leave and enter boxes on
 //! their right side so they never hide a downward edge.
@@ -32,6 +33,8 @@ const GAP_X: f64 = 36.0;
 const GAP_Y: f64 = 64.0;
 /// Margin around the picture.
 const MARGIN: f64 = 24.0;
+/// Widest row before a layer is folded onto the next row (about eight boxes).
+const MAX_ROW_WIDTH: f64 = 2000.0;
 /// Barycentre sweeps (each one down and one up).
 const SWEEPS: usize = 8;
 /// Rounds of pulling nodes towards their neighbours.
@@ -144,6 +147,14 @@ pub fn layout(graph: &Graph) -> Layout {
     }
     let (ups, downs) = neighbours(vertices.len(), &chains);
     order(&mut rows, &ups, &downs);
+    // A layer too wide to read at a glance is folded into several rows, in its order.
+    let rows = fold(rows, &vertices);
+    let mut row_of = vec![0usize; vertices.len()];
+    for (r, row) in rows.iter().enumerate() {
+        for &v in row {
+            row_of[v] = r;
+        }
+    }
     let xs = coordinates(&rows, &vertices, &ups, &downs);
 
     let row_height: Vec<f64> = rows
@@ -155,14 +166,14 @@ pub fn layout(graph: &Graph) -> Layout {
                 .fold(BUILTIN_HEIGHT, f64::max)
         })
         .collect();
-    let mut row_top = Vec::with_capacity(depth);
+    let mut row_top = Vec::with_capacity(rows.len());
     let mut y = MARGIN;
     for h in &row_height {
         row_top.push(y);
         y += h + GAP_Y;
     }
     let height = y - GAP_Y + MARGIN;
-    let centre_y = |v: usize| row_top[vertices[v].layer] + row_height[vertices[v].layer] / 2.0;
+    let centre_y = |v: usize| row_top[row_of[v]] + row_height[row_of[v]] / 2.0;
 
     let boxes: Vec<Rect> = (0..n)
         .map(|v| {
@@ -199,6 +210,27 @@ fn height_of(graph: &Graph, v: usize) -> f64 {
     } else {
         NODE_HEIGHT
     }
+}
+
+/// Splits each layer wider than [`MAX_ROW_WIDTH`] into consecutive rows of at most that width,
+/// keeping its order (so a menu's options stay together).
+fn fold(rows: Vec<Vec<usize>>, vertices: &[Vertex]) -> Vec<Vec<usize>> {
+    let mut folded = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut current: Vec<usize> = Vec::new();
+        let mut width = 0.0;
+        for v in row {
+            let w = vertices[v].width + GAP_X;
+            if !current.is_empty() && width + w > MAX_ROW_WIDTH {
+                folded.push(std::mem::take(&mut current));
+                width = 0.0;
+            }
+            current.push(v);
+            width += w;
+        }
+        folded.push(current);
+    }
+    folded
 }
 
 /// Which edges close a cycle, found by a depth-first search from `start`, then from every
