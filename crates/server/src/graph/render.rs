@@ -59,16 +59,25 @@ fn kind_fill(node: &GraphNode) -> &'static str {
     }
 }
 
-/// The fill of a box with a report: green (nobody leaves here) to red (everybody does).
+/// The fill of a box with a report: green (nobody leaves here) to red (everybody does), and
+/// grey where no caller came.
 fn drop_fill(funnel: Funnel) -> String {
+    if funnel.visits == 0 {
+        return "#eceff1".to_owned();
+    }
     let hue = 120.0 * (1.0 - funnel.drop_rate());
     format!("hsl({hue:.0}, 70%, 82%)")
 }
 
 /// `12 visits · 3 left (25%)`.
 fn funnel_text(funnel: Funnel) -> String {
+    let visits = if funnel.visits == 1 {
+        "visit"
+    } else {
+        "visits"
+    };
     format!(
-        "{} visits · {} left ({:.0}%)",
+        "{} {visits} · {} left ({:.0}%)",
         funnel.visits,
         funnel.exits,
         funnel.drop_rate() * 100.0
@@ -489,10 +498,11 @@ pub fn dot(graph: &Graph) -> String {
             label.push_str(&funnel_text(funnel));
         }
         let fill = match node.funnel {
-            Some(funnel) if node.reachable => {
+            Some(funnel) if node.reachable && funnel.visits > 0 => {
                 let hue = (1.0 - funnel.drop_rate()) / 3.0;
                 format!("{hue:.3} 0.45 0.95")
             }
+            Some(_) if node.reachable => "#eceff1".to_owned(),
             _ => kind_fill(node).to_owned(),
         };
         attrs.insert(0, format!("fillcolor=\"{fill}\""));
