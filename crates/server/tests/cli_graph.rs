@@ -72,6 +72,32 @@ fn mermaid_and_dot_match_their_golden_files() {
         "unreachable.mmd",
         &picture(&["flow", "graph", unreachable, "--format", "mermaid"]),
     );
+    let report = fixtures().join("report.json");
+    let report = report.to_str().unwrap();
+    golden(
+        "unreachable-report.dot",
+        &picture(&[
+            "flow",
+            "graph",
+            unreachable,
+            "--format",
+            "dot",
+            "--report",
+            report,
+        ]),
+    );
+    golden(
+        "unreachable-report.mmd",
+        &picture(&[
+            "flow",
+            "graph",
+            unreachable,
+            "--format",
+            "mermaid",
+            "--report",
+            report,
+        ]),
+    );
 }
 
 /// A box of the SVG: node name, classes and rectangle.

@@ -544,3 +544,40 @@ fn route(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_keeps_its_order_and_gaps_and_stays_near_its_wishes() {
+        let vertices = vec![
+            Vertex {
+                width: 100.0,
+                layer: 0
+            };
+            3
+        ];
+        let row = [0, 1, 2];
+        let mut x = vec![0.0; 3];
+        // All three want the same place: they spread around it, in order.
+        place_row(&row, &vertices, &[500.0, 500.0, 500.0], &mut x);
+        let step = 100.0 + GAP_X;
+        assert_eq!(x, vec![500.0 - step, 500.0, 500.0 + step]);
+        // Far apart wishes are met exactly.
+        place_row(&row, &vertices, &[0.0, 1000.0, 2000.0], &mut x);
+        assert_eq!(x, vec![0.0, 1000.0, 2000.0]);
+    }
+
+    #[test]
+    fn loops_are_found_from_the_start_node() {
+        // 0 -> 1 -> 2 -> 0 (a loop back), 1 -> 1 (a retry), 3 unreachable -> 0.
+        let links = [(0, 1), (1, 2), (2, 0), (1, 1), (3, 0)];
+        assert_eq!(
+            back_edges(4, 0, &links),
+            vec![false, false, true, true, false]
+        );
+        let up = back_edges(4, 0, &links);
+        assert_eq!(layer_of(4, &links, &up), vec![1, 2, 3, 0]);
+    }
+}
