@@ -152,6 +152,40 @@ impl Template {
     }
 }
 
+/// The template as written: literal text with its placeholders (`{{vars.guests}}`), for tools
+/// that show a flow (`switchboard flow graph`).
+impl std::fmt::Display for Template {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for part in &self.parts {
+            match part {
+                Part::Literal(text) => f.write_str(text)?,
+                Part::Placeholder { source, spell } => {
+                    let name = match source {
+                        Source::Caller => "caller",
+                        Source::Called => "called",
+                        Source::Digits => "digits",
+                        Source::Var(name) => {
+                            f.write_str("{{vars.")?;
+                            f.write_str(name)?;
+                            close_placeholder(f, *spell)?;
+                            continue;
+                        }
+                    };
+                    f.write_str("{{")?;
+                    f.write_str(name)?;
+                    close_placeholder(f, *spell)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Closes a placeholder written by [`Template`]'s `Display`, with its filter.
+fn close_placeholder(f: &mut std::fmt::Formatter<'_>, spell: bool) -> std::fmt::Result {
+    f.write_str(if spell { "|spell}}" } else { "}}" })
+}
+
 /// Variable names: ASCII letters, digits and `_`, starting with a letter, at most 64 long.
 pub fn is_var_name(name: &str) -> bool {
     !name.is_empty()
@@ -163,6 +197,12 @@ pub fn is_var_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_template_displays_as_written() {
+        let text = "Hello {{caller}}, {{vars.guests}} guests, code {{digits|spell}}.";
+        assert_eq!(Template::parse(text).unwrap().to_string(), text);
+    }
 
     fn scope(vars: &BTreeMap<String, String>) -> Scope<'_> {
         Scope {

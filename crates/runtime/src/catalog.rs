@@ -1,5 +1,8 @@
 //! Reading flows from disk: one file, or every `.yaml`, `.yml` and `.json` file of a directory,
 //! compiled into a [`FlowSet`]. This is the I/O that `switchboard-flow` deliberately lacks.
+//!
+//! A directory's flow test files (`*.test.yaml`, `*.test.yml`, `*.test.json`: the cases
+//! `switchboard flow test` runs, kept next to the flow) are not flows and are skipped.
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +17,15 @@ pub struct Loaded {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// The flow files of `path`: the file itself, or the flow files of the directory, sorted.
+/// Whether `file` is named like a flow test file (`*.test.yaml`, `*.test.yml`, `*.test.json`).
+pub fn is_test_file(file: &Path) -> bool {
+    file.file_stem()
+        .and_then(|stem| stem.to_str())
+        .is_some_and(|stem| stem.ends_with(".test"))
+}
+
+/// The flow files of `path`: the file itself, or the flow files of the directory (not its
+/// flow test files), sorted.
 pub fn flow_files(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
     let meta = std::fs::metadata(path).map_err(|e| io_error(path, &e))?;
     if meta.is_file() {
@@ -28,7 +39,7 @@ pub fn flow_files(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
-        if is_flow && file.is_file() {
+        if is_flow && !is_test_file(&file) && file.is_file() {
             files.push(file);
         }
     }
@@ -98,5 +109,28 @@ fn io_error(path: &Path, err: &std::io::Error) -> Diagnostic {
         severity: Severity::Error,
         node: None,
         message: format!("cannot read: {err}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_s_flow_test_files_are_not_flows() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
+        let flow = "id: one\nstart: bye\nnodes:\n  bye: { say: \"Bye.\", next: hangup }\n";
+        std::fs::write(dir.join("one.yaml"), flow).unwrap();
+        // Not a flow: loading it as one would fail on every key.
+        std::fs::write(dir.join("one.test.yaml"), "flow: one.yaml\ncases: []\n").unwrap();
+        std::fs::write(dir.join("two.test.json"), "{}").unwrap();
+        let files = flow_files(&dir).unwrap();
+        assert_eq!(files, vec![dir.join("one.yaml")]);
+        let loaded = load(std::slice::from_ref(&dir)).unwrap();
+        assert_eq!(loaded.flows.len(), 1);
+        assert!(is_test_file(Path::new("flows/restaurant.test.yaml")));
+        assert!(!is_test_file(Path::new("flows/restaurant.yaml")));
+        assert!(!is_test_file(Path::new("flows/test.yaml")));
     }
 }

@@ -7,6 +7,7 @@
 //! * [`flows`]: where flows come from: the bundled examples or a file/directory, and reloads.
 //! * [`http`]: the axum router (`fn app(state) -> Router`): webhooks, health, the admin API,
 //!   authentication, and the JSON error type.
+//! * [`graph`]: a flow as a picture: SVG laid out here, Mermaid and DOT.
 //! * [`server`]: assembling store, runtime and listeners, and the graceful shutdown.
 //!
 //! The `switchboard` binary (`src/main.rs`, `src/cli`) only parses arguments and calls in here.
@@ -14,6 +15,7 @@
 mod accept;
 pub mod config;
 pub mod flows;
+pub mod graph;
 pub mod http;
 pub mod server;
 

@@ -523,3 +523,118 @@ fn simulate_stops_a_flow_that_loops_without_the_caller() {
     assert!(stdout.ends_with("── the transfer ends: answered (SIP 200)\n   · transfer 'agent' was answered: next\n   hangs up\n── the call ends\n"), "{stdout}");
     assert_eq!(output.status.code(), Some(0));
 }
+
+/// Appends the child's output to `seen` until `marker` appears in what is newly read; `false`
+/// if the output ends first.
+fn read_until(from: &std::sync::mpsc::Receiver<u8>, seen: &mut String, marker: &str) -> bool {
+    let mut bytes = Vec::new();
+    let start = seen.len();
+    while !seen[start..].ends_with(marker) {
+        match from.recv_timeout(std::time::Duration::from_secs(20)) {
+            Ok(byte) => {
+                bytes.push(byte);
+                if let Ok(text) = std::str::from_utf8(&bytes) {
+                    seen.push_str(text);
+                    bytes.clear();
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+#[test]
+fn simulate_interactive_reads_each_key_as_the_call_reaches_it() {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .current_dir(repo())
+        .args([
+            "flow",
+            "simulate",
+            "flows/restaurant.yaml",
+            "--interactive",
+            "--at",
+            "2026-11-23T10:00:00+08:00",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut byte = [0u8; 1];
+        while stdout.read(&mut byte).is_ok_and(|n| n == 1) {
+            if tx.send(byte[0]).is_err() {
+                break;
+            }
+        }
+    });
+    let prompt = "keys (digits, - for silence, empty to hang up)> ";
+    let mut seen = String::new();
+    // The welcome menu is printed before the caller has typed anything.
+    assert!(read_until(&rx, &mut seen, prompt), "{seen}");
+    assert!(
+        seen.starts_with("Interactive call: type the caller's keys"),
+        "{seen}"
+    );
+    assert!(
+        seen.contains("asks: \"Welcome to ABC Restaurant."),
+        "{seen}"
+    );
+    assert!(!seen.contains("Reservations."), "{seen}");
+    // One line at a time: the reservations menu only after key 1.
+    stdin.write_all(b"1\n").unwrap();
+    stdin.flush().unwrap();
+    assert!(read_until(&rx, &mut seen, prompt), "{seen}");
+    assert!(
+        seen.contains("caller presses 1\n   → reservations\n   asks: \"Reservations."),
+        "{seen}"
+    );
+    // A wrong entry is explained and asked again; then 9 goes back and 3 hears the hours.
+    stdin.write_all(b"x\n9\n3\n").unwrap();
+    drop(stdin);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let rest: Vec<u8> = rx.try_iter().collect();
+    seen.push_str(std::str::from_utf8(&rest).unwrap());
+    assert_eq!(status.code(), Some(0), "{seen}");
+    assert!(seen.contains("'x' is not a key entry"), "{seen}");
+    assert!(seen.contains("caller presses 9\n   → main\n"), "{seen}");
+    assert!(
+        seen.contains("caller presses 3\n   → hours → goodbye\n"),
+        "{seen}"
+    );
+    assert!(seen.ends_with("   hangs up\n── the call ends\n"), "{seen}");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(err, "");
+}
+
+#[test]
+fn simulate_interactive_and_digits_exclude_each_other() {
+    let output = switchboard(
+        &repo(),
+        &[
+            "flow",
+            "simulate",
+            "flows/restaurant.yaml",
+            "-i",
+            "--digits",
+            "1",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let err = String::from_utf8(output.stderr).unwrap();
+    assert!(err.contains("cannot be used with"), "{err}");
+}

@@ -7,15 +7,19 @@
 //! * `GET /v1/flows`: the flows served;
 //! * `GET /v1/flows/{id}/report`: the flow's funnel (visits, drop-off, retries per node) and
 //!   outcomes since this process started;
+//! * `GET /v1/flows/{id}/graph.svg`: the flow drawn as a graph ([`crate::graph`]) with that
+//!   funnel on it (visits and drop-off per node), as the `/ui` page shows it;
 //! * `POST /v1/flows/reload`: reload the flows (also done on SIGHUP). A source that does not
 //!   compile is a 422 listing every problem, and the previous flows keep serving.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -23,6 +27,7 @@ use serde_json::{Value, json};
 use super::App;
 use super::auth::check_admin;
 use super::error::ApiError;
+use crate::graph::{Funnel, Graph, render};
 
 /// Most session ids in one page.
 const MAX_PAGE: usize = 1000;
@@ -34,6 +39,7 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/flows", get(flows))
         .route("/flows/reload", post(reload))
         .route("/flows/{id}/report", get(report))
+        .route("/flows/{id}/graph.svg", get(graph_svg))
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,6 +138,44 @@ async fn report(
         .report(&id)
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("flow {id}")))
+}
+
+async fn graph_svg(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    check_admin(app.admin_token.as_deref(), &headers)?;
+    let flows = app.runtime.flows();
+    let flow = flows
+        .latest(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("flow {id}")))?;
+    let figures: BTreeMap<String, Funnel> = app
+        .telemetry
+        .report(&id)
+        .map(|report| {
+            report
+                .nodes
+                .into_iter()
+                .map(|n| {
+                    let funnel = Funnel {
+                        visits: n.visits,
+                        exits: n.exits,
+                    };
+                    (n.node, funnel)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let svg = render::svg(&Graph::of(flow).with_report(&figures));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/svg+xml; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        svg,
+    )
+        .into_response())
 }
 
 async fn reload(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {

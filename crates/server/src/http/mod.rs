@@ -5,6 +5,7 @@
 //! * `GET /healthz` (the process is up), `GET /readyz` (flows loaded, store reachable).
 //! * `GET /metrics`: Prometheus exposition.
 //! * `/v1/...`: the admin API, behind its own bearer token (see [`admin`]).
+//! * `/ui`: a web page over the admin API: flows, their graphs and live funnels (see [`ui`]).
 //!
 //! Handlers only authenticate, parse into typed values and route; the session logic is behind
 //! [`switchboard_runtime::Runtime`], which hides the actors.
@@ -12,6 +13,7 @@
 pub mod admin;
 pub mod auth;
 pub mod error;
+pub mod ui;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -59,6 +61,7 @@ pub fn app(state: Arc<App>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .nest("/v1", admin::routes())
+        .merge(ui::routes())
         .fallback(not_found)
         .with_state(state)
 }

@@ -1,62 +1,32 @@
-//! `switchboard flow ...`: tools for flow authors.
-//!
-//! * `flow check PATH...` loads every flow file under the paths exactly as the server does
-//!   (`switchboard_runtime::catalog`) and prints one summary line per flow, or every problem as
-//!   `file:line:col: node 'x': message`. Flows are also checked against each other: one id per
-//!   flow, one flow per number.
-//! * `flow simulate FILE` plays a call through a flow in the terminal. It drives the real state
-//!   machine ([`switchboard_flow::step`]) the way the 8x8 platform would, prints what the caller
-//!   hears and which keys are expected, and runs every callflow it gets through the protocol
-//!   validator, so an author sees a violation before a caller does.
-//!
-//! Both commands take their streams as arguments ([`check`], [`simulate`]) and are tested
-//! without a process. Exit codes are the CLI's (see the parent module): 0 fine, 1 the flow is
-//! wrong (or produced an invalid callflow), 2 the command could not do its job.
+//! `switchboard flow simulate FILE` plays a call through a flow in the terminal. It drives
+//! the real state machine ([`switchboard_flow::step`]) the way the 8x8 platform would, prints
+//! what the caller hears and which keys are expected, and runs every callflow it gets through
+//! the protocol validator, so an author sees a violation before a caller does.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::io::{self, BufRead, Write};
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, ValueEnum};
 use switchboard_flow::model::{Capture, Menu};
-use switchboard_flow::yaml::Pos;
 use switchboard_flow::{
-    Awaiting, Diagnostic, Event, Flow, FlowSet, NodeKind, Reply, SessionState, Severity, Signal,
-    Target, TransferResult, step,
+    Awaiting, Event, Flow, NodeKind, Reply, SessionState, Severity, Signal, Target, TransferResult,
+    step,
 };
 use switchboard_protocol::{Action, Mode, Msisdn, SayAndCapture, validate_callflow};
 use switchboard_runtime::catalog;
 
-use super::Outcome;
+use super::{count, flow_files, is_read_error, read_reason, target_name};
+use crate::cli::Outcome;
 
 /// The caller's number when `--caller` is not given.
-const DEFAULT_CALLER: &str = "+6591234567";
+pub(super) const DEFAULT_CALLER: &str = "+6591234567";
 /// The called number when `--called` is not given and the flow lists no number.
-const DEFAULT_CALLED: &str = "+6560000000";
+pub(super) const DEFAULT_CALLED: &str = "+6560000000";
 /// Most answers in a row that a simulated call may take without a key from the caller (after
 /// transfers and long chains): more means the flow loops on its own.
-const MAX_IDLE_ANSWERS: usize = 100;
-
-/// The `flow` subcommands.
-#[derive(Debug, Subcommand)]
-pub(crate) enum FlowCommand {
-    /// Check flow files (or directories of them) as the server would load them; exit 0 if all
-    /// are valid, 1 if not.
-    Check(CheckArgs),
-    /// Play a call through a flow: what the caller hears, the keys it expects, transfers, and
-    /// (with --json) the callflow JSON sent to 8x8.
-    Simulate(SimulateArgs),
-}
-
-/// Arguments of `switchboard flow check`.
-#[derive(Debug, Args)]
-pub(crate) struct CheckArgs {
-    /// Flow files (.yaml, .yml, .json) or directories holding them.
-    #[arg(value_name = "PATH", required = true)]
-    paths: Vec<PathBuf>,
-}
+pub(super) const MAX_IDLE_ANSWERS: usize = 100;
 
 /// Arguments of `switchboard flow simulate`.
 #[derive(Debug, Args)]
@@ -66,9 +36,14 @@ pub(crate) struct SimulateArgs {
     file: PathBuf,
     /// What the caller does, comma separated, in order: keys such as `1` or `12345678#`, `-` for
     /// silence, and `!busy`, `!no-answer`, `!failed`, `!answered` or `!SIPCODE` for how a
-    /// transfer ends. Without it, each entry is read from standard input.
+    /// transfer ends. Without it, each entry is read from standard input (as --interactive).
     #[arg(long, value_name = "KEYS", allow_hyphen_values = true)]
     digits: Option<String>,
+    /// Play the call at the terminal: each prompt is printed as the call reaches it, and the
+    /// caller's keys (or `-` for silence, an empty line to hang up) are read from standard
+    /// input one line at a time, as are transfer results. The default without --digits.
+    #[arg(long, short, conflicts_with = "digits")]
+    interactive: bool,
     /// How a transfer ends when the caller's entries give no `!result` for it.
     #[arg(long, value_enum, value_name = "RESULT", default_value_t = TransferChoice::Answered)]
     transfer: TransferChoice,
@@ -112,7 +87,7 @@ impl TransferChoice {
     }
 }
 
-fn parse_number(text: &str) -> Result<String, String> {
+pub(super) fn parse_number(text: &str) -> Result<String, String> {
     Msisdn::new(text)
         .map(|n| n.e164())
         .map_err(|e| e.to_string())
@@ -124,192 +99,12 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|e| format!("{e}; give an RFC 3339 time such as 2026-11-23T10:00:00+08:00"))
 }
 
-impl FlowCommand {
-    /// Runs the command against the process's standard streams.
-    pub(crate) fn run(self) -> ExitCode {
-        let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
-        match self {
-            Self::Check(args) => check(&args, &mut out, &mut err),
-            Self::Simulate(args) => simulate(
-                &args,
-                &mut io::stdin().lock(),
-                &mut out,
-                &mut err,
-                Utc::now(),
-            ),
-        }
-        .into()
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// flow check
-
-/// Checks every flow under `args.paths`; reports on `out`, and unreadable paths on `err`.
-pub(crate) fn check(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> Outcome {
-    let mut unreadable = false;
-    let mut files = Vec::new();
-    for path in &args.paths {
-        match flow_files(path) {
-            Ok(found) => files.extend(found),
-            Err(reason) => {
-                // If even stderr is gone there is nobody left to tell.
-                let _ = writeln!(err, "switchboard: {reason}");
-                unreadable = true;
-            }
-        }
-    }
-    // A file named twice (directly and through its directory) is checked once, or it would
-    // clash with itself.
-    let mut seen = HashSet::new();
-    files.retain(|f| seen.insert(f.canonicalize().unwrap_or_else(|_| f.clone())));
-
-    let mut report = Vec::new();
-    let mut flows = Vec::new();
-    for file in &files {
-        match catalog::load(std::slice::from_ref(file)) {
-            Ok(loaded) => {
-                for flow in &loaded.flows {
-                    report.push(Line::Summary(summary(flow)));
-                }
-                report.extend(loaded.warnings.into_iter().map(Line::Diagnostic));
-                flows.extend(loaded.flows);
-            }
-            Err(diagnostics) => {
-                for diagnostic in diagnostics {
-                    if is_read_error(&diagnostic) {
-                        let _ = writeln!(
-                            err,
-                            "switchboard: cannot read flow file '{}': {}",
-                            diagnostic.file,
-                            read_reason(&diagnostic)
-                        );
-                        unreadable = true;
-                    } else {
-                        report.push(Line::Diagnostic(diagnostic));
-                    }
-                }
-            }
-        }
-    }
-    // Checks across files: only flows that compiled can clash.
-    if let Err(clashes) = FlowSet::new(flows) {
-        report.extend(clashes.into_iter().map(Line::Diagnostic));
-    }
-
-    let errors = report.iter().filter(|l| l.is_error()).count();
-    let warnings = report.iter().filter(|l| l.is_warning()).count();
-    let written = report
-        .iter()
-        .filter(|line| errors == 0 || !matches!(line, Line::Summary(_)))
-        .try_for_each(|line| match line {
-            Line::Summary(text) => writeln!(out, "{text}"),
-            Line::Diagnostic(d) => writeln!(out, "{d}"),
-        })
-        .and_then(|()| {
-            if errors > 0 {
-                let warnings = match warnings {
-                    0 => String::new(),
-                    n => format!(" and {}", count(n, "warning")),
-                };
-                writeln!(
-                    out,
-                    "{}{warnings}: no flow was loaded",
-                    count(errors, "error")
-                )
-            } else {
-                Ok(())
-            }
-        })
-        .and_then(|()| out.flush());
-    if let Err(reason) = written {
-        let _ = writeln!(err, "switchboard: cannot write the result: {reason}");
-        return Outcome::Failed;
-    }
-    if unreadable {
-        Outcome::Failed
-    } else if errors > 0 {
-        Outcome::Rejected
-    } else {
-        Outcome::Success
-    }
-}
-
-/// One line of `flow check`'s report.
-enum Line {
-    /// A flow that loaded.
-    Summary(String),
-    /// An error or a warning.
-    Diagnostic(Diagnostic),
-}
-
-impl Line {
-    fn is_error(&self) -> bool {
-        matches!(self, Self::Diagnostic(d) if d.severity == Severity::Error)
-    }
-
-    fn is_warning(&self) -> bool {
-        matches!(self, Self::Diagnostic(d) if d.severity == Severity::Warning)
-    }
-}
-
-/// `flows/bank.yaml: ok: flow 'bank', 8 nodes, answers +6568889999 (version 1a2b3c4d)`.
-fn summary(flow: &Flow) -> String {
-    let numbers = if flow.numbers.is_empty() {
-        "answers no number".to_owned()
-    } else {
-        format!("answers {}", flow.numbers.join(", "))
-    };
-    format!(
-        "{}: ok: flow '{}', {}, {numbers} (version {})",
-        flow.file,
-        flow.id,
-        count(flow.nodes.len(), "node"),
-        flow.version
-    )
-}
-
-fn count(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
-    }
-}
-
-/// The flow files of a path, or a sentence saying why there are none.
-fn flow_files(path: &Path) -> Result<Vec<PathBuf>, String> {
-    if let Err(reason) = std::fs::metadata(path) {
-        return Err(format!("cannot read '{}': {reason}", path.display()));
-    }
-    catalog::flow_files(path).map_err(|d| {
-        if is_read_error(&d) {
-            format!("cannot read '{}': {}", d.file, read_reason(&d))
-        } else {
-            format!("nothing to check in '{}': {}", d.file, d.message)
-        }
-    })
-}
-
-/// Whether a catalog diagnostic is about reading the disk rather than about a flow: those are
-/// the only ones without a position.
-fn is_read_error(diagnostic: &Diagnostic) -> bool {
-    diagnostic.pos == Pos::default() && diagnostic.message.starts_with("cannot read")
-}
-
-fn read_reason(diagnostic: &Diagnostic) -> &str {
-    diagnostic
-        .message
-        .strip_prefix("cannot read: ")
-        .unwrap_or(&diagnostic.message)
-}
-
 // ---------------------------------------------------------------------------------------------
 // flow simulate
 
 /// One thing the caller does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Entry {
+pub(super) enum Entry {
     /// Keys pressed, as typed (`12345678#`).
     Keys(String),
     /// Nothing pressed before the timeout.
@@ -320,7 +115,7 @@ enum Entry {
 
 impl Entry {
     /// Parses one entry: `1`, `12345678#`, `-`, `!busy`, `!486`.
-    fn parse(token: &str) -> Result<Self, String> {
+    pub(super) fn parse(token: &str) -> Result<Self, String> {
         let token = token.trim();
         if token == "-" {
             return Ok(Self::Silence);
@@ -477,6 +272,12 @@ pub(crate) fn simulate(
         },
         None => Script::Typed(stdin),
     };
+    if args.interactive {
+        let _ = writeln!(
+            out,
+            "Interactive call: type the caller's keys when asked (- for silence, an empty line or Ctrl-D hangs up)."
+        );
+    }
     let flow = match load_one(args, out) {
         Ok(flow) => flow,
         Err(Loading::Rejected) => return Outcome::Rejected,
@@ -742,20 +543,7 @@ impl Simulation<'_, '_> {
                 return Ok(None);
             }
         };
-        let mut sent = typed.clone();
-        if let Some(Action::SayAndCapture(capture)) = asked {
-            if capture.completes_on_hash()
-                && let Some(hash) = sent.find('#')
-            {
-                sent.truncate(hash);
-            }
-            if let Some(max) = capture.max_digits() {
-                let max = usize::from(max.get());
-                if sent.len() > max {
-                    sent.truncate(max);
-                }
-            }
-        }
+        let sent = platform_digits(typed, asked);
         let verb = if typed.len() == 1 {
             "presses"
         } else {
@@ -967,6 +755,27 @@ impl Simulation<'_, '_> {
     }
 }
 
+/// The digits the platform reports for keys typed at the prompt `asked`: `#` ends input (and
+/// is not part of the digits) when the capture completes on hash, and input stops at
+/// `maxDigits`.
+pub(super) fn platform_digits(typed: &str, asked: Option<&Action>) -> String {
+    let mut sent = typed.to_owned();
+    if let Some(Action::SayAndCapture(capture)) = asked {
+        if capture.completes_on_hash()
+            && let Some(hash) = sent.find('#')
+        {
+            sent.truncate(hash);
+        }
+        if let Some(max) = capture.max_digits() {
+            let max = usize::from(max.get());
+            if sent.len() > max {
+                sent.truncate(max);
+            }
+        }
+    }
+    sent
+}
+
 fn attempts(state: &SessionState, capture: &Capture, exhausted: bool) -> u8 {
     if exhausted {
         capture.max_attempts
@@ -1007,16 +816,10 @@ fn entry_rule(capture: &Capture) -> String {
     rule
 }
 
-fn target_name(flow: &Flow, target: Target) -> String {
-    match target {
-        Target::Node(id) => flow.node(id).name.clone(),
-        Target::Hangup => "hangup".to_owned(),
-        Target::Back => "back".to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn flows_dir() -> PathBuf {
@@ -1028,6 +831,7 @@ mod tests {
             file: file.to_owned(),
             digits: digits.map(str::to_owned),
             transfer: TransferChoice::Answered,
+            interactive: digits.is_none(),
             json: false,
             caller: DEFAULT_CALLER.to_owned(),
             called: None,
@@ -1140,20 +944,6 @@ mod tests {
                 "   !! PROTOCOL VIOLATION: the 8x8 platform would reject this callflow:\n   !!   -1012 $.callflow[1]: nothing may follow the hangup at $.callflow[0]\n"
             ),
             "{out}"
-        );
-    }
-
-    #[test]
-    fn check_reports_unreadable_paths_with_exit_2() {
-        let args = CheckArgs {
-            paths: vec![PathBuf::from("/nonexistent/flows")],
-        };
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        assert_eq!(check(&args, &mut out, &mut err), Outcome::Failed);
-        let err = String::from_utf8(err).unwrap();
-        assert!(
-            err.starts_with("switchboard: cannot read '/nonexistent/flows': "),
-            "{err}"
         );
     }
 }
