@@ -288,13 +288,12 @@ put_back() { # slot
 }
 
 # --- the rehearsal -------------------------------------------------------------------------
-# Not --reorder: a stale copy sent after the session's next answer is answered, by design, with
-# the session's latest answer (a record keeps one answer: docs/architecture.md), which the
-# generator counts as an inconsistent duplicate even against one replica that never restarts.
+# Duplicates at once and stale copies after the next answer: each must get the same answer
+# (a stale copy its first answer or the session's latest one) on whichever replica it lands.
 t0=$SECONDS
 say "load: $rate calls/s for ${duration}s through http://127.0.0.1:$lb_port (3 replicas, Redis on $redis_port)"
 "$bin/switchboard-loadgen" --target "http://127.0.0.1:$lb_port/webhooks" --rate "$rate" \
-  --duration "${duration}s" --speak 40ms --duplicate 0.02 --no-progress \
+  --duration "${duration}s" --speak 40ms --duplicate 0.02 --reorder 0.02 --no-progress \
   --json "$work/report.json" >"$work/loadgen.txt" 2>"$work/loadgen.err" &
 loadgen_pid=$!
 monitor_pid="$monitor_pid $loadgen_pid"

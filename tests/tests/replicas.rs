@@ -593,9 +593,13 @@ async fn check_flow_reports(servers: &[Server], played: &[Played]) {
         for node in call.route.steps[call.route.steps.len() - 1].path {
             *expected_visits.entry((*node).to_owned()).or_default() += 1;
         }
-        *expected_exits
-            .entry(call.route.node.to_owned())
-            .or_default() += 1;
+        // A call ends where it waits, or, if the flow hung up, at the last node it went through.
+        let last = &call.route.steps[call.route.steps.len() - 1];
+        let ended_at = match (last.actions.last(), last.path.last()) {
+            (Some(&"hangup"), Some(node)) => node,
+            _ => call.route.node,
+        };
+        *expected_exits.entry(ended_at.to_owned()).or_default() += 1;
     }
     let nonzero = |m: BTreeMap<String, u64>| -> BTreeMap<String, u64> {
         m.into_iter().filter(|(_, n)| *n > 0).collect()

@@ -56,10 +56,16 @@ async fn the_page_lists_the_flows_and_draws_the_live_funnel() {
         .clone();
     assert_eq!(main["visits"], 3, "{report}");
     let exits = main["exits"].as_u64().unwrap();
-    assert!(
-        exits >= 1,
-        "the caller who hung up at the main menu left there: {report}"
-    );
+    // Only the caller who hung up at the main menu left there; the one who heard the hours
+    // left at goodbye, where the flow hung up.
+    assert_eq!(exits, 1, "{report}");
+    let goodbye = report["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == "goodbye")
+        .unwrap();
+    assert_eq!(goodbye["exits"], 1, "{report}");
     let live = http.get("/v1/sessions", Some(ADMIN)).await.json()["count"].clone();
     assert_eq!(live, 1);
 

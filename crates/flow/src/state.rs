@@ -112,6 +112,16 @@ impl SessionState {
         Some(state)
     }
 
+    /// Where the call is, for "where did callers leave": the node it waits at, or, once an
+    /// answer hung up, the last node that answer went through (`goodbye`, not the menu whose
+    /// key led there).
+    pub fn ended_at(&self) -> &str {
+        match (self.awaiting, self.path.back()) {
+            (Awaiting::Nothing, Some(last)) => last,
+            _ => &self.node,
+        }
+    }
+
     /// The `clientActionId` for the current position.
     pub fn action_id(&self) -> ClientActionId {
         let id = ActionId {

@@ -1081,3 +1081,17 @@ fn a_session_moved_to_the_current_version_records_it() {
         current.version
     );
 }
+
+#[test]
+fn a_call_ends_where_the_flow_hung_up_not_at_the_menu_that_led_there() {
+    let f = example("restaurant");
+    let mut call = Call::start(&f);
+    assert_eq!(call.state.ended_at(), "main", "waiting at the menu");
+    call.press("3");
+    assert_eq!(call.state.awaiting, Awaiting::Nothing);
+    assert_eq!(
+        call.state.node, "main",
+        "the clientActionId still names the menu"
+    );
+    assert_eq!(call.state.ended_at(), "goodbye");
+}

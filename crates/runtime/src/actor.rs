@@ -155,7 +155,7 @@ impl Handler<End> for SessionActor {
                 };
                 Ok(Ended {
                     flow: record.as_ref().map(|r| r.state.flow.clone()),
-                    node: record.as_ref().map(|r| r.state.node.clone()),
+                    node: record.as_ref().map(|r| r.state.ended_at().to_owned()),
                     status: msg.summary.session_status.clone(),
                 })
             }

@@ -333,7 +333,7 @@ impl Runtime {
             .map_err(|e| RuntimeError::Store(e.0))?;
         Ok(Ended {
             flow: record.as_ref().map(|r| r.state.flow.clone()),
-            node: record.as_ref().map(|r| r.state.node.clone()),
+            node: record.as_ref().map(|r| r.state.ended_at().to_owned()),
             status: summary.session_status,
         })
     }
