@@ -120,6 +120,21 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits until a log line contains `needle`, at most `timeout` (the log is read by a
+    /// thread, so a line the server just wrote may not be in [`Server::log`] yet).
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.log().iter().any(|line| line.contains(needle)) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends a signal (`TERM`, `HUP`, `KILL`).
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")

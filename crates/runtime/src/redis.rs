@@ -35,13 +35,14 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use ::redis::aio::ConnectionManagerConfig;
 use ::redis::cluster::ClusterClientBuilder;
-use ::redis::{Client, IntoConnectionInfo, RedisError, RedisResult, Script};
+use ::redis::{Client, IntoConnectionInfo, RedisError, RedisResult, Script, TlsCertificates};
 use flate2::Compression;
 use flate2::read::ZlibDecoder;
 use flate2::write::ZlibEncoder;
@@ -93,6 +94,9 @@ pub struct RedisConfig {
     /// replica CPU per webhook (see `docs/architecture.md`). Off by default: records are plain
     /// JSON.
     pub compress: bool,
+    /// PEM file of the certificate authorities that sign Redis's TLS certificate (a private
+    /// CA, or a test's). `None`: the system's trust store. Only with `rediss://` URLs.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for RedisConfig {
@@ -106,6 +110,7 @@ impl Default for RedisConfig {
             max_pending: 10_000,
             max_pending_age: Duration::from_secs(300),
             compress: false,
+            ca_file: None,
         }
     }
 }
@@ -179,16 +184,27 @@ impl RedisStore {
             .collect::<Vec<_>>()
             .join(",");
         let timeout = config.command_timeout;
+        let ca = read_ca(config.ca_file.as_deref(), &nodes)?;
+        if nodes.iter().any(|n| n.starts_with("rediss://")) {
+            // TLS through rustls with ring; an error means a provider is installed already.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let link = if cluster {
-            let client = ClusterClientBuilder::new(nodes.clone())
+            let mut builder = ClusterClientBuilder::new(nodes.clone())
                 .connection_timeout(timeout)
                 .response_timeout(timeout)
-                .retries(2)
-                .build()
-                .map_err(|e| bad_url(&target, &e))?;
+                .retries(2);
+            if let Some(pem) = &ca {
+                builder = builder.certs(tls_roots(pem));
+            }
+            let client = builder.build().map_err(|e| bad_url(&target, &e))?;
             Link::Cluster(Box::new(ClusterLink::new(client)))
         } else {
-            let client = Client::open(nodes[0].as_str()).map_err(|e| bad_url(&target, &e))?;
+            let client = match &ca {
+                Some(pem) => Client::build_with_tls(nodes[0].as_str(), tls_roots(pem)),
+                None => Client::open(nodes[0].as_str()),
+            }
+            .map_err(|e| bad_url(&target, &e))?;
             let manager_config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(timeout))
                 .set_response_timeout(Some(timeout))
@@ -923,10 +939,51 @@ fn endpoints(config: &RedisConfig) -> Result<(Vec<String>, bool), StoreError> {
     Ok((nodes.clone(), cluster || nodes.len() > 1))
 }
 
+/// The CA file's PEM text, checked: it must be readable, hold a certificate, and go with
+/// `rediss://` URLs only (a CA for a plain-text connection is a configuration mistake).
+fn read_ca(path: Option<&Path>, nodes: &[String]) -> Result<Option<Vec<u8>>, StoreError> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    if let Some(plain) = nodes.iter().find(|n| !n.starts_with("rediss://")) {
+        return Err(StoreError(format!(
+            "redis_ca_file {} is set but the Redis URL {:?} is not TLS; write rediss://host:port, \
+             or unset redis_ca_file",
+            path.display(),
+            redact(plain)
+        )));
+    }
+    let pem = std::fs::read(path).map_err(|e| {
+        StoreError(format!(
+            "redis_ca_file {}: cannot read it: {e}",
+            path.display()
+        ))
+    })?;
+    if !pem
+        .windows(b"-----BEGIN CERTIFICATE-----".len())
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        return Err(StoreError(format!(
+            "redis_ca_file {}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        )));
+    }
+    Ok(Some(pem))
+}
+
+/// Trust `pem`'s certificate authorities (and no client certificate).
+fn tls_roots(pem: &[u8]) -> TlsCertificates {
+    TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem.to_vec()),
+    }
+}
+
 fn bad_url(url: &str, err: &RedisError) -> StoreError {
     StoreError(format!(
         "invalid Redis URL {url:?}: {err}; expected redis://[user:password@]host:port[/db], \
-         several comma-separated nodes, or redis+cluster://host:port for a cluster"
+         rediss://... for TLS, several comma-separated nodes, or redis+cluster://host:port \
+         for a cluster"
     ))
 }
 

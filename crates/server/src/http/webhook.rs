@@ -14,6 +14,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use switchboard_flow::ActionId;
 use switchboard_protocol::Webhook;
 use switchboard_protocol::webhook::CallStatus;
 use switchboard_runtime::AnswerKind;
@@ -61,6 +62,7 @@ async fn handle(app: &App, request: Request, started: Instant) -> Result<Respons
     match webhook {
         Webhook::CallAction(action) => {
             let session = action.session_id.clone();
+            check_action_id(session.as_str(), action.client_action_id.as_deref());
             let status = action.call_status.clone();
             let event = match status {
                 CallStatus::CallReceived => EventKind::CallReceived,
@@ -117,6 +119,23 @@ async fn handle(app: &App, request: Request, started: Instant) -> Result<Respons
             tracing::debug!(session = %status.session_id, "call status");
             Ok(json_response(StatusCode::OK, Bytes::from_static(b"{}")))
         }
+    }
+}
+
+/// Logs a `clientActionId` in Switchboard's form whose sequence number is out of range
+/// (`ActionId::MAX_SEQ`): Switchboard never issued it (a forged or corrupted id). The call is
+/// not refused: a session resumed from it starts at the top of the range
+/// (`SessionState::resume` clamps), so nothing wraps and the caller stays on the line.
+fn check_action_id(session: &str, id: Option<&str>) {
+    if let Some(parsed) = id.and_then(ActionId::parse)
+        && !parsed.seq_in_range()
+    {
+        tracing::warn!(
+            session,
+            seq = parsed.seq,
+            max = ActionId::MAX_SEQ,
+            "payload.clientActionId has a sequence number Switchboard never issues; a session resumed from it starts at the maximum"
+        );
     }
 }
 
