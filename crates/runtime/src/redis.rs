@@ -71,6 +71,15 @@ const IDLE: Duration = Duration::from_secs(1);
 /// Queued writes flushed per batch, so the queue's lock is taken briefly.
 const FLUSH_BATCH: usize = 256;
 
+/// The times of the last outage.
+#[derive(Debug, Default)]
+struct Outage {
+    /// Redis has been unreachable since.
+    down_since: Option<Instant>,
+    /// Redis answered again at; the queue is being flushed.
+    recovering_since: Option<Instant>,
+}
+
 /// Where Redis is and how sessions are kept in it.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
@@ -141,6 +150,10 @@ pub struct RedisStore {
     /// Set by a failed command, cleared by a successful probe; while set, nothing waits on
     /// Redis on the request path.
     down: AtomicBool,
+    /// When Redis was found unreachable (set with `down`), and when it answered again while
+    /// writes were still queued: for the outage and recovery figures.
+    // std Mutex: held to read or swap an instant, never across an await.
+    outage: Mutex<Outage>,
     // std Mutex: held to look up, insert or remove entries, never across an await.
     queue: Mutex<HashMap<String, Pending>>,
     /// Sessions whose queued write was dropped: their actors must re-read (see
@@ -228,6 +241,7 @@ impl RedisStore {
             compress: config.compress,
             target,
             down: AtomicBool::new(false),
+            outage: Mutex::new(Outage::default()),
             queue: Mutex::new(HashMap::new()),
             stale: Mutex::new(HashSet::new()),
             stale_count: AtomicUsize::new(0),
@@ -300,14 +314,24 @@ impl RedisStore {
         taken
     }
 
-    fn mark_down(&self, failure: &Failure) {
+    fn outage(&self) -> MutexGuard<'_, Outage> {
+        self.outage.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `waited`: how long the failed command took, the detection time (the command timeout
+    /// for a frozen Redis, near zero for a refused connection).
+    fn mark_down(&self, failure: &Failure, waited: Duration) {
         if !self.down.swap(true, Ordering::AcqRel) {
             if let Link::Single(single) = &self.link {
                 single.reset();
             }
+            self.outage().down_since = Some(Instant::now());
+            self.metrics.unreachable.set(1.0);
+            self.metrics.detection.record(waited.as_secs_f64());
             tracing::warn!(
                 redis = %self.target,
                 error = %failure.message,
+                detected_after_ms = waited.as_millis() as u64,
                 "Redis is unreachable: live sessions are served from memory and their writes \
                  queued; sessions without a live actor get 503 until it returns"
             );
@@ -317,21 +341,37 @@ impl RedisStore {
 
     fn mark_up(&self) {
         if self.down.swap(false, Ordering::AcqRel) {
+            let down_for = {
+                let mut outage = self.outage();
+                outage.recovering_since = Some(Instant::now());
+                outage.down_since.take().map(|since| since.elapsed())
+            }
+            .unwrap_or_default();
+            self.metrics.unreachable.set(0.0);
+            self.metrics.outage.record(down_for.as_secs_f64());
             tracing::info!(
                 redis = %self.target,
                 pending = self.pending_writes(),
+                down_for_ms = down_for.as_millis() as u64,
                 "Redis is reachable again; flushing queued writes"
             );
             self.wake.notify_one();
         }
     }
 
-    fn unreachable(&self, session: &str) -> StoreError {
-        StoreError(format!(
-            "Redis at {} is unreachable, and session {session} has no live state on this \
-             replica; retry when Redis is back",
-            self.target
-        ))
+    /// Redis answers and the queue is empty: the end of a recovery, if one was under way.
+    fn recovered(&self) {
+        let Some(since) = self.outage().recovering_since.take() else {
+            return;
+        };
+        let took = since.elapsed();
+        self.metrics.recovery.record(took.as_secs_f64());
+        tracing::info!(
+            redis = %self.target,
+            flushed_in_ms = took.as_millis() as u64,
+            dropped_total = self.writes_dropped(),
+            "every write queued while Redis was unreachable is settled; healthy"
+        );
     }
 
     /// Runs `op` under the command timeout, timing it and counting its failures.
@@ -355,7 +395,7 @@ impl RedisStore {
         };
         self.metrics.error(failure.kind).increment(1);
         if failure.unavailable() {
-            self.mark_down(&failure);
+            self.mark_down(&failure, started.elapsed());
         }
         Err(failure)
     }
@@ -369,6 +409,20 @@ impl RedisStore {
         event_id: &str,
     ) -> Result<Commit, Failure> {
         let key = self.state_key(session);
+        // Over a version this record's actor never saw (its queued state was rebased onto a
+        // rival's, `Pending::rebase_if_further`): numbered after it. The actor's next commit
+        // then conflicts once and adopts the stored record, its own state.
+        let rebased;
+        let record = match expected {
+            Some(base) if base >= record.version => {
+                rebased = Record {
+                    version: base + 1,
+                    ..record.clone()
+                };
+                &rebased
+            }
+            _ => record,
+        };
         let body = encode(record, self.compress).map_err(|e| Failure {
             kind: ErrorClass::Decode,
             message: format!("cannot encode session {session}: {e}"),
@@ -413,14 +467,6 @@ impl RedisStore {
                 message: format!("the record at {key} is not a session record: {e}"),
             }
         })
-    }
-
-    fn unreachable_for_new_session(&self) -> String {
-        format!(
-            "Redis at {} is unreachable: a new session cannot be stored; the webhook is refused \
-             so the platform retries it",
-            self.target
-        )
     }
 
     /// Queues `record` over the durable version `base`; fails when the queue is full.
@@ -494,11 +540,8 @@ impl RedisStore {
                         base = *queued;
                     }
                 }
-                // A new session has no live state anywhere to keep serving from: refuse it
-                // (503) rather than queue it, as a read would have failed too.
-                None if down && expected.is_none() => {
-                    return Err(StoreError(self.unreachable_for_new_session()));
-                }
+                // A live session, a new call or one resumed from its clientActionId: served
+                // from memory, its write queued (a new one over "nothing stored").
                 None if down => return self.defer(&mut queue, session, expected, record, false),
                 None => {}
             }
@@ -538,11 +581,8 @@ impl RedisStore {
         }
         match outcome {
             Ok(commit) => Ok(commit),
-            Err(failure) if failure.unavailable() && base.is_none() && !claimed => {
-                // The write may yet be applied; the platform's retry of the same event is
-                // then answered from the stored record (its event id is de-duplicated).
-                Err(StoreError(self.unreachable_for_new_session()))
-            }
+            // The write may yet be applied (a timeout): the queue remembers it as attempted,
+            // so meeting it stored later is recognised as this replica's own.
             Err(failure) if failure.unavailable() => {
                 self.defer(&mut queue, session, base, record, true)
             }
@@ -563,26 +603,34 @@ impl RedisStore {
                 });
             }
         }
+        // Redis away: nothing is known of the session here, and the runtime resumes it from
+        // the clientActionId its webhook echoes, as after a restart on the memory store. Its
+        // write is queued over "nothing stored"; `flush_round` settles a conflict with a
+        // state stored meanwhile (the caller's furthest position wins).
         if !self.is_reachable() {
-            return Err(self.unreachable(session));
+            tracing::debug!(
+                session,
+                "Redis is unreachable: the session is resumed from its clientActionId"
+            );
+            return Ok(None);
         }
         let key = self.state_key(session);
         let command = ::redis::cmd("HGET").arg(&key).arg("r").clone();
-        let found: Option<Vec<u8>> = self
+        let found: Option<Vec<u8>> = match self
             .timed(Command::Load, async {
                 with_connection!(&self.link, con => command.query_async(&mut con).await)
             })
             .await
-            .map_err(|failure| {
-                if failure.unavailable() {
-                    self.unreachable(session)
-                } else {
-                    StoreError(format!(
-                        "cannot load session {session} from Redis at {}: {}",
-                        self.target, failure.message
-                    ))
-                }
-            })?;
+        {
+            Ok(found) => found,
+            Err(failure) if failure.unavailable() => return Ok(None),
+            Err(failure) => {
+                return Err(StoreError(format!(
+                    "cannot load session {session} from Redis at {}: {}",
+                    self.target, failure.message
+                )));
+            }
+        };
         found
             .map(|bytes| self.decode(&key, &bytes).map_err(|f| StoreError(f.message)))
             .transpose()
@@ -742,6 +790,18 @@ impl RedisStore {
                         more = true;
                     }
                 }
+                Ok(Commit::Conflict(Some(stored))) if pending.rebase_if_further(&stored) => {
+                    // Begun here while Redis was away (a new call, or resumed from its
+                    // clientActionId) and further along than what another replica stored:
+                    // the caller heard this replica's answers, so this state goes over it.
+                    tracing::warn!(
+                        session,
+                        stored = stored.version,
+                        "a session begun while Redis was unreachable is further along than the \
+                         stored one; writing it over"
+                    );
+                    more = true;
+                }
                 Ok(Commit::Conflict(stored)) => {
                     queue.remove(&session);
                     drop(queue);
@@ -864,6 +924,7 @@ async fn flusher(store: Weak<RedisStore>, wake: Arc<Notify>) {
         let Some(store) = store.upgrade() else { return };
         let reachable = store.is_reachable();
         if reachable && store.pending_writes() == 0 {
+            store.recovered();
             pause = IDLE;
             continue;
         }

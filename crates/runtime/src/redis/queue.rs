@@ -55,6 +55,25 @@ impl Pending {
         self.touched = false;
     }
 
+    /// The conflict rule for a session begun while Redis was away (queued over "nothing
+    /// stored": a new call, or one resumed from its `clientActionId`) that meets a state
+    /// another replica stored meanwhile: if the queued state is further along (a greater
+    /// `seq`, the counter every `clientActionId` carries, which only grows along the caller's
+    /// path), it is rebased to go over the stored version, and `true` is returned; otherwise
+    /// the stored state wins and the queued write is dropped by the caller.
+    pub(super) fn rebase_if_further(&mut self, stored: &Record) -> bool {
+        let Queued::Write { base, record } = &mut self.op else {
+            return false;
+        };
+        if base.is_some() || record.state.seq <= stored.state.seq {
+            return false;
+        }
+        // `cas` numbers the write after the stored version.
+        *base = Some(stored.version);
+        self.touched = false;
+        true
+    }
+
     pub(super) fn replace(&mut self, latest: &Record) {
         if let Queued::Write { record, .. } = &mut self.op {
             **record = latest.clone();
