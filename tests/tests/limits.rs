@@ -272,3 +272,71 @@ async fn connections_over_the_cap_get_a_503_with_retry_after_and_recover() {
     }
     assert!(served, "a connection is served once one closes");
 }
+
+#[tokio::test]
+async fn control_characters_in_a_session_id_are_refused_before_they_reach_a_log() {
+    let server = Server::start(&[]);
+    let http = server.http();
+    for forged in [
+        "s-1\n2026-12-01T00:00:00Z ERROR forged line",
+        "s-2\u{1b}[31mred",
+        "s-3\r",
+    ] {
+        let mut call = Call::new(RESTAURANT);
+        call.session = forged.to_owned();
+        for body in [call.received(), call.summary("COMPLETED")] {
+            let reply = http.webhook(body).await;
+            assert_eq!(reply.status, 400, "{forged:?}");
+            let json = reply.json();
+            assert_eq!(json["error"]["field"], "payload.sessionId");
+            assert_eq!(json["error"]["code"], "invalid_field");
+        }
+    }
+    // A normal call is served, and no log line was forged.
+    Call::new(RESTAURANT).start(&http).await;
+    assert!(server.wait_for_log("session started", Duration::from_secs(10)));
+    assert!(
+        !server.log().iter().any(|l| l.contains("forged line")),
+        "{:?}",
+        server.log()
+    );
+}
+
+#[tokio::test]
+async fn new_sessions_beyond_max_sessions_get_a_503_with_retry_after_and_recover() {
+    let server = Server::start(&["--max-sessions", "5"]);
+    let http = server.http();
+    let mut live = Vec::new();
+    for _ in 0..5 {
+        let mut call = Call::new(RESTAURANT);
+        call.start(&http).await;
+        live.push(call);
+    }
+    // A flood of new calls over the limit: each a 503 with Retry-After, counted.
+    let mut refused = 0;
+    for _ in 0..20 {
+        let reply = http.webhook(Call::new(RESTAURANT).received()).await;
+        assert_eq!(reply.status, 503, "{:?}", reply.body);
+        assert!(reply.headers.contains_key("retry-after"));
+        assert_eq!(reply.json()["error"]["code"], "busy");
+        refused += 1;
+    }
+    eprintln!("max_sessions flood: {refused} new calls refused with 503, live calls unaffected");
+    // The live calls go on meanwhile.
+    for call in &mut live {
+        call.press(&http, Some("9")).await;
+    }
+    // One ends: a new call is served again.
+    let ended = live.remove(0);
+    ended.end(&http, "COMPLETED").await;
+    let mut served = false;
+    for _ in 0..100 {
+        let reply = http.webhook(Call::new(RESTAURANT).received()).await;
+        if reply.status == 200 {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served, "a new call is served once a session ends");
+}

@@ -14,12 +14,15 @@
 //!   `redis/end.lua`.
 //!
 //! # When Redis is lost
-//! A failed command marks Redis down. While it is down, writes of sessions whose actor holds
-//! their record are queued here (write-behind, at most one entry per session, the latest record
-//! over the last durable version) and answered [`Commit::Deferred`]; reads fail at once with a
-//! [`StoreError`] (the server answers 503). A background task probes Redis with `PING` and,
-//! when it answers, flushes the queue through the same script. A queued write that meets a newer
-//! stored state, outlives [`RedisConfig::max_pending_age`], or does not fit in
+//! A failed command marks Redis down. While it is down, writes are queued here (write-behind,
+//! at most one entry per session, the latest record over the last durable version) and
+//! answered [`Commit::Deferred`]: those of live sessions, of new calls, and of sessions resumed
+//! from their `clientActionId` (a read answers "nothing known" at once, so the runtime resumes
+//! them). A background task probes Redis with `PING` and, when it answers, flushes the queue
+//! through the same script. A session begun during the outage that meets a state stored
+//! meanwhile goes over it if it is further along (`seq`), and is dropped otherwise. A queued
+//! write that meets a newer stored state, outlives [`RedisConfig::max_pending_age`], or does
+//! not fit in
 //! [`RedisConfig::max_pending`], is dropped with an error log and
 //! `switchboard_store_writes_dropped_total`: nothing is lost silently.
 //!
@@ -30,7 +33,8 @@
 //! # Metrics
 //! Handles are made once, in [`RedisStore::new`], so install the recorder before calling it:
 //! `switchboard_redis_command_duration_seconds{command}`, `switchboard_redis_errors_total{kind}`,
-//! `switchboard_store_pending_writes`, `switchboard_store_writes_dropped_total`.
+//! `switchboard_store_pending_writes`, `switchboard_store_writes_dropped_total`,
+//! `switchboard_redis_unreachable`, `switchboard_redis_outage_phase_seconds{phase}`.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -332,8 +336,8 @@ impl RedisStore {
                 redis = %self.target,
                 error = %failure.message,
                 detected_after_ms = waited.as_millis() as u64,
-                "Redis is unreachable: live sessions are served from memory and their writes \
-                 queued; sessions without a live actor get 503 until it returns"
+                "Redis is unreachable: calls are served from memory (sessions without a live \
+                 actor are resumed from their clientActionId) and their writes queued"
             );
             self.wake.notify_one();
         }
@@ -409,20 +413,6 @@ impl RedisStore {
         event_id: &str,
     ) -> Result<Commit, Failure> {
         let key = self.state_key(session);
-        // Over a version this record's actor never saw (its queued state was rebased onto a
-        // rival's, `Pending::rebase_if_further`): numbered after it. The actor's next commit
-        // then conflicts once and adopts the stored record, its own state.
-        let rebased;
-        let record = match expected {
-            Some(base) if base >= record.version => {
-                rebased = Record {
-                    version: base + 1,
-                    ..record.clone()
-                };
-                &rebased
-            }
-            _ => record,
-        };
         let body = encode(record, self.compress).map_err(|e| Failure {
             kind: ErrorClass::Decode,
             message: format!("cannot encode session {session}: {e}"),
@@ -519,6 +509,7 @@ impl RedisStore {
         let mut base = expected;
         let mut attempts = Vec::new();
         let mut claimed = false;
+        let mut rebased = false;
         {
             let mut queue = self.queue();
             let down = !self.is_reachable();
@@ -535,6 +526,7 @@ impl RedisStore {
                     // Claim the entry so the flusher leaves it to this write.
                     pending.claimed = true;
                     claimed = true;
+                    rebased = pending.rebased;
                     attempts.clone_from(&pending.attempts);
                     if let Queued::Write { base: queued, .. } = &pending.op {
                         base = *queued;
@@ -546,6 +538,20 @@ impl RedisStore {
                 None => {}
             }
         }
+        // The queued state was rebased over a rival's (`Pending::rebase_if_further`): this
+        // actor's numbering is behind the stored version; its next commit conflicts once and
+        // adopts the stored record, its own state.
+        let renumbered;
+        let record = match base {
+            Some(base) if rebased => {
+                renumbered = Record {
+                    version: base + 1,
+                    ..record.clone()
+                };
+                &renumbered
+            }
+            _ => record,
+        };
         let mut outcome = self.cas(session, base, record, event_id).await;
         // A queued write that timed out may have been applied after all: build on it.
         if let Ok(Commit::Conflict(Some(stored))) = &outcome

@@ -59,6 +59,7 @@ async fn handle(app: &App, request: Request, started: Instant) -> Result<Respons
     check_json(&parts.headers)?;
     let body = read_body(body, app.body_limit).await?;
     let webhook = Webhook::from_slice(&body)?;
+    check_session_id(webhook.session_id())?;
     match webhook {
         Webhook::CallAction(action) => {
             let session = action.session_id.clone();
@@ -120,6 +121,21 @@ async fn handle(app: &App, request: Request, started: Instant) -> Result<Respons
             Ok(json_response(StatusCode::OK, Bytes::from_static(b"{}")))
         }
     }
+}
+
+/// Refuses a `sessionId` holding control characters (a newline, a terminal escape): the id is
+/// logged with every webhook, and such characters would forge log lines or recolour a
+/// terminal. The platform's session ids are UUIDs.
+fn check_session_id(session: &str) -> Result<(), ApiError> {
+    if session.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest {
+            code: "invalid_field",
+            field: Some("payload.sessionId".to_owned()),
+            message: "payload.sessionId: must not contain control characters (newlines, escapes)"
+                .to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// Logs a `clientActionId` in Switchboard's form whose sequence number is out of range
