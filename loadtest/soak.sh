@@ -7,7 +7,10 @@
 # window: RSS by more than 10 % (and 8 MiB), fds by more than 50, live sessions by more than
 # 2x the number in flight. Not part of .ci/run (it is long); its last report is in the README.
 #
-#   loadtest/soak.sh [--duration 10m] [--rate 100] [--store memory|redis] [--keep]
+#   loadtest/soak.sh [--duration 10m] [--rate 100] [--speak 500ms] [--store memory|redis] [--keep]
+#
+# --speak is how long each spoken action lasts for the emulated platform: calls stay live for
+# seconds, so live sessions are a real population (rate x call length), not zero.
 #
 # Needs the release binaries (built here) and, for --store redis, redis-server. Installs
 # nothing. Exit 0: no growth; 1: growth or errors; 2: usage.
@@ -17,12 +20,14 @@ cd "$(dirname "$0")/.."
 script=soak
 duration=10m
 rate=100
+speak=500ms
 store=memory
 keep=0
 while [ $# -gt 0 ]; do
   case "$1" in
   --duration) duration="$2"; shift 2 ;;
   --rate) rate="$2"; shift 2 ;;
+  --speak) speak="$2"; shift 2 ;;
   --store) store="$2"; shift 2 ;;
   --keep) keep=1; shift ;;
   *) echo "soak: unknown argument $1; see the header of $0" >&2; exit 2 ;;
@@ -70,8 +75,8 @@ sample() { # elapsed -> "elapsed rss_kib fds sessions"
   echo "$1 $rss $fds ${sessions:-0}"
 }
 
-echo "soak: $duration at $rate calls/s, $store store, server pid $server_pid; samples every 10 s"
-"$bin/switchboard-loadgen" --target "http://127.0.0.1:$port" --rate "$rate" --duration "$duration" \
+echo "soak: $duration at $rate calls/s (speak $speak), $store store, server pid $server_pid; samples every 10 s"
+"$bin/switchboard-loadgen" --target "http://127.0.0.1:$port" --rate "$rate" --duration "$duration" --speak "$speak" \
   --json "$work/load.json" >"$work/load.log" 2>&1 &
 load_pid=$!
 monitor_pid=$load_pid

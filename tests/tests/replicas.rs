@@ -15,8 +15,8 @@
 //!   sent to another, as a load balancer does after a connection error.
 //! * Redis killed and restarted empty mid-call: live calls go on, `/readyz` says 503 then 200,
 //!   the queued state is written again, summaries taken meanwhile are not lost.
-//! * Redis frozen for 3 s (SIGSTOP, SIGCONT) under load: every webhook answered 200, new calls
-//!   included, and every call's record afterwards exactly as scripted.
+//! * Redis frozen for 3 s (SIGSTOP, SIGCONT; and `CLIENT PAUSE`) under load: every webhook
+//!   answered 200, new calls included, and every call's record afterwards exactly as scripted.
 //! * One event posted to two replicas (at once, or one after the other): identical answers.
 //! * A late event on a replica whose actor is behind: the session's latest answer.
 //! * Redis commands per warm webhook, from `INFO commandstats`: at most one.
@@ -991,6 +991,28 @@ const FREEZE_IN_FLIGHT: usize = 32;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_three_second_redis_freeze_under_load_answers_every_webhook_and_loses_no_step() {
+    play_through_a_redis_fault("SIGSTOP", RedisServer::pause, RedisServer::resume).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_second_client_pause_under_load_answers_every_webhook_and_loses_no_step() {
+    // CLIENT PAUSE ALL: Redis runs but answers no client for 3 s, then resumes by itself.
+    play_through_a_redis_fault(
+        "CLIENT PAUSE",
+        |redis| {
+            assert_eq!(
+                redis.command(&["CLIENT", "PAUSE", "3000", "ALL"]),
+                Resp::Simple("OK".to_owned())
+            );
+        },
+        |_| {},
+    )
+    .await;
+}
+
+/// Plays whole calls against one replica while `fault` holds Redis for 3 s (then `heal`),
+/// and asserts that every webhook was answered 200 and every call's record is its script.
+async fn play_through_a_redis_fault(what: &str, fault: fn(&RedisServer), heal: fn(&RedisServer)) {
     let redis = RedisServer::start();
     let servers = replicas(&redis, 1);
     let balancer = Arc::new(Balancer::new(&[&servers[0]]));
@@ -1059,11 +1081,11 @@ async fn a_three_second_redis_freeze_under_load_answers_every_webhook_and_loses_
     while answered.load(Ordering::Relaxed) < 300 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    redis.pause();
+    fault(&redis);
     let before = answered.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let during = answered.load(Ordering::Relaxed) - before;
-    redis.resume();
+    heal(&redis);
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::Relaxed);
 
@@ -1074,8 +1096,8 @@ async fn a_three_second_redis_freeze_under_load_answers_every_webhook_and_loses_
     let total = answered.load(Ordering::Relaxed);
     let non_2xx = non_2xx.load(Ordering::Relaxed);
     eprintln!(
-        "redis freeze: {} calls, {total} webhooks, {during} answered during the 3 s \
-         freeze, {non_2xx} non-2xx",
+        "redis {what}: {} calls, {total} webhooks, {during} answered during the 3 s fault, \
+         {non_2xx} non-2xx",
         played.len()
     );
     assert_eq!(non_2xx, 0, "webhooks answered other than 200");
@@ -1123,7 +1145,7 @@ async fn a_three_second_redis_freeze_under_load_answers_every_webhook_and_loses_
         let sum = metric(server, "switchboard_redis_outage_phase_seconds_sum", &label).await;
         phases.push(format!("{phase} {:.0} ms", sum * 1000.0));
     }
-    eprintln!("redis freeze: outage phases {}", phases.join(", "));
+    eprintln!("redis {what}: outage phases {}", phases.join(", "));
 
     // No step lost or applied twice: each call's record is its script, version and seq equal
     // to its steps, its events each once, in order.
