@@ -1,6 +1,8 @@
-//! Input edge cases over real sockets: an out-of-range `clientActionId` sequence number, the caps
-//! on request headers (size and count), the header-read timeout against slow clients, and the
-//! cap on open connections per replica.
+//! Input edge cases and process-level faults over real sockets: an out-of-range
+//! `clientActionId` sequence number, the caps on request headers (size and count), the
+//! header-read timeout against slow clients, the cap on open connections per replica, session
+//! ids that would forge log lines, a flood of new sessions beyond `max_sessions`, and SIGHUP with
+//! a broken flow under load. Each load test prints its non-2xx count.
 //!
 //! The header tests write raw bytes on a `TcpStream`, since a well-behaved HTTP client would not
 //! send what they send.
@@ -339,4 +341,79 @@ async fn new_sessions_beyond_max_sessions_get_a_503_with_retry_after_and_recover
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(served, "a new call is served once a session ends");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_with_a_broken_flow_under_load_answers_every_webhook() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let restaurant = concat!(env!("CARGO_MANIFEST_DIR"), "/../flows/restaurant.yaml");
+    std::fs::copy(restaurant, dir.path().join("restaurant.yaml")).expect("copied");
+    let server = Server::start(&["--flows", dir.path().to_str().expect("UTF-8")]);
+    let http = Arc::new(server.http());
+    let stop = Arc::new(AtomicBool::new(false));
+    let (answered, non_2xx) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+
+    // 16 callers playing whole calls (welcome, hours, summary) until told to stop.
+    let mut callers = Vec::new();
+    for _ in 0..16 {
+        let (http, stop, answered, non_2xx) = (
+            Arc::clone(&http),
+            Arc::clone(&stop),
+            Arc::clone(&answered),
+            Arc::clone(&non_2xx),
+        );
+        callers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let mut call = Call::new(RESTAURANT);
+                let received = call.received();
+                for step in 0..2 {
+                    let body = if step == 0 {
+                        received.clone()
+                    } else {
+                        call.completed(Some("3"), None)
+                    };
+                    let reply = http.webhook(body).await;
+                    if reply.status != 200 {
+                        non_2xx.fetch_add(1, Ordering::Relaxed);
+                    }
+                    // Fails the caller (and the test) on anything but a valid 200.
+                    call.accept(reply);
+                    answered.fetch_add(1, Ordering::Relaxed);
+                }
+                call.end(&http, "COMPLETED").await;
+            }
+        }));
+    }
+
+    // Under load: a broken flow file appears, and SIGHUP, five times; then it is removed and a
+    // last SIGHUP reloads cleanly.
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(&broken, "id: broken\nstart: nowhere\nnodes: {}\n").expect("written");
+    for _ in 0..5 {
+        server.signal("HUP");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        server.wait_for_log("flow reload failed", Duration::from_secs(10)),
+        "{:?}",
+        server.log()
+    );
+    std::fs::remove_file(&broken).expect("removed");
+    server.signal("HUP");
+    assert!(server.wait_for_log("flows reloaded", Duration::from_secs(10)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for caller in callers {
+        caller.await.expect("a caller panicked");
+    }
+    let (answered, non_2xx) = (
+        answered.load(Ordering::Relaxed),
+        non_2xx.load(Ordering::Relaxed),
+    );
+    eprintln!("sighup under load: {answered} webhooks, {non_2xx} non-2xx");
+    assert_eq!(non_2xx, 0);
+    assert!(answered > 0);
 }
