@@ -120,6 +120,21 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits until a log line contains `needle`, at most `timeout` (the log is read by a
+    /// thread, so a line the server just wrote may not be in [`Server::log`] yet).
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.log().iter().any(|line| line.contains(needle)) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends a signal (`TERM`, `HUP`, `KILL`).
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
@@ -531,6 +546,30 @@ impl RedisServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Freezes it (SIGSTOP): connections stay open, commands go unanswered, data stays.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws it after [`RedisServer::pause`] (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self
+            .child
+            .as_ref()
+            .expect("redis-server runs")
+            .id()
+            .to_string();
+        let status = Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} {pid} failed");
     }
 
     /// Starts it again on the same port, empty.

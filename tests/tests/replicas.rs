@@ -15,6 +15,8 @@
 //!   sent to another, as a load balancer does after a connection error.
 //! * Redis killed and restarted empty mid-call: live calls go on, `/readyz` says 503 then 200,
 //!   the queued state is written again, summaries taken meanwhile are not lost.
+//! * Redis frozen for 3 s (SIGSTOP, SIGCONT; and `CLIENT PAUSE`) under load: every webhook
+//!   answered 200, new calls included, and every call's record afterwards exactly as scripted.
 //! * One event posted to two replicas (at once, or one after the other): identical answers.
 //! * A late event on a replica whose actor is behind: the session's latest answer.
 //! * Redis commands per warm webhook, from `INFO commandstats`: at most one.
@@ -894,28 +896,41 @@ async fn redis_restarted_empty_mid_run_live_calls_go_on_and_are_stored_again() {
     }
     let mut played: Vec<Played> = played.into_iter().map(Option::unwrap).collect();
 
-    // A replica with no state for a call cannot serve it: 503 with Retry-After, nothing
-    // applied (the same event is then answered by the call's home replica).
-    let call = &mut played[0];
-    let body = call.next_body();
-    let elsewhere = balancer.send_to(1, body.clone().into()).await.unwrap();
+    // A session no replica holds (its earlier steps were served before this replica set,
+    // say) is resumed from the clientActionId it echoes, from memory, and can end; and a new
+    // call starts from memory. Both are queued and settled when Redis returns.
+    let template = played[0].call.action_id.clone().expect("an answered call");
+    let mut stranger = Call::new(RESTAURANT);
+    stranger.action_id = Some(template);
+    let reply = balancer
+        .send_to(1, stranger.completed(None, None).into())
+        .await
+        .unwrap();
     assert_eq!(
-        elsewhere.status,
-        503,
-        "{}",
-        String::from_utf8_lossy(&elsewhere.body)
+        reply.status,
+        200,
+        "resumed while Redis is away: {}",
+        String::from_utf8_lossy(&reply.body)
     );
-    assert!(elsewhere.headers.contains_key("retry-after"));
-    let reply = balancer.send_to(home(0), body.into()).await.unwrap();
-    let answer = call.call.accept(reply);
-    call.check(&answer);
-    // Nor can a new call start.
-    let new_call = Call::new(RESTAURANT);
-    let refused = balancer
+    let mut new_call = Call::new(RESTAURANT);
+    let reply = balancer
         .send_to(2, new_call.received().into())
         .await
         .unwrap();
-    assert_eq!(refused.status, 503);
+    assert_eq!(
+        reply.status,
+        200,
+        "a new call while Redis is away: {}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    new_call.accept(reply);
+    for (replica, call) in [(1, &stranger), (2, &new_call)] {
+        let reply = balancer
+            .send_to(replica, call.summary("COMPLETED").into())
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 200);
+    }
 
     // Redis comes back, empty, on the same port: ready again, and every queued write lands.
     redis.restart();
@@ -974,6 +989,178 @@ async fn redis_restarted_empty_mid_run_live_calls_go_on_and_are_stored_again() {
 
 /// Calls of the duplicate test.
 const DUPLICATED_CALLS: usize = 200;
+
+/// Calls in flight at once in the freeze test.
+const FREEZE_IN_FLIGHT: usize = 32;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_second_redis_freeze_under_load_answers_every_webhook_and_loses_no_step() {
+    play_through_a_redis_fault("SIGSTOP", RedisServer::pause, RedisServer::resume).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_second_client_pause_under_load_answers_every_webhook_and_loses_no_step() {
+    // CLIENT PAUSE ALL: Redis runs but answers no client for 3 s, then resumes by itself.
+    play_through_a_redis_fault(
+        "CLIENT PAUSE",
+        |redis| {
+            assert_eq!(
+                redis.command(&["CLIENT", "PAUSE", "3000", "ALL"]),
+                Resp::Simple("OK".to_owned())
+            );
+        },
+        |_| {},
+    )
+    .await;
+}
+
+/// Plays whole calls against one replica while `fault` holds Redis for 3 s (then `heal`),
+/// and asserts that every webhook was answered 200 and every call's record is its script.
+async fn play_through_a_redis_fault(what: &str, fault: fn(&RedisServer), heal: fn(&RedisServer)) {
+    let redis = RedisServer::start();
+    let servers = replicas(&redis, 1);
+    let balancer = Arc::new(Balancer::new(&[&servers[0]]));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let non_2xx = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+
+    // Whole calls, new ones starting until `stop`, each webhook to the one replica; a reply
+    // that is not 200 is counted (and then fails `accept`).
+    let load = {
+        let (balancer, answered, non_2xx, stop) = (
+            Arc::clone(&balancer),
+            Arc::clone(&answered),
+            Arc::clone(&non_2xx),
+            Arc::clone(&stop),
+        );
+        tokio::spawn(async move {
+            let slots = Arc::new(Semaphore::new(FREEZE_IN_FLIGHT));
+            let mut tasks = JoinSet::new();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let permit = Arc::clone(&slots)
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed");
+                let (balancer, answered, non_2xx) = (
+                    Arc::clone(&balancer),
+                    Arc::clone(&answered),
+                    Arc::clone(&non_2xx),
+                );
+                tasks.spawn(async move {
+                    let mut played = Played::new(&ROUTES[i % ROUTES.len()]);
+                    while played.steps_taken() < played.route.steps.len() {
+                        let body = played.next_body();
+                        let reply = balancer
+                            .send_to(0, body.into())
+                            .await
+                            .expect("the replica answers");
+                        if reply.status != 200 {
+                            non_2xx.fetch_add(1, Ordering::Relaxed);
+                        }
+                        let answer = played.call.accept(reply);
+                        played.check(&answer);
+                        answered.fetch_add(1, Ordering::Relaxed);
+                        // A caller's pause between prompts: keeps the calls spread over the run.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    drop(permit);
+                    played
+                });
+            }
+            let mut played = Vec::new();
+            while let Some(result) = tasks.join_next().await {
+                match result {
+                    Ok(call) => played.push(call),
+                    Err(err) => std::panic::resume_unwind(err.into_panic()),
+                }
+            }
+            played
+        })
+    };
+
+    // Freeze Redis once the load is under way, for 3 s, then thaw it; new calls go on
+    // starting for 3 s more (the recovery happens under load too).
+    while answered.load(Ordering::Relaxed) < 300 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    fault(&redis);
+    let before = answered.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let during = answered.load(Ordering::Relaxed) - before;
+    heal(&redis);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+
+    let played = match load.await {
+        Ok(played) => played,
+        Err(err) => std::panic::resume_unwind(err.into_panic()),
+    };
+    let total = answered.load(Ordering::Relaxed);
+    let non_2xx = non_2xx.load(Ordering::Relaxed);
+    eprintln!(
+        "redis {what}: {} calls, {total} webhooks, {during} answered during the 3 s fault, \
+         {non_2xx} non-2xx",
+        played.len()
+    );
+    assert_eq!(non_2xx, 0, "webhooks answered other than 200");
+    assert_eq!(total, webhooks_of(&played));
+    assert!(during > 0, "the load went on while Redis was frozen");
+
+    // The freeze was noticed, and the replica recovered by itself.
+    let server = &servers[0];
+    assert!(
+        server.wait_for_log("Redis is unreachable", Duration::from_secs(10)),
+        "the outage is logged"
+    );
+    assert!(
+        server.wait_for_log("healthy", Duration::from_secs(30)),
+        "the recovery is logged: {:?}",
+        server.log()
+    );
+    wait_ready(&servers, 200, Duration::from_secs(10)).await;
+    assert_eq!(
+        metric(server, "switchboard_store_pending_writes", "").await,
+        0.0
+    );
+    assert_eq!(
+        metric(server, "switchboard_store_writes_dropped_total", "").await,
+        0.0,
+        "no queued write was given up on"
+    );
+    assert_eq!(
+        metric(server, "switchboard_redis_unreachable", "").await,
+        0.0
+    );
+    assert!(
+        metric(
+            server,
+            "switchboard_redis_outage_phase_seconds_count",
+            "phase=\"recovery\""
+        )
+        .await
+            >= 1.0
+    );
+
+    let mut phases = Vec::new();
+    for phase in ["detection", "unreachable", "recovery"] {
+        let label = format!("phase=\"{phase}\"");
+        let sum = metric(server, "switchboard_redis_outage_phase_seconds_sum", &label).await;
+        phases.push(format!("{phase} {:.0} ms", sum * 1000.0));
+    }
+    eprintln!("redis {what}: outage phases {}", phases.join(", "));
+
+    // No step lost or applied twice: each call's record is its script, version and seq equal
+    // to its steps, its events each once, in order.
+    let mut con = redis.connect();
+    for call in &played {
+        let record = stored(&mut con, &call.call.session)
+            .unwrap_or_else(|| panic!("session {} is not stored", call.call.session));
+        call.check_stored(&record, call.steps_taken());
+    }
+    end_all(&balancer, &redis, &played).await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_event_posted_to_two_replicas_gets_byte_identical_answers() {

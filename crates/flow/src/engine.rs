@@ -188,7 +188,9 @@ impl Exec<'_> {
             self.actions.push(Action::Hangup);
             self.state.awaiting = Awaiting::Nothing;
         }
-        self.state.seq += 1;
+        // Saturating: `seq` never wraps to 0, which would make every later event look stale
+        // (resumed sessions start at most at `ActionId::MAX_SEQ`, far from the end).
+        self.state.seq = self.state.seq.saturating_add(1);
         // A session whose version was dropped runs on the current one from now on: record it,
         // so its ids say which version answered and a later reload cannot switch it back.
         self.state.version = self.flow.version;

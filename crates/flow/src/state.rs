@@ -95,6 +95,9 @@ impl SessionState {
     /// A session rebuilt from the `clientActionId` of an event this server has no state for
     /// (after a restart on the in-memory store, say): at the node the id names, counters reset.
     /// `None` if the id is not ours or names a node the flow does not have.
+    /// A sequence number above [`ActionId::MAX_SEQ`] (Switchboard never issues one) is clamped
+    /// to it: the session resumes, its counter cannot overflow, and the ids of its next answers
+    /// are greater than the clamped number, so later events are not taken for stale ones.
     pub fn resume(flow: &Flow, id: &ActionId<'_>, caller: &str, called: &str) -> Option<Self> {
         if id.flow != flow.id {
             return None;
@@ -108,7 +111,7 @@ impl SessionState {
         let mut state = Self::new(flow, caller, called);
         state.node = node.name.clone();
         state.awaiting = awaiting;
-        state.seq = id.seq;
+        state.seq = id.seq.min(ActionId::MAX_SEQ);
         Some(state)
     }
 
@@ -286,6 +289,17 @@ pub struct ActionId<'a> {
 }
 
 impl<'a> ActionId<'a> {
+    /// The largest sequence number a session resumes from. Half the `u32` range: a session
+    /// steps about once a second, so no real call gets near it, and a session resumed at it
+    /// still has two billion steps before `seq` could overflow. An id beyond it was not made by
+    /// Switchboard; [`SessionState::resume`] clamps it.
+    pub const MAX_SEQ: u32 = u32::MAX / 2;
+
+    /// Whether the sequence number is one a session may resume from (see [`Self::MAX_SEQ`]).
+    pub const fn seq_in_range(&self) -> bool {
+        self.seq <= Self::MAX_SEQ
+    }
+
     /// Decodes an id we made; `None` for anything else.
     pub fn parse(text: &'a str) -> Option<Self> {
         let mut parts = text.split(':');

@@ -520,6 +520,83 @@ fn resume_from_a_client_action_id() {
 }
 
 #[test]
+fn a_sequence_number_at_the_top_of_its_range_neither_wraps_nor_panics() {
+    let f = flow(MENU);
+    let call = Call::start(&f);
+    let id = call.last.client_action_id.clone().unwrap();
+    let parsed = switchboard_flow::ActionId::parse(id.as_str()).unwrap();
+
+    // Beyond the range: resumed at the top of the range, and the next step advances.
+    for seq in [u32::MAX, switchboard_flow::ActionId::MAX_SEQ + 1] {
+        let forged = switchboard_flow::ActionId { seq, ..parsed };
+        assert!(!forged.seq_in_range());
+        let mut state = SessionState::resume(&f, &forged, "", "").unwrap();
+        assert_eq!(state.seq, switchboard_flow::ActionId::MAX_SEQ);
+        let text = forged.to_string();
+        let reply = step(
+            &f,
+            &mut state,
+            Event::Completed {
+                action_id: Some(&text),
+                dtmf: Some("9"),
+                sip_code: None,
+            },
+            weekday_morning(),
+        );
+        assert_eq!(reply.disposition, Disposition::Advanced, "{seq}");
+        assert_eq!(state.seq, switchboard_flow::ActionId::MAX_SEQ + 1);
+    }
+
+    // At the top of the range: resumed, and the next events advance normally.
+    let top = switchboard_flow::ActionId {
+        seq: switchboard_flow::ActionId::MAX_SEQ,
+        ..parsed
+    };
+    let mut state = SessionState::resume(&f, &top, "", "").unwrap();
+    let top_id = top.to_string();
+    let reply = step(
+        &f,
+        &mut state,
+        Event::Completed {
+            action_id: Some(&top_id),
+            dtmf: Some("9"),
+            sip_code: None,
+        },
+        weekday_morning(),
+    );
+    assert_eq!(reply.disposition, Disposition::Advanced);
+    assert_eq!(state.seq, switchboard_flow::ActionId::MAX_SEQ + 1);
+    let next = reply.callflow.client_action_id.clone().unwrap();
+    let reply = step(
+        &f,
+        &mut state,
+        Event::Completed {
+            action_id: Some(next.as_str()),
+            dtmf: Some("9"),
+            sip_code: None,
+        },
+        weekday_morning(),
+    );
+    assert_eq!(reply.disposition, Disposition::Advanced, "not stale");
+
+    // A state already at u32::MAX (a corrupted record) saturates instead of wrapping.
+    state.seq = u32::MAX;
+    let last = state.action_id();
+    let reply = step(
+        &f,
+        &mut state,
+        Event::Completed {
+            action_id: Some(last.as_str()),
+            dtmf: Some("9"),
+            sip_code: None,
+        },
+        weekday_morning(),
+    );
+    assert_eq!(reply.disposition, Disposition::Advanced);
+    assert_eq!(state.seq, u32::MAX);
+}
+
+#[test]
 fn sessions_stay_on_their_flow_version_across_reloads() {
     let v1 = MENU.to_owned();
     let v2 = MENU.replace("Main. 1 info, 2 sub, 3 agent.", "New main menu.");

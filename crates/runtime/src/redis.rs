@@ -16,12 +16,15 @@
 //!   `redis/end.lua`.
 //!
 //! # When Redis is lost
-//! A failed command marks Redis down. While it is down, writes of sessions whose actor holds
-//! their record are queued here (write-behind, at most one entry per session, the latest record
-//! over the last durable version) and answered [`Commit::Deferred`]; reads fail at once with a
-//! [`StoreError`] (the server answers 503). A background task probes Redis with `PING` and,
-//! when it answers, flushes the queue through the same script. A queued write that meets a newer
-//! stored state, outlives [`RedisConfig::max_pending_age`], or does not fit in
+//! A failed command marks Redis down. While it is down, writes are queued here (write-behind,
+//! at most one entry per session, the latest record over the last durable version) and
+//! answered [`Commit::Deferred`]: those of live sessions, of new calls, and of sessions resumed
+//! from their `clientActionId` (a read answers "nothing known" at once, so the runtime resumes
+//! them). A background task probes Redis with `PING` and, when it answers, flushes the queue
+//! through the same script. A session begun during the outage that meets a state stored
+//! meanwhile goes over it if it is further along (`seq`), and is dropped otherwise. A queued
+//! write that meets a newer stored state, outlives [`RedisConfig::max_pending_age`], or does
+//! not fit in
 //! [`RedisConfig::max_pending`], is dropped with an error log and
 //! `switchboard_store_writes_dropped_total`: nothing is lost silently.
 //!
@@ -32,18 +35,20 @@
 //! # Metrics
 //! Handles are made once, in [`RedisStore::new`], so install the recorder before calling it:
 //! `switchboard_redis_command_duration_seconds{command}`, `switchboard_redis_errors_total{kind}`,
-//! `switchboard_store_pending_writes`, `switchboard_store_writes_dropped_total`.
+//! `switchboard_store_pending_writes`, `switchboard_store_writes_dropped_total`,
+//! `switchboard_redis_unreachable`, `switchboard_redis_outage_phase_seconds{phase}`.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use ::redis::aio::ConnectionManagerConfig;
 use ::redis::cluster::ClusterClientBuilder;
-use ::redis::{Client, IntoConnectionInfo, RedisError, RedisResult, Script};
+use ::redis::{Client, IntoConnectionInfo, RedisError, RedisResult, Script, TlsCertificates};
 use tokio::sync::Notify;
 
 use crate::store::{BoxFuture, Commit, EVENTS_KEPT, Record, SessionStore, StoreError};
@@ -71,6 +76,15 @@ const IDLE: Duration = Duration::from_secs(1);
 /// Queued writes flushed per batch, so the queue's lock is taken briefly.
 const FLUSH_BATCH: usize = 256;
 
+/// The times of the last outage.
+#[derive(Debug, Default)]
+struct Outage {
+    /// Redis has been unreachable since.
+    down_since: Option<Instant>,
+    /// Redis answered again at; the queue is being flushed.
+    recovering_since: Option<Instant>,
+}
+
 /// Where Redis is and how sessions are kept in it.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
@@ -96,6 +110,9 @@ pub struct RedisConfig {
     /// How records are written: compact binary (the default), or JSON while replicas of a
     /// version before the binary layout still run (every form is read).
     pub format: RecordFormat,
+    /// PEM file of the certificate authorities that sign Redis's TLS certificate (a private
+    /// CA, or a test's). `None`: the system's trust store. Only with `rediss://` URLs.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for RedisConfig {
@@ -110,6 +127,7 @@ impl Default for RedisConfig {
             max_pending_age: Duration::from_secs(300),
             compress: false,
             format: RecordFormat::Binary,
+            ca_file: None,
         }
     }
 }
@@ -141,6 +159,10 @@ pub struct RedisStore {
     /// Set by a failed command, cleared by a successful probe; while set, nothing waits on
     /// Redis on the request path.
     down: AtomicBool,
+    /// When Redis was found unreachable (set with `down`), and when it answered again while
+    /// writes were still queued: for the outage and recovery figures.
+    // std Mutex: held to read or swap an instant, never across an await.
+    outage: Mutex<Outage>,
     // std Mutex: held to look up, insert or remove entries, never across an await.
     queue: Mutex<HashMap<String, Pending>>,
     /// Sessions whose queued write was dropped: their actors must re-read (see
@@ -184,16 +206,27 @@ impl RedisStore {
             .collect::<Vec<_>>()
             .join(",");
         let timeout = config.command_timeout;
+        let ca = read_ca(config.ca_file.as_deref(), &nodes)?;
+        if nodes.iter().any(|n| n.starts_with("rediss://")) {
+            // TLS through rustls with ring; an error means a provider is installed already.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let link = if cluster {
-            let client = ClusterClientBuilder::new(nodes.clone())
+            let mut builder = ClusterClientBuilder::new(nodes.clone())
                 .connection_timeout(timeout)
                 .response_timeout(timeout)
-                .retries(2)
-                .build()
-                .map_err(|e| bad_url(&target, &e))?;
+                .retries(2);
+            if let Some(pem) = &ca {
+                builder = builder.certs(tls_roots(pem));
+            }
+            let client = builder.build().map_err(|e| bad_url(&target, &e))?;
             Link::Cluster(Box::new(ClusterLink::new(client)))
         } else {
-            let client = Client::open(nodes[0].as_str()).map_err(|e| bad_url(&target, &e))?;
+            let client = match &ca {
+                Some(pem) => Client::build_with_tls(nodes[0].as_str(), tls_roots(pem)),
+                None => Client::open(nodes[0].as_str()),
+            }
+            .map_err(|e| bad_url(&target, &e))?;
             let manager_config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(timeout))
                 .set_response_timeout(Some(timeout))
@@ -218,6 +251,7 @@ impl RedisStore {
             format: config.format,
             target,
             down: AtomicBool::new(false),
+            outage: Mutex::new(Outage::default()),
             queue: Mutex::new(HashMap::new()),
             stale: Mutex::new(HashSet::new()),
             stale_count: AtomicUsize::new(0),
@@ -292,16 +326,26 @@ impl RedisStore {
         taken
     }
 
-    fn mark_down(&self, failure: &Failure) {
+    fn outage(&self) -> MutexGuard<'_, Outage> {
+        self.outage.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `waited`: how long the failed command took, the detection time (the command timeout
+    /// for a frozen Redis, near zero for a refused connection).
+    fn mark_down(&self, failure: &Failure, waited: Duration) {
         if !self.down.swap(true, Ordering::AcqRel) {
             if let Link::Single(single) = &self.link {
                 single.reset();
             }
+            self.outage().down_since = Some(Instant::now());
+            self.metrics.unreachable.set(1.0);
+            self.metrics.detection.record(waited.as_secs_f64());
             tracing::warn!(
                 redis = %self.target,
                 error = %failure.message,
-                "Redis is unreachable: live sessions are served from memory and their writes \
-                 queued; sessions without a live actor get 503 until it returns"
+                detected_after_ms = waited.as_millis() as u64,
+                "Redis is unreachable: calls are served from memory (sessions without a live \
+                 actor are resumed from their clientActionId) and their writes queued"
             );
             self.wake.notify_one();
         }
@@ -309,21 +353,37 @@ impl RedisStore {
 
     fn mark_up(&self) {
         if self.down.swap(false, Ordering::AcqRel) {
+            let down_for = {
+                let mut outage = self.outage();
+                outage.recovering_since = Some(Instant::now());
+                outage.down_since.take().map(|since| since.elapsed())
+            }
+            .unwrap_or_default();
+            self.metrics.unreachable.set(0.0);
+            self.metrics.outage.record(down_for.as_secs_f64());
             tracing::info!(
                 redis = %self.target,
                 pending = self.pending_writes(),
+                down_for_ms = down_for.as_millis() as u64,
                 "Redis is reachable again; flushing queued writes"
             );
             self.wake.notify_one();
         }
     }
 
-    fn unreachable(&self, session: &str) -> StoreError {
-        StoreError(format!(
-            "Redis at {} is unreachable, and session {session} has no live state on this \
-             replica; retry when Redis is back",
-            self.target
-        ))
+    /// Redis answers and the queue is empty: the end of a recovery, if one was under way.
+    fn recovered(&self) {
+        let Some(since) = self.outage().recovering_since.take() else {
+            return;
+        };
+        let took = since.elapsed();
+        self.metrics.recovery.record(took.as_secs_f64());
+        tracing::info!(
+            redis = %self.target,
+            flushed_in_ms = took.as_millis() as u64,
+            dropped_total = self.writes_dropped(),
+            "every write queued while Redis was unreachable is settled; healthy"
+        );
     }
 
     /// Runs `op` under the command timeout, timing it and counting its failures.
@@ -347,7 +407,7 @@ impl RedisStore {
         };
         self.metrics.error(failure.kind).increment(1);
         if failure.unavailable() {
-            self.mark_down(&failure);
+            self.mark_down(&failure, started.elapsed());
         }
         Err(failure)
     }
@@ -413,14 +473,6 @@ impl RedisStore {
         })
     }
 
-    fn unreachable_for_new_session(&self) -> String {
-        format!(
-            "Redis at {} is unreachable: a new session cannot be stored; the webhook is refused \
-             so the platform retries it",
-            self.target
-        )
-    }
-
     /// Queues `record` over the durable version `base`; fails when the queue is full.
     /// `attempted`: the write was sent and may yet be applied (a timeout, a dropped connection).
     fn defer(
@@ -471,6 +523,7 @@ impl RedisStore {
         let mut base = expected;
         let mut attempts = Vec::new();
         let mut claimed = false;
+        let mut rebased = false;
         {
             let mut queue = self.queue();
             let down = !self.is_reachable();
@@ -487,22 +540,38 @@ impl RedisStore {
                     // Claim the entry so the flusher leaves it to this write.
                     pending.claimed = true;
                     claimed = true;
+                    rebased = pending.rebased;
                     attempts.clone_from(&pending.attempts);
                     if let Queued::Write { base: queued, .. } = &pending.op {
                         base = *queued;
                     }
                 }
-                // A new session has no live state anywhere to keep serving from: refuse it
-                // (503) rather than queue it, as a read would have failed too.
-                None if down && expected.is_none() => {
-                    return Err(StoreError(self.unreachable_for_new_session()));
-                }
+                // A live session, a new call or one resumed from its clientActionId: served
+                // from memory, its write queued (a new one over "nothing stored").
                 None if down => return self.defer(&mut queue, session, expected, record, false),
                 None => {}
             }
         }
+        // The queued state was rebased over a rival's (`Pending::rebase_if_further`): this
+        // actor's numbering is behind the stored version; its next commit conflicts once and
+        // adopts the stored record, its own state.
+        let renumbered;
+        let record = match base {
+            Some(base) if rebased => {
+                renumbered = Record {
+                    version: base + 1,
+                    ..record.clone()
+                };
+                &renumbered
+            }
+            _ => record,
+        };
         // Over a queued write, Redis lacks the queued events: send them all.
-        let ids = if claimed { Ids::Replace } else { Ids::Append };
+        let ids = if claimed || rebased {
+            Ids::Replace
+        } else {
+            Ids::Append
+        };
         let mut outcome = self.cas(session, base, record, event_id, ids).await;
         // A queued write that timed out may have been applied after all: build on it.
         if let Ok(Commit::Conflict(Some(stored))) = &outcome
@@ -540,11 +609,8 @@ impl RedisStore {
         }
         match outcome {
             Ok(commit) => Ok(commit),
-            Err(failure) if failure.unavailable() && base.is_none() && !claimed => {
-                // The write may yet be applied; the platform's retry of the same event is
-                // then answered from the stored record (its event id is de-duplicated).
-                Err(StoreError(self.unreachable_for_new_session()))
-            }
+            // The write may yet be applied (a timeout): the queue remembers it as attempted,
+            // so meeting it stored later is recognised as this replica's own.
             Err(failure) if failure.unavailable() => {
                 self.defer(&mut queue, session, base, record, true)
             }
@@ -565,26 +631,34 @@ impl RedisStore {
                 });
             }
         }
+        // Redis away: nothing is known of the session here, and the runtime resumes it from
+        // the clientActionId its webhook echoes, as after a restart on the memory store. Its
+        // write is queued over "nothing stored"; `flush_round` settles a conflict with a
+        // state stored meanwhile (the caller's furthest position wins).
         if !self.is_reachable() {
-            return Err(self.unreachable(session));
+            tracing::debug!(
+                session,
+                "Redis is unreachable: the session is resumed from its clientActionId"
+            );
+            return Ok(None);
         }
         let key = self.state_key(session);
         let command = ::redis::cmd("HMGET").arg(&key).arg("r").arg("ids").clone();
-        let (found, ids): (Option<Vec<u8>>, Option<Vec<u8>>) = self
+        let (found, ids): (Option<Vec<u8>>, Option<Vec<u8>>) = match self
             .timed(Command::Load, async {
                 with_connection!(&self.link, con => command.query_async(&mut con).await)
             })
             .await
-            .map_err(|failure| {
-                if failure.unavailable() {
-                    self.unreachable(session)
-                } else {
-                    StoreError(format!(
-                        "cannot load session {session} from Redis at {}: {}",
-                        self.target, failure.message
-                    ))
-                }
-            })?;
+        {
+            Ok(found) => found,
+            Err(failure) if failure.unavailable() => return Ok(None),
+            Err(failure) => {
+                return Err(StoreError(format!(
+                    "cannot load session {session} from Redis at {}: {}",
+                    self.target, failure.message
+                )));
+            }
+        };
         found
             .map(|r| {
                 self.decode(&key, &r, ids.as_deref())
@@ -749,6 +823,18 @@ impl RedisStore {
                         more = true;
                     }
                 }
+                Ok(Commit::Conflict(Some(stored))) if pending.rebase_if_further(&stored) => {
+                    // Begun here while Redis was away (a new call, or resumed from its
+                    // clientActionId) and further along than what another replica stored:
+                    // the caller heard this replica's answers, so this state goes over it.
+                    tracing::warn!(
+                        session,
+                        stored = stored.version,
+                        "a session begun while Redis was unreachable is further along than the \
+                         stored one; writing it over"
+                    );
+                    more = true;
+                }
                 Ok(Commit::Conflict(stored)) => {
                     queue.remove(&session);
                     drop(queue);
@@ -871,6 +957,7 @@ async fn flusher(store: Weak<RedisStore>, wake: Arc<Notify>) {
         let Some(store) = store.upgrade() else { return };
         let reachable = store.is_reachable();
         if reachable && store.pending_writes() == 0 {
+            store.recovered();
             pause = IDLE;
             continue;
         }
@@ -930,10 +1017,51 @@ fn endpoints(config: &RedisConfig) -> Result<(Vec<String>, bool), StoreError> {
     Ok((nodes.clone(), cluster || nodes.len() > 1))
 }
 
+/// The CA file's PEM text, checked: it must be readable, hold a certificate, and go with
+/// `rediss://` URLs only (a CA for a plain-text connection is a configuration mistake).
+fn read_ca(path: Option<&Path>, nodes: &[String]) -> Result<Option<Vec<u8>>, StoreError> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    if let Some(plain) = nodes.iter().find(|n| !n.starts_with("rediss://")) {
+        return Err(StoreError(format!(
+            "redis_ca_file {} is set but the Redis URL {:?} is not TLS; write rediss://host:port, \
+             or unset redis_ca_file",
+            path.display(),
+            redact(plain)
+        )));
+    }
+    let pem = std::fs::read(path).map_err(|e| {
+        StoreError(format!(
+            "redis_ca_file {}: cannot read it: {e}",
+            path.display()
+        ))
+    })?;
+    if !pem
+        .windows(b"-----BEGIN CERTIFICATE-----".len())
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        return Err(StoreError(format!(
+            "redis_ca_file {}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        )));
+    }
+    Ok(Some(pem))
+}
+
+/// Trust `pem`'s certificate authorities (and no client certificate).
+fn tls_roots(pem: &[u8]) -> TlsCertificates {
+    TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem.to_vec()),
+    }
+}
+
 fn bad_url(url: &str, err: &RedisError) -> StoreError {
     StoreError(format!(
         "invalid Redis URL {url:?}: {err}; expected redis://[user:password@]host:port[/db], \
-         several comma-separated nodes, or redis+cluster://host:port for a cluster"
+         rediss://... for TLS, several comma-separated nodes, or redis+cluster://host:port \
+         for a cluster"
     ))
 }
 

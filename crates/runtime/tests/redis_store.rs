@@ -149,11 +149,9 @@ async fn an_unreachable_redis_is_not_a_constructor_error_but_fails_ping_and_cold
     let err = store.ping().await.unwrap_err();
     assert!(err.0.contains(&url), "{err}");
     assert!(!store.is_reachable());
-    let err = store.load("cold").await.unwrap_err();
-    assert!(
-        err.0.contains("cold") && err.0.contains("unreachable"),
-        "{err}"
-    );
+    // Nothing is known of a session while Redis is away: the runtime resumes it from its
+    // clientActionId.
+    assert!(store.load("cold").await.unwrap().is_none());
 
     let err = RedisStore::new(RedisConfig::new("redis://host:notaport")).unwrap_err();
     assert!(err.0.contains("redis://host:notaport"), "{err}");

@@ -7,6 +7,11 @@
 //! letting the kernel hash connections over one `SO_REUSEPORT` socket per shard, keeps a few
 //! long-lived keep-alive connections (a platform's pool) spread evenly: a hash splits 16 of
 //! them 11 to 5 about one time in five, and the busier shard then queues.
+//!
+//! The acceptor also caps the open connections of the replica (`max_connections`): one over
+//! the cap is answered `503 Service Unavailable` with `Retry-After: 1` and a JSON error, then
+//! closed, without reaching a shard, so a flood of connections cannot exhaust file
+//! descriptors or the shards' memory and the client is told to come back.
 
 use std::io;
 use std::net::SocketAddr;
@@ -36,7 +41,6 @@ impl Drop for ConnectionGuard {
 #[derive(Debug)]
 pub(crate) struct ShardListener {
     incoming: mpsc::UnboundedReceiver<Handoff>,
-    local: SocketAddr,
 }
 
 /// The acceptor's side: one sender and one open-connection count per shard.
@@ -47,16 +51,13 @@ pub(crate) struct Shards {
 }
 
 /// A listener per shard, and the acceptor's handles to them.
-pub(crate) fn shards(count: usize, local: SocketAddr) -> (Shards, Vec<ShardListener>) {
+pub(crate) fn shards(count: usize) -> (Shards, Vec<ShardListener>) {
     let mut senders = Vec::with_capacity(count);
     let mut listeners = Vec::with_capacity(count);
     for _ in 0..count {
         let (tx, rx) = mpsc::unbounded_channel();
         senders.push(tx);
-        listeners.push(ShardListener {
-            incoming: rx,
-            local,
-        });
+        listeners.push(ShardListener { incoming: rx });
     }
     let open = (0..count).map(|_| Arc::new(AtomicUsize::new(0))).collect();
     (Shards { senders, open }, listeners)
@@ -64,10 +65,11 @@ pub(crate) fn shards(count: usize, local: SocketAddr) -> (Shards, Vec<ShardListe
 
 impl Shards {
     /// Accepts on `listener` until `stop` turns true, giving each connection to the shard with
-    /// the fewest open ones.
+    /// the fewest open ones, and refusing those over `max_connections` open in all.
     pub(crate) async fn accept(
         self,
         listener: TcpListener,
+        max_connections: usize,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) {
         loop {
@@ -84,6 +86,11 @@ impl Shards {
             };
             // Webhook answers are small and waited on: no Nagle delay.
             let _ = stream.set_nodelay(true);
+            if self.open_total() >= max_connections {
+                tracing::warn!(%peer, max_connections, "too many open connections; answered 503");
+                tokio::spawn(refuse(stream));
+                continue;
+            }
             let stream = match stream.into_std() {
                 Ok(stream) => stream,
                 Err(err) => {
@@ -100,11 +107,56 @@ impl Shards {
         }
     }
 
+    fn open_total(&self) -> usize {
+        self.open
+            .iter()
+            .map(|open| open.load(Ordering::Relaxed))
+            .sum()
+    }
+
     fn least_loaded(&self) -> usize {
         (0..self.open.len())
             .min_by_key(|&shard| self.open[shard].load(Ordering::Relaxed))
             .unwrap_or(0)
     }
+}
+
+/// The body of the answer to a connection over the cap.
+const REFUSAL_BODY: &str = r#"{"error":{"code":"too_many_connections","message":"this replica has max_connections connections open; retry shortly"}}"#;
+
+/// How long a refused client gets to send its request and read the refusal.
+const REFUSAL_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Answers 503 with `REFUSAL_BODY` and closes. The request is read (up to a bound, for at most
+/// `REFUSAL_LINGER`) before closing: closing a socket with unread input makes the kernel reset
+/// the connection, and the client would see the reset instead of the 503.
+async fn refuse(mut stream: TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+        let mut head = [0u8; 4096];
+        let mut read = 0;
+        // Read until the end of the request head (or the buffer is full), then answer.
+        while read < head.len() {
+            match stream.read(&mut head[read..]).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+            if head[..read].windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+        let refusal = format!(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{REFUSAL_BODY}",
+            REFUSAL_BODY.len()
+        );
+        if stream.write_all(refusal.as_bytes()).await.is_ok() {
+            let _ = stream.shutdown().await;
+            // Drain what else the client sends until it closes.
+            let mut rest = [0u8; 1024];
+            while matches!(stream.read(&mut rest).await, Ok(n) if n > 0) {}
+        }
+    })
+    .await;
 }
 
 /// Too many open files and the like: log, and wait a little rather than spin (as axum does).
@@ -128,11 +180,9 @@ pub(crate) struct ShardStream {
     _guard: ConnectionGuard,
 }
 
-impl axum::serve::Listener for ShardListener {
-    type Io = ShardStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+impl ShardListener {
+    /// The next connection handed to this shard, registered with this thread's reactor.
+    pub(crate) async fn next(&mut self) -> (ShardStream, SocketAddr) {
         loop {
             let Some((stream, peer, guard)) = self.incoming.recv().await else {
                 // The acceptor has stopped: nothing more comes; the graceful shutdown ends the
@@ -159,10 +209,6 @@ impl axum::serve::Listener for ShardListener {
                 }
             }
         }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
     }
 }
 
@@ -214,17 +260,17 @@ mod tests {
     async fn connections_go_to_the_shard_with_the_fewest_open() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let local = listener.local_addr().unwrap();
-        let (shards, mut listeners) = shards(2, local);
+        let (shards, mut listeners) = shards(2);
         let open: Vec<_> = shards.open.iter().map(Arc::clone).collect();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let acceptor = tokio::spawn(shards.accept(listener, stop_rx));
+        let acceptor = tokio::spawn(shards.accept(listener, usize::MAX, stop_rx));
 
         // Three connections: shard 0, shard 1, shard 0 (both had one).
         let mut clients = Vec::new();
         let mut served = Vec::new();
         for expected in [0, 1, 0] {
             clients.push(tokio::net::TcpStream::connect(local).await.unwrap());
-            let (stream, peer) = axum::serve::Listener::accept(&mut listeners[expected]).await;
+            let (stream, peer) = listeners[expected].next().await;
             assert_eq!(peer, clients.last().unwrap().local_addr().unwrap());
             served.push(stream);
         }
@@ -237,7 +283,7 @@ mod tests {
         assert_eq!(open[0].load(Ordering::Relaxed), 0);
         for _ in 0..2 {
             clients.push(tokio::net::TcpStream::connect(local).await.unwrap());
-            served.push(axum::serve::Listener::accept(&mut listeners[0]).await.0);
+            served.push(listeners[0].next().await.0);
         }
         assert_eq!(
             (

@@ -28,6 +28,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     ("redis_url", "Redis URL; without it sessions live in memory"),
     ("redis_cluster", "treat redis_url as a Redis Cluster seed"),
+    (
+        "redis_ca_file",
+        "PEM file of the CAs that sign Redis's TLS certificate (rediss:// only; unset: the system's)",
+    ),
     ("redis_prefix", "namespace of every Redis key"),
     (
         "redis_compress",
@@ -49,6 +53,19 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     ("max_sessions", "most live session actors on this node"),
     ("body_limit", "largest webhook body accepted, in bytes"),
+    (
+        "max_header_bytes",
+        "largest request line and headers, in bytes (431 beyond)",
+    ),
+    ("max_headers", "most request headers (431 beyond)"),
+    (
+        "header_read_timeout",
+        "longest time a client may take to send its request headers, and longest keep-alive idle",
+    ),
+    (
+        "max_connections",
+        "most open webhook connections on this node (503 + Retry-After beyond)",
+    ),
     (
         "request_timeout",
         "how long a webhook may wait for its session",
@@ -92,6 +109,8 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Whether `redis_url` names a cluster.
     pub redis_cluster: bool,
+    /// CA certificates (PEM) for `rediss://`; `None`: the system's trust store.
+    pub redis_ca_file: Option<PathBuf>,
     /// Namespace of Redis keys.
     pub redis_prefix: String,
     /// Whether Redis records are compressed.
@@ -110,6 +129,14 @@ pub struct Config {
     pub max_sessions: usize,
     /// Largest webhook body, bytes.
     pub body_limit: usize,
+    /// Largest request head (request line and headers), bytes.
+    pub max_header_bytes: usize,
+    /// Most request headers.
+    pub max_headers: usize,
+    /// Longest time to receive a request head; also the keep-alive idle limit.
+    pub header_read_timeout: Duration,
+    /// Most open webhook connections.
+    pub max_connections: usize,
     /// Longest wait of a webhook for its session.
     pub request_timeout: Duration,
     /// Drain time after SIGTERM.
@@ -150,6 +177,7 @@ impl Default for Config {
             metrics_listen: None,
             redis_url: None,
             redis_cluster: false,
+            redis_ca_file: None,
             redis_prefix: "switchboard".to_owned(),
             redis_compress: false,
             redis_record_format: RecordFormat::Binary,
@@ -159,6 +187,10 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(600),
             max_sessions: 500_000,
             body_limit: 64 * 1024,
+            max_header_bytes: crate::conn::HttpLimits::default().max_header_bytes,
+            max_headers: crate::conn::HttpLimits::default().max_headers,
+            header_read_timeout: crate::conn::HttpLimits::default().header_read_timeout,
+            max_connections: crate::conn::HttpLimits::default().max_connections,
             request_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(10),
             webhook_auth: None,
@@ -303,6 +335,9 @@ impl Config {
         p.parse_opt("metrics_listen", &mut c.metrics_listen, parse_addr)?;
         p.parse_opt("redis_url", &mut c.redis_url, parse_redis_url)?;
         p.parse("redis_cluster", &mut c.redis_cluster, parse_bool)?;
+        p.parse_opt("redis_ca_file", &mut c.redis_ca_file, |s| {
+            Ok(PathBuf::from(s))
+        })?;
         p.parse("redis_prefix", &mut c.redis_prefix, parse_prefix)?;
         p.parse("redis_compress", &mut c.redis_compress, parse_bool)?;
         p.parse("redis_record_format", &mut c.redis_record_format, |s| {
@@ -323,6 +358,21 @@ impl Config {
         p.parse("body_limit", &mut c.body_limit, |s| {
             parse_count(s, 1024, 16 << 20)
         })?;
+        // hyper's floor for its read buffer is 8 KiB; a request head needs far less.
+        p.parse("max_header_bytes", &mut c.max_header_bytes, |s| {
+            parse_count(s, 1024, 1 << 20)
+        })?;
+        p.parse("max_headers", &mut c.max_headers, |s| {
+            parse_count(s, 8, 1024)
+        })?;
+        p.parse(
+            "header_read_timeout",
+            &mut c.header_read_timeout,
+            parse_duration,
+        )?;
+        p.parse("max_connections", &mut c.max_connections, |s| {
+            parse_count(s, 1, 1_000_000)
+        })?;
         p.parse("request_timeout", &mut c.request_timeout, parse_duration)?;
         p.parse("shutdown_grace", &mut c.shutdown_grace, parse_duration)?;
         p.parse_opt("webhook_auth", &mut c.webhook_auth, parse_secret)?;
@@ -337,11 +387,16 @@ impl Config {
         p.parse("apology_text", &mut c.apology_text, parse_text)?;
         p.parse("voice", &mut c.voice, parse_voice)?;
         p.parse("log_format", &mut c.log_format, parse_log_format)?;
-        if c.idle_timeout.is_zero() || c.request_timeout.is_zero() || c.session_ttl.is_zero() {
+        if c.idle_timeout.is_zero()
+            || c.request_timeout.is_zero()
+            || c.session_ttl.is_zero()
+            || c.header_read_timeout.is_zero()
+        {
             let key = [
                 ("idle_timeout", c.idle_timeout),
                 ("request_timeout", c.request_timeout),
                 ("session_ttl", c.session_ttl),
+                ("header_read_timeout", c.header_read_timeout),
             ]
             .into_iter()
             .find(|(_, d)| d.is_zero())
@@ -591,6 +646,10 @@ mod tests {
             ("idle_timeout", "10", "not a duration"),
             ("idle_timeout", "0s", "longer than zero"),
             ("mailbox", "0", "between 1 and"),
+            ("max_header_bytes", "100", "between 1024 and"),
+            ("max_headers", "2000", "between 8 and"),
+            ("max_connections", "0", "between 1 and"),
+            ("header_read_timeout", "0s", "longer than zero"),
             ("redis_url", "localhost:6379", "not a Redis URL"),
             ("allow_ips", "10.0.0.0/33", "not an IP network"),
             ("log_format", "xml", "not a log format"),

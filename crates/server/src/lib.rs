@@ -9,11 +9,14 @@
 //!   authentication, and the JSON error type.
 //! * [`graph`]: a flow as a picture: SVG laid out here, Mermaid and DOT.
 //! * [`server`]: assembling store, runtime and listeners, and the graceful shutdown.
+//! * [`conn`]: serving a shard's connections with hyper under [`conn::HttpLimits`] (header
+//!   size and count, header-read timeout); the acceptor caps open connections.
 //!
 //! The `switchboard` binary (`src/main.rs`, `src/cli`) only parses arguments and calls in here.
 
 mod accept;
 pub mod config;
+pub mod conn;
 pub mod flows;
 pub mod graph;
 pub mod http;

@@ -7,11 +7,9 @@
 //! queued while Redis was unreachable are still pending, and they are flushed before exit.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use switchboard_flow::Diagnostic;
 use switchboard_runtime::redis::{RedisConfig, RedisStore};
 use switchboard_runtime::{MemoryStore, Runtime, RuntimeConfig, SessionStore};
@@ -21,6 +19,7 @@ use tokio::sync::Mutex;
 
 use crate::accept;
 use crate::config::Config;
+use crate::conn::{self, HttpLimits};
 use crate::flows::FlowSource;
 use crate::http::{self, App, auth::WebhookAuth};
 
@@ -85,6 +84,12 @@ pub fn build(config: &Config) -> Result<Arc<App>, StartError> {
         },
         admin_token: config.admin_token.clone(),
         body_limit: config.body_limit,
+        limits: HttpLimits {
+            max_header_bytes: config.max_header_bytes,
+            max_headers: config.max_headers,
+            header_read_timeout: config.header_read_timeout,
+            max_connections: config.max_connections,
+        },
         reloading: Mutex::new(()),
         telemetry,
     }))
@@ -112,6 +117,7 @@ fn open_store(config: &Config) -> Result<Arc<dyn SessionStore>, StartError> {
             ttl: config.session_ttl,
             compress: config.redis_compress,
             format: config.redis_record_format,
+            ca_file: config.redis_ca_file.clone(),
             ..RedisConfig::default()
         })
         .map_err(|e| StartError::Store(e.to_string()))?;
@@ -154,28 +160,22 @@ pub async fn serve(
         tokio::spawn(async move { axum::serve(listener, router).await })
     });
     let router = http::app(Arc::clone(&app));
+    let limits = app.limits;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let shards = app.runtime.shard_count();
-    let (acceptor, listeners) = accept::shards(shards, listener.local_addr()?);
+    let (acceptor, listeners) = accept::shards(shards);
     let mut listeners: Vec<Option<accept::ShardListener>> =
         listeners.into_iter().map(Some).collect();
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<std::io::Result<()>>();
     let spawned = app.runtime.spawn_on_shards(|shard| {
         let listener = listeners[shard].take();
         let router = router.clone();
-        let mut stop = stop_rx.clone();
+        let stop = stop_rx.clone();
         let done = done_tx.clone();
         async move {
             if let Some(listener) = listener {
-                let served = axum::serve(
-                    listener.tap_io(|_| {}),
-                    router.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|stop| *stop).await;
-                })
-                .await;
-                let _ = done.send(served);
+                conn::serve_shard(listener, router, limits, stop).await;
+                let _ = done.send(Ok(()));
             }
         }
     });
@@ -185,7 +185,8 @@ pub async fn serve(
         ));
     }
     drop(done_tx);
-    let accepting = tokio::spawn(acceptor.accept(listener, stop_rx.clone()));
+    let accepting =
+        tokio::spawn(acceptor.accept(listener, limits.max_connections, stop_rx.clone()));
     let mut serving = shards;
     let mut result = Ok(());
     tokio::select! {

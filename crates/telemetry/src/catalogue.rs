@@ -109,6 +109,10 @@ names! {
     STORE_PENDING_WRITES = "switchboard_store_pending_writes";
     /// Session writes the store gave up on (recorded by the Redis store).
     STORE_WRITES_DROPPED = "switchboard_store_writes_dropped_total";
+    /// 1 while Redis is unreachable (recorded by the Redis store).
+    REDIS_UNREACHABLE = "switchboard_redis_unreachable";
+    /// Durations of an outage's phases: detection, unreachable, recovery (the Redis store).
+    REDIS_OUTAGE_PHASE = "switchboard_redis_outage_phase_seconds";
 }
 
 /// Buckets of every `_seconds` histogram: 100µs to 5s. Answers take well under a
@@ -328,6 +332,18 @@ pub const CATALOGUE: &[MetricDoc] = &[
         Counter,
         &[],
         "Session writes the store gave up on.",
+    ),
+    external(
+        REDIS_UNREACHABLE,
+        Gauge,
+        &[],
+        "1 while Redis is unreachable and writes are queued.",
+    ),
+    external(
+        REDIS_OUTAGE_PHASE,
+        Histogram,
+        &["phase"],
+        "Redis outages: time to detect, time unreachable, time to flush the queue.",
     ),
 ];
 

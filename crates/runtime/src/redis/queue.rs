@@ -25,6 +25,9 @@ pub(super) struct Pending {
     /// `(version, last eventId)` of writes sent whose fate is unknown (they timed out): a
     /// stored record matching one is this replica's own, not a rival's.
     pub(super) attempts: Vec<(u64, Option<String>)>,
+    /// Rebased over a state another replica stored (`rebase_if_further`): the queued record
+    /// is numbered after the stored version, not in its actor's numbering.
+    pub(super) rebased: bool,
 }
 
 impl Pending {
@@ -35,6 +38,7 @@ impl Pending {
             claimed: false,
             touched: false,
             attempts: Vec::new(),
+            rebased: false,
         }
     }
 
@@ -49,15 +53,41 @@ impl Pending {
 
     /// The durable version is now `version`: the queued record builds on it.
     pub(super) fn rebase(&mut self, version: u64) {
-        if let Queued::Write { base, .. } = &mut self.op {
+        if let Queued::Write { base, record } = &mut self.op {
             *base = Some(version);
+            if self.rebased {
+                record.version = version + 1;
+            }
         }
         self.touched = false;
     }
 
+    /// The conflict rule for a session begun while Redis was away (queued over "nothing
+    /// stored": a new call, or one resumed from its `clientActionId`) that meets a state
+    /// another replica stored meanwhile: if the queued state is further along (a greater
+    /// `seq`, the counter every `clientActionId` carries, which only grows along the caller's
+    /// path), it is rebased to go over the stored version, and `true` is returned; otherwise
+    /// the stored state wins and the queued write is dropped by the caller.
+    pub(super) fn rebase_if_further(&mut self, stored: &Record) -> bool {
+        let Queued::Write { base, record } = &mut self.op else {
+            return false;
+        };
+        if base.is_some() || record.state.seq <= stored.state.seq {
+            return false;
+        }
+        *base = Some(stored.version);
+        record.version = stored.version + 1;
+        self.rebased = true;
+        self.touched = false;
+        true
+    }
+
     pub(super) fn replace(&mut self, latest: &Record) {
-        if let Queued::Write { record, .. } = &mut self.op {
+        if let Queued::Write { base, record } = &mut self.op {
             **record = latest.clone();
+            if let (true, Some(base)) = (self.rebased, *base) {
+                record.version = base + 1;
+            }
         }
         self.touched = true;
     }

@@ -23,6 +23,14 @@ pub(super) struct Metrics {
     pub(super) errors: [Counter; ErrorClass::ALL.len()],
     pub(super) pending: Gauge,
     pub(super) dropped: Counter,
+    /// 1 while Redis is unreachable.
+    pub(super) unreachable: Gauge,
+    /// From the first command of an outage to Redis counting as down.
+    pub(super) detection: Histogram,
+    /// From Redis counting as down to its first answer again.
+    pub(super) outage: Histogram,
+    /// From Redis answering again to every queued write settled.
+    pub(super) recovery: Histogram,
 }
 
 impl Metrics {
@@ -38,6 +46,10 @@ impl Metrics {
             }),
             pending: metrics::gauge!("switchboard_store_pending_writes"),
             dropped: metrics::counter!("switchboard_store_writes_dropped_total"),
+            unreachable: metrics::gauge!("switchboard_redis_unreachable"),
+            detection: metrics::histogram!("switchboard_redis_outage_phase_seconds", "phase" => "detection"),
+            outage: metrics::histogram!("switchboard_redis_outage_phase_seconds", "phase" => "unreachable"),
+            recovery: metrics::histogram!("switchboard_redis_outage_phase_seconds", "phase" => "recovery"),
         }
     }
 

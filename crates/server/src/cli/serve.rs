@@ -35,6 +35,10 @@ pub(crate) struct ServeArgs {
     /// Treat --redis as a Redis Cluster seed node.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     redis_cluster: Option<String>,
+    /// PEM file of the CAs that sign Redis's TLS certificate (rediss:// only) [default: the
+    /// system's trust store].
+    #[arg(long, value_name = "FILE")]
+    redis_ca_file: Option<String>,
     /// Namespace of Redis keys [default: switchboard].
     #[arg(long, value_name = "PREFIX")]
     redis_prefix: Option<String>,
@@ -63,6 +67,19 @@ pub(crate) struct ServeArgs {
     /// Largest webhook body in bytes [default: 65536].
     #[arg(long, value_name = "BYTES")]
     body_limit: Option<String>,
+    /// Largest request line and headers in bytes; 431 beyond [default: 16384].
+    #[arg(long, value_name = "BYTES")]
+    max_header_bytes: Option<String>,
+    /// Most request headers; 431 beyond [default: 100].
+    #[arg(long, value_name = "N")]
+    max_headers: Option<String>,
+    /// Longest time a client may take to send its request headers, and longest keep-alive
+    /// idle [default: 30s].
+    #[arg(long, value_name = "DURATION")]
+    header_read_timeout: Option<String>,
+    /// Most open webhook connections on this node; 503 + Retry-After beyond [default: 10000].
+    #[arg(long, value_name = "N")]
+    max_connections: Option<String>,
     /// How long a webhook may wait for its session [default: 5s].
     #[arg(long, value_name = "DURATION")]
     request_timeout: Option<String>,
@@ -98,13 +115,14 @@ pub(crate) struct ServeArgs {
 }
 
 impl ServeArgs {
-    fn flags(&self) -> [(&'static str, &Option<String>); 24] {
+    fn flags(&self) -> [(&'static str, &Option<String>); 29] {
         [
             ("listen", &self.listen),
             ("flows", &self.flows),
             ("metrics_listen", &self.metrics_listen),
             ("redis_url", &self.redis_url),
             ("redis_cluster", &self.redis_cluster),
+            ("redis_ca_file", &self.redis_ca_file),
             ("redis_prefix", &self.redis_prefix),
             ("redis_compress", &self.redis_compress),
             ("redis_record_format", &self.redis_record_format),
@@ -114,6 +132,10 @@ impl ServeArgs {
             ("idle_timeout", &self.idle_timeout),
             ("max_sessions", &self.max_sessions),
             ("body_limit", &self.body_limit),
+            ("max_header_bytes", &self.max_header_bytes),
+            ("max_headers", &self.max_headers),
+            ("header_read_timeout", &self.header_read_timeout),
+            ("max_connections", &self.max_connections),
             ("request_timeout", &self.request_timeout),
             ("shutdown_grace", &self.shutdown_grace),
             ("webhook_auth", &self.webhook_auth),

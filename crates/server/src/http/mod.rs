@@ -45,6 +45,8 @@ pub struct App {
     pub admin_token: Option<String>,
     /// Largest webhook body, bytes.
     pub body_limit: usize,
+    /// Limits on connections and request heads (`conn.rs`).
+    pub limits: crate::conn::HttpLimits,
     /// Serializes reloads (SIGHUP and the API may race).
     pub reloading: Mutex<()>,
     /// Metrics and the per-flow report.

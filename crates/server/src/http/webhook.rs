@@ -14,6 +14,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use switchboard_flow::ActionId;
 use switchboard_protocol::Webhook;
 use switchboard_protocol::webhook::CallStatus;
 use switchboard_runtime::AnswerKind;
@@ -58,9 +59,11 @@ async fn handle(app: &App, request: Request, started: Instant) -> Result<Respons
     check_json(&parts.headers)?;
     let body = read_body(body, app.body_limit).await?;
     let webhook = Webhook::from_slice(&body)?;
+    check_session_id(webhook.session_id())?;
     match webhook {
         Webhook::CallAction(action) => {
             let session = action.session_id.clone();
+            check_action_id(session.as_str(), action.client_action_id.as_deref());
             let status = action.call_status.clone();
             let event = match status {
                 CallStatus::CallReceived => EventKind::CallReceived,
@@ -117,6 +120,38 @@ async fn handle(app: &App, request: Request, started: Instant) -> Result<Respons
             tracing::debug!(session = %status.session_id, "call status");
             Ok(json_response(StatusCode::OK, Bytes::from_static(b"{}")))
         }
+    }
+}
+
+/// Refuses a `sessionId` holding control characters (a newline, a terminal escape): the id is
+/// logged with every webhook, and such characters would forge log lines or recolour a
+/// terminal. The platform's session ids are UUIDs.
+fn check_session_id(session: &str) -> Result<(), ApiError> {
+    if session.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest {
+            code: "invalid_field",
+            field: Some("payload.sessionId".to_owned()),
+            message: "payload.sessionId: must not contain control characters (newlines, escapes)"
+                .to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Logs a `clientActionId` in Switchboard's form whose sequence number is out of range
+/// (`ActionId::MAX_SEQ`): Switchboard never issued it (a forged or corrupted id). The call is
+/// not refused: a session resumed from it starts at the top of the range
+/// (`SessionState::resume` clamps), so nothing wraps and the caller stays on the line.
+fn check_action_id(session: &str, id: Option<&str>) {
+    if let Some(parsed) = id.and_then(ActionId::parse)
+        && !parsed.seq_in_range()
+    {
+        tracing::warn!(
+            session,
+            seq = parsed.seq,
+            max = ActionId::MAX_SEQ,
+            "payload.clientActionId has a sequence number Switchboard never issues; a session resumed from it starts at the maximum"
+        );
     }
 }
 
