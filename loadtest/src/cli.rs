@@ -167,7 +167,7 @@ pub struct EmulateArgs {
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub samples: usize,
     /// Write one JSON line per API request (`event: request`, `at_ms`, destination,
-    /// clientRequestId, status, statusCode, sessionId, repeated) and per call end (`event:
+    /// clientRequestId, status, statusCode, sessionId, repeated, callflow) and per call end (`event:
     /// ended`, `at_ms` of the session summary, sessionId, outcome) to this file, as they happen.
     #[arg(long, value_name = "FILE")]
     pub arrivals: Option<PathBuf>,

@@ -201,17 +201,19 @@ impl Emulator {
         Some(failure.status)
     }
 
-    fn log_request(&self, destination: Option<&str>, request_id: Option<&str>, answer: &Answer) {
+    fn log_request(&self, body: &[u8], destination: Option<&str>, answer: &Answer) {
         if let Some(log) = &self.log {
+            let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
             log.write(serde_json::json!({
                 "event": "request",
                 "at_ms": unix_ms(SystemTime::now()),
                 "destination": destination,
-                "clientRequestId": request_id,
+                "clientRequestId": request.get("clientRequestId"),
                 "status": answer.status.as_u16(),
                 "statusCode": answer.body.status_code,
                 "sessionId": answer.body.session_id,
                 "repeated": answer.repeated,
+                "callflow": request.get("callflow"),
             }));
         }
     }
@@ -278,14 +280,6 @@ fn first_destination(body: &[u8]) -> Option<String> {
     }
 }
 
-fn client_request_id(body: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    value
-        .get("clientRequestId")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned)
-}
-
 async fn create_callflow(
     State(emulator): State<Arc<Emulator>>,
     Path(sub_account): Path<String>,
@@ -293,7 +287,6 @@ async fn create_callflow(
     body: Bytes,
 ) -> Response {
     let destination = first_destination(&body);
-    let request_id = client_request_id(&body);
     let answer = answer(
         &emulator,
         &sub_account,
@@ -301,7 +294,7 @@ async fn create_callflow(
         &body,
         destination.as_deref(),
     );
-    emulator.log_request(destination.as_deref(), request_id.as_deref(), &answer);
+    emulator.log_request(&body, destination.as_deref(), &answer);
     answer.body.into_response(answer.status)
 }
 

@@ -32,7 +32,7 @@ use switchboard_protocol::{Action, ClientActionId};
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// Where the API is and who we are.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ApiConfig {
     /// `https://voice.8x8.com` or the emulator's `http://127.0.0.1:9000`; no trailing path.
     pub base_url: String,

@@ -2,64 +2,25 @@
 //! every documented refusal becomes its typed error with the platform's message, and retries
 //! happen only where safe, with one `clientRequestId`.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use switchboard_outbound::{ApiConfig, ApiError, CallflowsClient, CreateRequest};
 use switchboard_protocol::Action;
+use switchboard_tests::{EMULATOR_API_KEY, Emulator};
 
-/// A running emulator; killed on drop.
-struct Emulator {
-    child: Child,
-    base: String,
+/// The emulator, playing its calls against a port nothing listens on (only the API matters).
+fn emulator(args: &[&str]) -> Emulator {
+    let mut all = vec!["--known-sub-account", "acme"];
+    all.extend_from_slice(args);
+    Emulator::start(Emulator::reserve_port(), "http://127.0.0.1:9", &all)
 }
 
-impl Emulator {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(switchboard_tests::binary("switchboard-loadgen"))
-            .args([
-                "emulate",
-                "--listen",
-                "127.0.0.1:0",
-                "--webhook",
-                "http://127.0.0.1:9",
-            ])
-            .args(["--api-key", "k3y", "--known-sub-account", "acme"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the emulator starts");
-        let mut banner = String::new();
-        let stdout = child.stdout.take().expect("piped stdout");
-        BufReader::new(stdout)
-            .read_line(&mut banner)
-            .expect("the emulator prints its banner");
-        let base = banner
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("http://"))
-            .and_then(|rest| rest.split('/').next())
-            .map(|host| format!("http://{host}"))
-            .unwrap_or_else(|| panic!("no URL in the banner {banner:?}"));
-        Self { child, base }
-    }
-
-    fn client(&self, sub_account: &str, key: &str) -> CallflowsClient {
-        let mut config = ApiConfig::new(&self.base, sub_account, key);
-        config.backoff = Duration::from_millis(10);
-        config.retries = 2;
-        CallflowsClient::new(config).unwrap()
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn api(emulator: &Emulator, sub_account: &str, key: &str) -> CallflowsClient {
+    let mut config = ApiConfig::new(&emulator.base, sub_account, key);
+    config.backoff = Duration::from_millis(10);
+    config.retries = 2;
+    CallflowsClient::new(config).unwrap()
 }
 
 fn request(destination: &str, id: &str) -> CreateRequest {
@@ -75,25 +36,23 @@ fn request(destination: &str, id: &str) -> CreateRequest {
     }
 }
 
-fn arrivals(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|l: &Value| l["event"] == "request")
+fn requests(emulator: &Emulator) -> Vec<Value> {
+    emulator
+        .arrivals()
+        .into_iter()
+        .filter(|l| l["event"] == "request")
         .collect()
 }
 
 #[tokio::test]
 async fn every_refusal_is_a_typed_error_with_the_platforms_message() {
-    let emulator = Emulator::start(&[]);
-    let client = emulator.client("acme", "k3y");
+    let emulator = emulator(&[]);
+    let client = api(&emulator, "acme", EMULATOR_API_KEY);
     let created = client.create(&request("+6591234567", "r-1")).await.unwrap();
     assert_eq!(created.session_id.len(), 36, "{created:?}");
     assert_eq!(created.attempts, 1);
 
-    let err = emulator
-        .client("acme", "wrong")
+    let err = api(&emulator, "acme", "wrong")
         .create(&request("+6591234567", "r-2"))
         .await
         .unwrap_err();
@@ -109,8 +68,7 @@ async fn every_refusal_is_a_typed_error_with_the_platforms_message() {
         "the key is not in {err}"
     );
 
-    let err = emulator
-        .client("nobody", "k3y")
+    let err = api(&emulator, "nobody", EMULATOR_API_KEY)
         .create(&request("+6591234567", "r-3"))
         .await
         .unwrap_err();
@@ -152,17 +110,8 @@ async fn every_refusal_is_a_typed_error_with_the_platforms_message() {
 
 #[tokio::test]
 async fn server_errors_are_retried_with_the_same_client_request_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("arrivals.jsonl");
-    let emulator = Emulator::start(&[
-        "--fail",
-        "+6591230000=503x2",
-        "--fail",
-        "+6591239999=500",
-        "--arrivals",
-        log.to_str().unwrap(),
-    ]);
-    let client = emulator.client("acme", "k3y");
+    let emulator = emulator(&["--fail", "+6591230000=503x2", "--fail", "+6591239999=500"]);
+    let client = api(&emulator, "acme", EMULATOR_API_KEY);
     let created = client.create(&request("+6591230000", "r-1")).await.unwrap();
     assert_eq!(created.attempts, 3, "two 503s, then created");
 
@@ -188,7 +137,7 @@ async fn server_errors_are_retried_with_the_same_client_request_id() {
     bad_until.valid_until = Some("tomorrow".to_owned());
     client.create(&bad_until).await.unwrap_err();
 
-    let seen = arrivals(&log);
+    let seen = requests(&emulator);
     let ids: Vec<&str> = seen
         .iter()
         .map(|l| l["clientRequestId"].as_str().unwrap())
@@ -200,8 +149,8 @@ async fn server_errors_are_retried_with_the_same_client_request_id() {
 
 #[tokio::test]
 async fn a_repeated_request_id_is_the_same_session_and_a_dead_api_is_unreachable() {
-    let emulator = Emulator::start(&[]);
-    let client = emulator.client("acme", "k3y");
+    let emulator = emulator(&[]);
+    let client = api(&emulator, "acme", EMULATOR_API_KEY);
     let first = client
         .create(&request("+6591234567", "same"))
         .await
@@ -218,7 +167,7 @@ async fn a_repeated_request_id_is_the_same_session_and_a_dead_api_is_unreachable
         .local_addr()
         .unwrap()
         .port();
-    let mut config = ApiConfig::new(format!("http://127.0.0.1:{port}"), "acme", "k3y");
+    let mut config = ApiConfig::new(format!("http://127.0.0.1:{port}"), "acme", EMULATOR_API_KEY);
     config.backoff = Duration::from_millis(5);
     config.retries = 1;
     let err = CallflowsClient::new(config)

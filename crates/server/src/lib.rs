@@ -7,6 +7,7 @@
 //! * [`flows`]: where flows come from: the bundled examples or a file/directory, and reloads.
 //! * [`http`]: the axum router (`fn app(state) -> Router`): webhooks, health, the admin API,
 //!   authentication, and the JSON error type.
+//! * [`outbound`]: placing outbound calls (`POST /v1/calls`) through the Callflows API.
 //! * [`server`]: assembling store, runtime and listeners, and the graceful shutdown.
 //!
 //! The `switchboard` binary (`src/main.rs`, `src/cli`) only parses arguments and calls in here.
@@ -15,6 +16,7 @@ mod accept;
 pub mod config;
 pub mod flows;
 pub mod http;
+pub mod outbound;
 pub mod server;
 
 pub use config::Config;

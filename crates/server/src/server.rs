@@ -44,6 +44,9 @@ pub enum StartError {
     /// Metrics could not be set up.
     #[error("metrics could not be set up: {0}")]
     Telemetry(String),
+    /// The Callflows API client could not be built.
+    #[error("{0}")]
+    Outbound(String),
 }
 
 /// The running build: the crate version and the commit it was built from.
@@ -87,7 +90,23 @@ pub fn build(config: &Config) -> Result<Arc<App>, StartError> {
         body_limit: config.body_limit,
         reloading: Mutex::new(()),
         telemetry,
+        dialer: dialer(config)?,
     }))
+}
+
+/// The outbound dialer: configured when the Callflows API's URL, sub-account and key are.
+fn dialer(config: &Config) -> Result<crate::outbound::Dialer, StartError> {
+    let client = match &config.callflows {
+        Some(api) => Some(
+            switchboard_outbound::CallflowsClient::new(api.clone())
+                .map_err(|e| StartError::Outbound(e.to_string()))?,
+        ),
+        None => None,
+    };
+    Ok(crate::outbound::Dialer::new(
+        client,
+        config.outbound_from.clone(),
+    ))
 }
 
 fn runtime_config(config: &Config) -> RuntimeConfig {

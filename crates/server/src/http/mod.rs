@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod auth;
 pub mod error;
+mod outbound;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub struct App {
     pub reloading: Mutex<()>,
     /// Metrics and the per-flow report.
     pub telemetry: Arc<Telemetry>,
+    /// Places outbound calls (`POST /v1/calls`).
+    pub dialer: crate::outbound::Dialer,
 }
 
 /// The router of the webhook listener.
@@ -58,7 +61,7 @@ pub fn app(state: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .nest("/v1", admin::routes())
+        .nest("/v1", admin::routes().merge(outbound::routes()))
         .fallback(not_found)
         .with_state(state)
 }
