@@ -7,12 +7,14 @@
 //! * [`flows`]: where flows come from: the bundled examples or a file/directory, and reloads.
 //! * [`http`]: the axum router (`fn app(state) -> Router`): webhooks, health, the admin API,
 //!   authentication, and the JSON error type.
+//! * [`campaign`]: campaigns, lists of callees dialled at a pace, with retries and windows.
 //! * [`outbound`]: placing outbound calls (`POST /v1/calls`) through the Callflows API.
 //! * [`server`]: assembling store, runtime and listeners, and the graceful shutdown.
 //!
 //! The `switchboard` binary (`src/main.rs`, `src/cli`) only parses arguments and calls in here.
 
 mod accept;
+pub mod campaign;
 pub mod config;
 pub mod flows;
 pub mod http;

@@ -90,7 +90,8 @@ pub fn build(config: &Config) -> Result<Arc<App>, StartError> {
         body_limit: config.body_limit,
         reloading: Mutex::new(()),
         telemetry,
-        dialer: dialer(config)?,
+        dialer: Arc::new(dialer(config)?),
+        campaigns: Arc::new(crate::campaign::Campaigns::default()),
     }))
 }
 

@@ -97,15 +97,40 @@ pub(crate) fn run(args: CallArgs) -> ExitCode {
 }
 
 async fn post(url: &str, token: Option<&str>, body: &Value) -> Result<(u16, Value), String> {
+    let (status, bytes) = request(
+        "POST",
+        url,
+        token,
+        "application/json",
+        Bytes::from(body.to_string()),
+    )
+    .await?;
+    Ok((
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    ))
+}
+
+/// One request to the server's admin API: the status and the body.
+pub(super) async fn request(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: Bytes,
+) -> Result<(u16, Bytes), String> {
     let uri: hyper::Uri = url
         .parse()
         .map_err(|e| format!("--server: {url:?} is not a URL: {e}"))?;
-    let mut request = hyper::Request::post(uri).header(CONTENT_TYPE, "application/json");
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(CONTENT_TYPE, content_type);
     if let Some(token) = token {
         request = request.header(AUTHORIZATION, format!("Bearer {token}"));
     }
     let request = request
-        .body(Full::new(Bytes::from(body.to_string())))
+        .body(Full::new(body))
         .map_err(|e| format!("cannot build the request: {e}"))?;
     let client = Client::builder(TokioExecutor::new()).build_http();
     let exchange = async {
@@ -113,13 +138,12 @@ async fn post(url: &str, token: Option<&str>, body: &Value) -> Result<(u16, Valu
             format!("cannot reach the server at {url}: {e}; is `switchboard serve` running?")
         })?;
         let status = response.status().as_u16();
-        let bytes = Limited::new(response.into_body(), 1 << 20)
+        let bytes = Limited::new(response.into_body(), 64 << 20)
             .collect()
             .await
             .map_err(|e| format!("cannot read the server's answer: {e}"))?
             .to_bytes();
-        let answer = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok((status, answer))
+        Ok((status, bytes))
     };
     // The server retries the platform a few times; give it room.
     tokio::time::timeout(Duration::from_secs(60), exchange)

@@ -10,6 +10,7 @@
 
 mod call;
 mod callflow;
+mod campaign;
 mod flow;
 mod serve;
 
@@ -30,6 +31,9 @@ pub(crate) struct Cli {
 enum Command {
     /// Place one outbound call through a running server (POST /v1/calls).
     Call(Box<call::CallArgs>),
+    /// Start, follow, control and export campaigns on a running server (/v1/campaigns).
+    #[command(subcommand)]
+    Campaign(campaign::CampaignCommand),
     /// Work with callflows, the JSON answers sent to the 8x8 platform.
     #[command(subcommand)]
     Callflow(callflow::CallflowCommand),
@@ -45,6 +49,7 @@ impl Cli {
     pub(crate) fn run(self) -> ExitCode {
         match self.command {
             Command::Call(args) => call::run(*args),
+            Command::Campaign(command) => command.run(),
             Command::Callflow(command) => command.run(),
             Command::Flow(command) => command.run(),
             Command::Serve(args) => serve::run(*args),

@@ -49,7 +49,9 @@ pub struct App {
     /// Metrics and the per-flow report.
     pub telemetry: Arc<Telemetry>,
     /// Places outbound calls (`POST /v1/calls`).
-    pub dialer: crate::outbound::Dialer,
+    pub dialer: Arc<crate::outbound::Dialer>,
+    /// The campaigns of this process.
+    pub campaigns: Arc<crate::campaign::Campaigns>,
 }
 
 /// The router of the webhook listener.
