@@ -211,3 +211,251 @@ async fn refusals_name_the_field_or_carry_the_platforms_status() {
     assert_eq!(code, Some(1));
     assert!(err.contains("400: to: bad number \"12ab\""), "{err}");
 }
+
+/// Numbers of the 500-row campaign: row `i` calls +6591000000 + i.
+fn number(i: usize) -> String {
+    format!("+{}", 6_591_000_000u64 + i as u64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_dials_every_row_once_within_its_rate_and_concurrency() {
+    const ROWS: usize = 500;
+    const RATE: f64 = 100.0;
+    const CONCURRENCY: i64 = 20;
+    let port = Emulator::reserve_port();
+    let api = format!("http://127.0.0.1:{port}");
+    let server = replica(&api, None, EMULATOR_API_KEY, "acme_voice");
+    // Every 50th row from 1 is busy, from 2 does not answer; row 3 is refused by the platform.
+    // Each spoken action takes 150 ms, so an answered call lasts 300 ms or more: at 100 calls/s
+    // more than 20 would be in progress, and the cap has to hold them back.
+    let mut args: Vec<String> = [
+        "--transfer-mix",
+        "answered=1",
+        "--script",
+        "1",
+        "--speak",
+        "150ms",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    for i in (0..ROWS).filter(|i| i % 50 == 1) {
+        args.extend(["--outcome".to_owned(), format!("{}=busy", number(i))]);
+    }
+    for i in (0..ROWS).filter(|i| i % 50 == 2) {
+        args.extend(["--outcome".to_owned(), format!("{}=no-answer", number(i))]);
+    }
+    args.extend(["--fail".to_owned(), format!("{}=422", number(3))]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let emulator = Emulator::start(port, &server.base(), &args);
+    let dir = std::env::temp_dir().join(format!(
+        "switchboard-campaign-{}",
+        switchboard_tests::uuid()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // A bad list is refused whole, with line numbers, before any call.
+    let bad = dir.join("bad.csv");
+    std::fs::write(
+        &bad,
+        format!(
+            "number,name\n{},Ana\n12ab,Ben\n{},Ana again\n",
+            number(0),
+            number(0)
+        ),
+    )
+    .unwrap();
+    let base = server.base();
+    let cli = move |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run(&args, &[])
+        })
+    };
+    let (code, _, err) = cli(vec![
+        "campaign".into(),
+        "start".into(),
+        bad.display().to_string(),
+        "--flow".into(),
+        "reminder".into(),
+        "--server".into(),
+        base.clone(),
+        "--token".into(),
+        ADMIN.into(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("line 3: column number: bad number \"12ab\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 4: column number: duplicate row: +6591000000 is already on line 2"),
+        "{err}"
+    );
+    let mut missing = dir.join("missing.csv");
+    std::fs::write(&missing, "phone,name\n+6591000000,Ana\n").unwrap();
+    let (code, _, err) = cli(vec![
+        "campaign".into(),
+        "start".into(),
+        missing.display().to_string(),
+        "--flow".into(),
+        "reminder".into(),
+        "--server".into(),
+        base.clone(),
+        "--token".into(),
+        ADMIN.into(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("line 1: column number: missing column"),
+        "{err}"
+    );
+    assert!(emulator.arrivals().is_empty(), "no call before a good list");
+
+    // The good list.
+    let mut csv = String::from("number,name,when\n");
+    for i in 0..ROWS {
+        csv.push_str(&format!("{},Patient {i},\"Tuesday, 10:00\"\n", number(i)));
+    }
+    missing.set_file_name("list.csv");
+    std::fs::write(&missing, csv).unwrap();
+    let (code, out, err) = cli(vec![
+        "campaign".into(),
+        "start".into(),
+        missing.display().to_string(),
+        "--flow".into(),
+        "reminder".into(),
+        "--rate".into(),
+        RATE.to_string(),
+        "--concurrency".into(),
+        CONCURRENCY.to_string(),
+        "--busy-retries".into(),
+        "1".into(),
+        "--busy-delay".into(),
+        "200ms".into(),
+        "--wait".into(),
+        "--server".into(),
+        base.clone(),
+        "--token".into(),
+        ADMIN.into(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let id = out
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_owned();
+    assert!(out.contains(&format!("{ROWS}/{ROWS} done")), "{out}");
+
+    let export = server
+        .http()
+        .get(&format!("/v1/campaigns/{id}/export"), Some(ADMIN))
+        .await
+        .json();
+    let rows = export["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), ROWS);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row["number"], number(i).as_str());
+        assert_eq!(row["line"], i + 2);
+        let (outcome, attempts) = match i {
+            3 => ("REJECTED", 1),
+            _ if i % 50 == 1 => ("BUSY", 2),
+            _ if i % 50 == 2 => ("NO_ANSWER", 1),
+            _ => ("COMPLETED", 1),
+        };
+        assert_eq!(row["outcome"], outcome, "row {i}: {row}");
+        assert_eq!(row["attempts"], attempts, "row {i}: {row}");
+        assert_eq!(row["vars"]["name"], format!("Patient {i}").as_str());
+        if outcome == "COMPLETED" {
+            assert_eq!(row["digits"], "1", "row {i}: {row}");
+        }
+        if outcome == "REJECTED" {
+            assert_eq!(row["status_code"], 422, "row {i}: {row}");
+        }
+    }
+    let csv = server
+        .http()
+        .get(
+            &format!("/v1/campaigns/{id}/export?format=csv"),
+            Some(ADMIN),
+        )
+        .await;
+    let csv = String::from_utf8_lossy(&csv.body).into_owned();
+    assert!(
+        csv.starts_with("line,number,status,outcome,attempts,"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), ROWS + 1);
+    assert!(csv.contains(",\"Tuesday, 10:00\""), "{}", &csv[..300]);
+
+    // Measured on the platform's side: each number dialled once (busy ones twice, as the
+    // policy says), the rate and the concurrency cap held.
+    let log = emulator.arrivals();
+    let requests: Vec<&Value> = log.iter().filter(|e| e["event"] == "request").collect();
+    let mut per_number = std::collections::BTreeMap::<String, usize>::new();
+    for r in requests.iter().filter(|r| r["status"] == 200) {
+        assert_eq!(r["repeated"], false, "{r}");
+        *per_number
+            .entry(r["destination"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    for i in 0..ROWS {
+        let want = match i {
+            3 => 0,
+            _ if i % 50 == 1 => 2,
+            _ => 1,
+        };
+        let digits = number(i).trim_start_matches('+').to_owned();
+        assert_eq!(
+            per_number.get(&digits).copied().unwrap_or(0),
+            want,
+            "row {i}"
+        );
+    }
+    let mut times: Vec<i64> = requests
+        .iter()
+        .map(|r| r["at_ms"].as_i64().unwrap())
+        .collect();
+    times.sort_unstable();
+    // At most RATE requests in any second (one more for the millisecond clock's rounding).
+    let window = 1000;
+    let most = times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| times[i..].iter().take_while(|u| **u < t + window).count())
+        .max()
+        .unwrap();
+    assert!(
+        most as f64 <= RATE + 1.0,
+        "{most} requests within one second"
+    );
+    // Calls in progress, from the created requests to the session summaries.
+    let mut events: Vec<(i64, i64)> = log
+        .iter()
+        .filter_map(|e| match e["event"].as_str() {
+            Some("request") if e["status"] == 200 => Some((e["at_ms"].as_i64()?, 1)),
+            Some("ended") => Some((e["at_ms"].as_i64()?, -1)),
+            _ => None,
+        })
+        .collect();
+    // At the same millisecond, an end comes before a start.
+    events.sort_unstable();
+    let mut live = 0;
+    let mut peak = 0;
+    for (_, delta) in events {
+        live += delta;
+        peak = peak.max(live);
+    }
+    assert!(peak <= CONCURRENCY, "{peak} calls in progress at once");
+    assert!(
+        peak > CONCURRENCY / 2,
+        "the calls must overlap enough to test the cap ({peak})"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

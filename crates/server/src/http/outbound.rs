@@ -85,33 +85,53 @@ fn default_transient_retries() -> u32 {
     2
 }
 
-fn bad(field: &str, message: String) -> Response {
-    ApiError::BadRequest {
-        code: "invalid_field",
-        field: Some(field.to_owned()),
+/// A bad field of a request: a 400 naming it.
+#[derive(Debug)]
+struct Invalid {
+    field: String,
+    message: String,
+}
+
+impl IntoResponse for Invalid {
+    fn into_response(self) -> Response {
+        ApiError::BadRequest {
+            code: "invalid_field",
+            field: Some(self.field),
+            message: self.message,
+        }
+        .into_response()
+    }
+}
+
+fn invalid(field: &str, message: String) -> Invalid {
+    Invalid {
+        field: field.to_owned(),
         message,
     }
-    .into_response()
 }
 
-fn delay(field: &str, text: Option<&str>, default: &str) -> Result<std::time::Duration, Response> {
-    crate::config::parse_duration(text.unwrap_or(default)).map_err(|m| bad(field, m))
+fn bad(field: &str, message: String) -> Response {
+    invalid(field, message).into_response()
 }
 
-fn parse_window(window: &str, days: Option<&str>) -> Result<Window, Response> {
+fn delay(field: &str, text: Option<&str>, default: &str) -> Result<std::time::Duration, Invalid> {
+    crate::config::parse_duration(text.unwrap_or(default)).map_err(|m| invalid(field, m))
+}
+
+fn parse_window(window: &str, days: Option<&str>) -> Result<Window, Invalid> {
     let (start, end) = window.split_once('-').ok_or_else(|| {
-        bad(
+        invalid(
             "window",
             format!("{window:?} is not HH:MM-HH:MM, e.g. 09:00-17:30"),
         )
     })?;
     let time = |t: &str| {
         NaiveTime::parse_from_str(t.trim(), "%H:%M")
-            .map_err(|_| bad("window", format!("{t:?} is not a time HH:MM")))
+            .map_err(|_| invalid("window", format!("{t:?} is not a time HH:MM")))
     };
     let days = match days {
         None => Vec::new(),
-        Some(text) => parse_days(text).map_err(|m| bad("days", m))?,
+        Some(text) => parse_days(text).map_err(|m| invalid("days", m))?,
     };
     Ok(Window {
         start: time(start)?,
@@ -153,7 +173,7 @@ fn parse_days(text: &str) -> Result<Vec<Weekday>, String> {
     Ok(days)
 }
 
-fn policy(query: &CampaignQuery) -> Result<Policy, Response> {
+fn policy(query: &CampaignQuery) -> Result<Policy, Invalid> {
     let policy = Policy {
         rate: query.rate,
         concurrency: query.concurrency,
@@ -176,7 +196,7 @@ fn policy(query: &CampaignQuery) -> Result<Policy, Response> {
     };
     policy.check().map_err(|message| {
         let field = message.split(':').next().unwrap_or("policy").to_owned();
-        bad(&field, message)
+        invalid(&field, message)
     })?;
     Ok(policy)
 }
@@ -215,7 +235,7 @@ async fn start_campaign(
     }
     let policy = match policy(&query) {
         Ok(policy) => policy,
-        Err(response) => return response,
+        Err(invalid) => return invalid.into_response(),
     };
     let zone = match query.timezone.as_deref().map(str::parse::<chrono_tz::Tz>) {
         None => None,
