@@ -457,5 +457,19 @@ async fn a_campaign_dials_every_row_once_within_its_rate_and_concurrency() {
         peak > CONCURRENCY / 2,
         "the calls must overlap enough to test the cap ({peak})"
     );
+
+    let metrics = server.http().get("/metrics", None).await;
+    let metrics = String::from_utf8_lossy(&metrics.body).into_owned();
+    for line in [
+        "switchboard_campaign_rows_total 500",
+        "switchboard_campaign_attempts_total 510",
+        "switchboard_campaign_rows_done_total{outcome=\"BUSY\"} 10",
+        "switchboard_campaign_rows_done_total{outcome=\"COMPLETED\"} 479",
+        "switchboard_campaign_rows_done_total{outcome=\"REJECTED\"} 1",
+        "switchboard_outbound_requests_total{result=\"created\"} 509",
+        "switchboard_outbound_requests_total{result=\"422\"} 1",
+    ] {
+        assert!(metrics.contains(line), "no {line:?} in\n{metrics}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -26,6 +26,7 @@ use switchboard_outbound::ApiError;
 use switchboard_outbound::list::Row;
 use switchboard_outbound::schedule::{Attempted, Policy, Progress, Schedule, State, Status};
 use switchboard_runtime::Runtime;
+use switchboard_telemetry::catalogue;
 use tokio::sync::Notify;
 
 use crate::outbound::{CallError, CallRequest, Dialer};
@@ -179,6 +180,7 @@ impl Campaigns {
             .map(|r| r.timezone.parse::<Tz>().unwrap_or(Tz::UTC))
             .collect();
         let results = vec![RowResult::default(); rows.len()];
+        metrics::counter!(catalogue::CAMPAIGN_ROWS).increment(rows.len() as u64);
         let handle = Arc::new(Handle {
             campaign: Mutex::new(Campaign {
                 id: id.clone(),
@@ -223,7 +225,15 @@ impl Campaigns {
             match action {
                 Control::Pause => campaign.schedule.pause(),
                 Control::Resume => campaign.schedule.resume(),
-                Control::Cancel => campaign.schedule.cancel(),
+                Control::Cancel => {
+                    let before = campaign.schedule.progress().outcomes;
+                    campaign.schedule.cancel();
+                    let after = campaign.schedule.progress().outcomes;
+                    let canceled = after.get("CANCELED").copied().unwrap_or(0)
+                        - before.get("CANCELED").copied().unwrap_or(0);
+                    metrics::counter!(catalogue::CAMPAIGN_ROWS_DONE, "outcome" => "CANCELED")
+                        .increment(canceled as u64);
+                }
             }
         }
         handle.wake.notify_one();
@@ -280,13 +290,17 @@ impl Campaigns {
                 result.vars = ended.vars;
             }
             let now = self.clock.now();
-            campaign.schedule.finished(
+            let finished = campaign.schedule.finished(
                 row,
                 Attempted::Ended {
                     status: status.to_owned(),
                 },
                 now,
-            )
+            );
+            if finished {
+                count_done(&campaign.schedule, row);
+            }
+            finished
         };
         handle.wake.notify_one();
         finished
@@ -337,6 +351,7 @@ async fn run(
                     vars: campaign.rows[row].vars.clone(),
                 };
                 due.push((row, ticket, request));
+                metrics::counter!(catalogue::CAMPAIGN_ATTEMPTS).increment(1);
             }
             (
                 due,
@@ -412,9 +427,21 @@ async fn dial(
             }
         }
     };
-    campaign.schedule.finished(row, attempted, now);
+    if campaign.schedule.finished(row, attempted, now) {
+        count_done(&campaign.schedule, row);
+    }
     drop(campaign);
     handle.wake.notify_one();
+}
+
+/// Counts a row that has just finished (a retry scheduled is not a finish).
+fn count_done(schedule: &Schedule, row: usize) {
+    if let Some(entry) = schedule.entries().get(row)
+        && entry.status == Status::Done
+    {
+        let outcome = entry.outcome.clone().unwrap_or_default();
+        metrics::counter!(catalogue::CAMPAIGN_ROWS_DONE, "outcome" => outcome).increment(1);
+    }
 }
 
 fn attempted(api: &ApiError) -> Attempted {

@@ -17,6 +17,7 @@ use switchboard_outbound::{ApiError, CallflowsClient, CreateRequest, list};
 use switchboard_protocol::Action;
 use switchboard_runtime::Runtime;
 use switchboard_runtime::outbound::{Outbound, OutboundError};
+use switchboard_telemetry::catalogue;
 
 /// Most variables in one call.
 const MAX_VARS: usize = 64;
@@ -151,7 +152,13 @@ impl Dialer {
                 client_request_id: ticket.to_owned(),
                 valid_until: None,
             })
-            .await?;
+            .await;
+        let result = match &created {
+            Ok(_) => "created".to_owned(),
+            Err(err) => err.label(),
+        };
+        metrics::counter!(catalogue::OUTBOUND_REQUESTS, "result" => result).increment(1);
+        let created = created?;
         Ok(Placed {
             session_id: created.session_id,
             call_flow_request_id: created.call_flow_request_id,
