@@ -374,6 +374,7 @@ async fn a_campaign_dials_every_row_once_within_its_rate_and_concurrency() {
         assert_eq!(row["vars"]["name"], format!("Patient {i}").as_str());
         if outcome == "COMPLETED" {
             assert_eq!(row["digits"], "1", "row {i}: {row}");
+            assert_eq!(row["node"], "confirmed", "row {i}: {row}");
         }
         if outcome == "REJECTED" {
             assert_eq!(row["status_code"], 422, "row {i}: {row}");

@@ -139,7 +139,14 @@ async fn campaign_call(
         .ok()
         .flatten();
     let ended = view.map(|v| crate::campaign::Ended {
-        node: v.record.state.node,
+        // The last node visited (the state's node is the last one that waited).
+        node: v
+            .record
+            .state
+            .path
+            .back()
+            .cloned()
+            .unwrap_or(v.record.state.node),
         digits: v.record.state.digits,
         vars: v.record.state.vars,
     });
