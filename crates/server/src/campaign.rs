@@ -109,6 +109,9 @@ pub struct View {
     pub finished: bool,
     /// Counts.
     pub progress: Progress,
+    /// When the next row may be dialled, if no outcome comes first (`null`: not until one
+    /// does, or never): a closed window shows here as the time it reopens.
+    pub next_dial: Option<DateTime<Utc>>,
 }
 
 /// One row of an export.
@@ -202,6 +205,14 @@ impl Campaigns {
         lock(&self.campaigns).get(id).cloned()
     }
 
+    /// Wakes every campaign to look at the clock again (after a [`Clock`] that is not the
+    /// system's has moved).
+    pub fn wake_all(&self) {
+        for handle in lock(&self.campaigns).values() {
+            handle.wake.notify_one();
+        }
+    }
+
     /// A campaign's progress.
     pub fn view(&self, id: &str) -> Option<View> {
         let handle = self.handle(id)?;
@@ -212,6 +223,7 @@ impl Campaigns {
             state: campaign.schedule.state(),
             finished: campaign.schedule.is_finished(),
             progress: campaign.schedule.progress(),
+            next_dial: campaign.schedule.wake_at(self.clock.now()),
         })
     }
 

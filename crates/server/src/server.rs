@@ -62,6 +62,14 @@ pub fn build_info() -> BuildInfo {
 /// Builds the shared state: installs metrics, loads the flows, opens the store, starts the
 /// runtime. Must run inside a tokio runtime (the Redis store spawns its connection tasks).
 pub fn build(config: &Config) -> Result<Arc<App>, StartError> {
+    build_with_clock(config, Arc::new(crate::campaign::SystemClock))
+}
+
+/// [`build`] with the campaigns on `clock` (a test moves it across calling windows).
+pub fn build_with_clock(
+    config: &Config,
+    clock: Arc<dyn crate::campaign::Clock>,
+) -> Result<Arc<App>, StartError> {
     // First: the Redis store takes its metric handles when it is built.
     let telemetry =
         Telemetry::install(build_info()).map_err(|e| StartError::Telemetry(e.to_string()))?;
@@ -91,7 +99,7 @@ pub fn build(config: &Config) -> Result<Arc<App>, StartError> {
         reloading: Mutex::new(()),
         telemetry,
         dialer: Arc::new(dialer(config)?),
-        campaigns: Arc::new(crate::campaign::Campaigns::default()),
+        campaigns: Arc::new(crate::campaign::Campaigns::new(clock)),
     }))
 }
 
