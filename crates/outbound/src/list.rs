@@ -224,9 +224,13 @@ pub fn normalize(text: &str) -> Result<String, String> {
         .chars()
         .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
         .collect();
-    if !digits.bytes().all(|b| b.is_ascii_digit()) || !(8..=15).contains(&digits.len()) {
+    if !digits.bytes().all(|b| b.is_ascii_digit())
+        || !(8..=15).contains(&digits.len())
+        || digits.starts_with('0')
+    {
         return Err(format!(
-            "bad number {trimmed:?}: E.164 is + and 8 to 15 digits, e.g. +6591234567"
+            "bad number {trimmed:?}: E.164 is + and 8 to 15 digits, the country code first \
+             (never 0), e.g. +6591234567"
         ));
     }
     Ok(format!("+{digits}"))
@@ -361,6 +365,20 @@ mod tests {
         // With a default zone, the +1 number is fine.
         let err = parse(text, Some(Tz::America__Chicago)).unwrap_err();
         assert_eq!(err.problems.len(), 3);
+    }
+
+    #[test]
+    fn numbers_are_e164() {
+        assert_eq!(normalize(" +65 (9123) 45-67 ").unwrap(), "+6591234567");
+        for bad in [
+            "6591234567",
+            "+0123456789",
+            "+65912",
+            "+65912345678901234",
+            "+65 91x3 4567",
+        ] {
+            assert!(normalize(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
