@@ -388,6 +388,7 @@ pub struct VirtualCall {
     client_action_id: Option<String>,
     client_request_id: Option<String>,
     transfers: Vec<Transfer>,
+    forced_dial: Option<Transfer>,
 }
 
 impl VirtualCall {
@@ -438,6 +439,7 @@ impl VirtualCall {
             client_action_id: None,
             client_request_id: None,
             transfers: Vec::new(),
+            forced_dial: None,
             config,
             index,
         }
@@ -475,6 +477,12 @@ impl VirtualCall {
             status: None,
         };
         call
+    }
+
+    /// Makes the outbound dial end as `result` instead of rolling the transfer mix (the
+    /// emulator's per-number outcomes).
+    pub fn force_dial(&mut self, result: Transfer) {
+        self.forced_dial = Some(result);
     }
 
     /// The call's index in the run.
@@ -608,7 +616,8 @@ impl VirtualCall {
             .map(|id| id.as_str().to_owned());
         self.actions_started += 1;
         self.last_action = Some("MAKE_CALL");
-        let result = self.config.transfers.roll(&mut self.rng);
+        let rolled = self.config.transfers.roll(&mut self.rng);
+        let result = self.forced_dial.unwrap_or(rolled);
         let ring = self.config.pace.ring(result);
         if result != Transfer::Answered {
             self.legs[0].status = Some(result.leg_status());

@@ -166,6 +166,23 @@ pub struct EmulateArgs {
     /// Keep this many samples of each kind of problem.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub samples: usize,
+    /// Write one JSON line per API request (`event: request`, `at_ms`, destination,
+    /// clientRequestId, status, statusCode, sessionId, repeated, callflow) and per call end (`event:
+    /// ended`, `at_ms` of the session summary, sessionId, outcome) to this file, as they happen.
+    #[arg(long, value_name = "FILE")]
+    pub arrivals: Option<PathBuf>,
+    /// Make the makeCall to a number end this way instead of by the mix:
+    /// NUMBER=answered|busy|no-answer; repeat for several numbers.
+    #[arg(long = "outcome", value_name = "NUMBER=RESULT", value_parser = parse_outcome)]
+    pub outcomes: Vec<(String, crate::call::Transfer)>,
+    /// Answer requests dialling a number with an HTTP error: NUMBER=STATUS, or
+    /// NUMBER=STATUSxN for only the first N requests (e.g. +6591234567=500x2).
+    #[arg(long = "fail", value_name = "NUMBER=STATUS[xN]", value_parser = parse_failure)]
+    pub failures: Vec<(String, crate::emulator::Failure)>,
+    /// The sub-accounts that exist (repeat); requests for any other get the platform's 404.
+    /// Default: every sub-account exists.
+    #[arg(long = "known-sub-account", value_name = "ID")]
+    pub known_sub_accounts: Vec<String>,
     /// Webhook client settings.
     #[command(flatten)]
     pub client: ClientArgs,
@@ -326,6 +343,53 @@ pub fn parse_share(text: &str) -> Result<f64, String> {
 }
 
 /// Parses `answered=0.7,busy=0.2,no-answer=0.1` (missing kinds weigh 0).
+/// Parses `--outcome NUMBER=answered|busy|no-answer`.
+pub fn parse_outcome(text: &str) -> Result<(String, crate::call::Transfer), String> {
+    use crate::call::Transfer;
+    let (number, result) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not NUMBER=RESULT; write e.g. +6591234567=busy"))?;
+    let result = match result.trim() {
+        "answered" => Transfer::Answered,
+        "busy" => Transfer::Busy,
+        "no-answer" | "no_answer" | "noanswer" => Transfer::NoAnswer,
+        other => {
+            return Err(format!(
+                "{other:?} is not a dial result; use answered, busy or no-answer"
+            ));
+        }
+    };
+    Ok((number.trim().to_owned(), result))
+}
+
+/// Parses `--fail NUMBER=STATUS[xN]`.
+pub fn parse_failure(text: &str) -> Result<(String, crate::emulator::Failure), String> {
+    let (number, spec) = text.split_once('=').ok_or_else(|| {
+        format!("{text:?} is not NUMBER=STATUS[xN]; write e.g. +6591234567=500x2")
+    })?;
+    let (status, times) = match spec.split_once('x') {
+        Some((status, times)) => (status, Some(times)),
+        None => (spec, None),
+    };
+    let status: u16 = status
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s| (400..600).contains(s))
+        .ok_or_else(|| format!("{status:?} in {text:?} is not an HTTP error status (400-599)"))?;
+    let times = times
+        .map(|t| {
+            t.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("{t:?} in {text:?} is not a count of requests"))
+        })
+        .transpose()?;
+    Ok((
+        number.trim().to_owned(),
+        crate::emulator::Failure { status, times },
+    ))
+}
+
 pub fn parse_mix(text: &str) -> Result<TransferMix, String> {
     let mut mix = TransferMix {
         answered: 0.0,

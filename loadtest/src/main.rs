@@ -139,7 +139,18 @@ async fn emulate(args: EmulateArgs) -> Result<ExitCode, String> {
         targets,
         args.samples,
     )?;
-    let emulator = Arc::new(Emulator::new(Arc::new(platform), args.api_key.clone()));
+    let script = emulator::Script {
+        outcomes: args.outcomes.iter().cloned().collect(),
+        failures: args.failures.iter().cloned().collect(),
+        sub_accounts: args.known_sub_accounts.clone(),
+    };
+    let mut emulator = Emulator::new(Arc::new(platform), args.api_key.clone()).with_script(script);
+    if let Some(path) = &args.arrivals {
+        let log = emulator::ArrivalLog::create(path)
+            .map_err(|e| format!("--arrivals {}: cannot create the file: {e}", path.display()))?;
+        emulator = emulator.with_log(log);
+    }
+    let emulator = Arc::new(emulator);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| {

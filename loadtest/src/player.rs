@@ -139,12 +139,17 @@ impl Platform {
             }
             Answer::Failed(failure) => End::Failed(failure),
         };
-        self.finish(&mut call, &mut delivery, end).await
+        self.finish(&mut call, &mut delivery, end).await.0
     }
 
     /// Plays an outbound call placed by the Callflows API: dials the callflow's `makeCall`,
     /// then runs the rest of it and whatever the webhook answers next.
-    pub async fn outbound(&self, mut call: VirtualCall, callflow: &Callflow) -> Outcome {
+    /// Returns the outcome and when the session summary was sent.
+    pub async fn outbound(
+        &self,
+        mut call: VirtualCall,
+        callflow: &Callflow,
+    ) -> (Outcome, SystemTime) {
         self.stats.call_started();
         let mut delivery = Delivery {
             session_id: call.session_id(),
@@ -157,7 +162,7 @@ impl Platform {
     }
 
     /// An outbound call that was never placed because its `validUntil` passed.
-    pub async fn expired(&self, mut call: VirtualCall) -> Outcome {
+    pub async fn expired(&self, mut call: VirtualCall) -> (Outcome, SystemTime) {
         self.stats.call_started();
         let mut delivery = Delivery {
             session_id: call.session_id(),
@@ -196,8 +201,14 @@ impl Platform {
     }
 
     /// Sends the session summary, flushes any stale copy and counts the call.
-    async fn finish(&self, call: &mut VirtualCall, delivery: &mut Delivery, end: End) -> Outcome {
-        let summary = call.session_summary(end, SystemTime::now());
+    async fn finish(
+        &self,
+        call: &mut VirtualCall,
+        delivery: &mut Delivery,
+        end: End,
+    ) -> (Outcome, SystemTime) {
+        let summary_at = SystemTime::now();
+        let summary = call.session_summary(end, summary_at);
         let intended = Instant::now();
         let (_, exchange) = self
             .deliver(delivery, EventKind::SessionSummary, summary, intended)
@@ -207,7 +218,7 @@ impl Platform {
         }
         let outcome = end.outcome();
         self.stats.call_finished(outcome, call.transfers());
-        outcome
+        (outcome, summary_at)
     }
 
     /// A `CALL_STATUS`: fire and count, no faults (it is telemetry).

@@ -67,7 +67,16 @@ async fn post_callflow(
     auth: Option<&str>,
     body: Value,
 ) -> (StatusCode, Value) {
-    let mut request = Request::post("/api/v1/subaccounts/acme_voice/callflows")
+    post_to(emulator, "acme_voice", auth, body).await
+}
+
+async fn post_to(
+    emulator: &Arc<Emulator>,
+    sub_account: &str,
+    auth: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    let mut request = Request::post(format!("/api/v1/subaccounts/{sub_account}/callflows"))
         .header("content-type", "application/json");
     if let Some(auth) = auth {
         request = request.header("authorization", auth);
@@ -178,7 +187,7 @@ async fn an_invalid_request_is_not_created_with_the_platform_code() {
         {"action": "say", "params": {"text": "Hi", "voiceProfile": "en-US-BenjaminRUS"}}
     ]});
     let (status, answer) = post_callflow(&emulator, Some("Bearer k3y"), say_first).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(answer["sessionStatus"], "NOT_CREATED");
     assert_eq!(answer["statusCode"], -1013, "{answer}");
     assert!(answer.get("sessionId").is_none());
@@ -200,6 +209,11 @@ async fn an_invalid_request_is_not_created_with_the_platform_code() {
     let (status, answer) = post_callflow(&emulator, Some("Bearer wrong"), make_call()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
     assert_eq!(answer["sessionStatus"], "NOT_CREATED");
+    assert_eq!(answer["statusCode"], 401, "{answer}");
+    assert_eq!(
+        answer["statusMessage"],
+        "Authentication header not found or token invalid"
+    );
     emulator.drain().await;
     assert_eq!(emulator.platform().stats.started(), 0);
 }
@@ -273,4 +287,86 @@ async fn the_emulate_subcommand_serves_until_interrupted_and_reports() {
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["calls"]["completed"], 1, "{report}");
     assert_eq!(report["errors"], 0, "{report}");
+}
+
+#[tokio::test]
+async fn a_script_sets_outcomes_failures_and_known_sub_accounts() {
+    use switchboard_loadgen::call::Transfer;
+    use switchboard_loadgen::emulator::{ArrivalLog, Failure, Script};
+
+    let (webhook, mut rx) = recorder().await;
+    let answered = TransferMix {
+        answered: 1.0,
+        busy: 0.0,
+        no_answer: 0.0,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("arrivals.jsonl");
+    let script = Script {
+        outcomes: [("+6591234567".to_owned(), Transfer::NoAnswer)].into(),
+        failures: [(
+            "6591230000".to_owned(),
+            Failure {
+                status: 500,
+                times: Some(1),
+            },
+        )]
+        .into(),
+        sub_accounts: vec!["acme_voice".to_owned()],
+    };
+    let emulator = Arc::try_unwrap(emulator(&webhook, answered, None))
+        .unwrap()
+        .with_script(script)
+        .with_log(ArrivalLog::create(&log_path).unwrap());
+    let emulator = Arc::new(emulator);
+
+    // The mix says answered; the script says this number does not answer.
+    let (status, answer) = post_callflow(&emulator, None, make_call()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (_, summary) = next_summary(&mut rx).await;
+    assert_eq!(summary.session_status, SessionStatus::NoAnswer);
+
+    // The same clientRequestId again: the same session, no second call.
+    let (status, again) = post_callflow(&emulator, None, make_call()).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["sessionId"], answer["sessionId"]);
+
+    // A 500 once, then served.
+    let mut failing = make_call();
+    failing["clientRequestId"] = json!("campaign-8");
+    failing["callflow"][0]["params"]["destination"] = json!("6591230000");
+    let (status, refused) = post_callflow(&emulator, None, failing.clone()).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{refused}");
+    assert_eq!(refused["sessionStatus"], "NOT_CREATED");
+    let (status, _) = post_callflow(&emulator, None, failing).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, summary) = next_summary(&mut rx).await;
+    assert_eq!(summary.session_status, SessionStatus::Completed);
+
+    let (status, unknown) = post_to(&emulator, "nobody", None, make_call()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{unknown}");
+    assert_eq!(
+        unknown["statusMessage"],
+        "SubAccount not found by Id : nobody"
+    );
+
+    emulator.drain().await;
+    assert_eq!(emulator.platform().stats.started(), 2);
+    let lines: Vec<Value> = std::fs::read_to_string(&log_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let requests: Vec<_> = lines.iter().filter(|l| l["event"] == "request").collect();
+    let statuses: Vec<_> = requests
+        .iter()
+        .map(|l| l["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [200, 200, 500, 200, 404], "{lines:?}");
+    assert_eq!(requests[1]["repeated"], true);
+    assert_eq!(requests[0]["destination"], "6591234567");
+    let ended: Vec<_> = lines.iter().filter(|l| l["event"] == "ended").collect();
+    assert_eq!(ended.len(), 2, "{lines:?}");
+    assert_eq!(ended[0]["outcome"], "no_answer");
+    assert!(ended[0]["at_ms"].as_u64().unwrap() >= requests[0]["at_ms"].as_u64().unwrap());
 }

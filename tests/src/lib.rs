@@ -941,3 +941,122 @@ impl Balancer {
         }
     }
 }
+
+/// A running `switchboard-loadgen emulate`: the 8x8 Callflows API and the platform playing the
+/// calls it creates against a webhook URL. Killed when dropped.
+///
+/// It listens on a port chosen up front (so a server can be configured with its URL before it
+/// starts), requires the API key `k3y`, and logs every request and call end to a file of its
+/// own ([`Emulator::arrivals`]).
+#[derive(Debug)]
+pub struct Emulator {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    log: PathBuf,
+    _dir: tempfile_dir::TempDir,
+}
+
+mod tempfile_dir {
+    /// A directory removed when dropped.
+    #[derive(Debug)]
+    pub(crate) struct TempDir(pub(crate) std::path::PathBuf);
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// The API key every [`Emulator`] requires.
+pub const EMULATOR_API_KEY: &str = "k3y";
+
+impl Emulator {
+    /// A port for an emulator to be started on.
+    pub fn reserve_port() -> u16 {
+        spare_port()
+    }
+
+    /// Starts `switchboard-loadgen emulate --listen 127.0.0.1:PORT --webhook WEBHOOK ARGS...`
+    /// and waits for its banner.
+    pub fn start(port: u16, webhook: &str, args: &[&str]) -> Self {
+        let dir = std::env::temp_dir().join(format!("switchboard-emulator-{}", uuid()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let log = dir.join("arrivals.jsonl");
+        let mut child = Command::new(binary("switchboard-loadgen"))
+            .arg("emulate")
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--webhook",
+                webhook,
+            ])
+            .args(["--api-key", EMULATOR_API_KEY, "--arrivals"])
+            .arg(&log)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the switchboard-loadgen binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(banner)) = lines.next() {
+                let _ = tx.send(banner);
+            }
+            // Keep draining so the emulator never blocks on a full pipe.
+            for _ in lines {}
+        });
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(_) => Self {
+                child,
+                base: format!("http://127.0.0.1:{port}"),
+                log,
+                _dir: tempfile_dir::TempDir(dir),
+            },
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("switchboard-loadgen emulate did not start on port {port}");
+            }
+        }
+    }
+
+    /// Every line logged so far: `{"event": "request", "at_ms", "destination",
+    /// "clientRequestId", "status", "statusCode", "sessionId", "repeated", "callflow"}` per API
+    /// request and `{"event": "ended", "at_ms", "sessionId", "outcome"}` per call end.
+    pub fn arrivals(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Waits until `done` holds for the log, at most `timeout`; the log either way.
+    pub fn wait_for(&self, timeout: Duration, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let lines = self.arrivals();
+            if done(&lines) || Instant::now() >= deadline {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

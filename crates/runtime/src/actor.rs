@@ -216,6 +216,20 @@ async fn deliver(
             Err(err) => return (None, Err(RuntimeError::Store(err.0))),
         },
     };
+    // The first event of an outbound call: the session registered under its ticket.
+    let mut registered = None;
+    if record.is_none()
+        && let Some(ticket) = crate::outbound::ticket_of(action)
+    {
+        match shared
+            .store
+            .load(&crate::outbound::ticket_key(ticket))
+            .await
+        {
+            Ok(found) => registered = found,
+            Err(err) => return (None, Err(RuntimeError::Store(err.0))),
+        }
+    }
     let event = match action.call_status {
         CallStatus::CallReceived => Event::Start,
         _ => Event::Completed {
@@ -237,9 +251,15 @@ async fn deliver(
                     }
                 }
             }
-            None => match begin(shared, action) {
-                Ok(begun) => begun,
-                Err(answer) => return (None, Ok(*answer)),
+            None => match registered.take() {
+                Some(outbound) => match adopt(shared, outbound) {
+                    Ok(begun) => begun,
+                    Err(answer) => return (None, Ok(*answer)),
+                },
+                None => match begin(shared, action) {
+                    Ok(begun) => begun,
+                    Err(answer) => return (None, Ok(*answer)),
+                },
             },
         };
         let reply = step(&flow, &mut next.state, event, now);
@@ -361,6 +381,22 @@ fn begin(
                 None => Err(Box::new(shared.apology(AnswerKind::Unresolved))),
             }
         }
+    }
+}
+
+/// The record an outbound session was registered with, as the session's first record.
+fn adopt(
+    shared: &Shared,
+    mut record: Record,
+) -> Result<(Record, Arc<Flow>, AnswerKind), Box<Answer>> {
+    let flows = shared.flows();
+    match flows.for_session(&record.state.flow, record.state.version) {
+        Some(flow) => {
+            // Versions count this session's writes; the ticket's was the registration.
+            record.version = 0;
+            Ok((record, Arc::clone(flow), AnswerKind::Started))
+        }
+        None => Err(Box::new(shared.apology(AnswerKind::Unresolved))),
     }
 }
 

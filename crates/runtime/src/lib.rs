@@ -9,10 +9,12 @@
 //! * [`store`]: the [`SessionStore`] trait and [`MemoryStore`], the embedded default.
 //! * [`redis`]: [`redis::RedisStore`], session state in Redis or a Redis Cluster, so any replica
 //!   serves any webhook.
+//! * [`outbound`]: registering a session before the Callflows API call that places it.
 //! * [`catalog`]: reading flow files from disk into a [`switchboard_flow::FlowSet`].
 
 mod actor;
 pub mod catalog;
+pub mod outbound;
 pub mod redis;
 pub mod registry;
 pub mod store;

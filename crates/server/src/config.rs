@@ -94,6 +94,22 @@ pub const KEYS: &[(&str, &str)] = &[
     ("apology_text", "said when a call cannot be continued"),
     ("voice", "voice profile of those two messages"),
     ("log_format", "text or json"),
+    (
+        "callflows_url",
+        "base URL of the 8x8 Callflows API for outbound calls (e.g. http://proxy:9000)",
+    ),
+    (
+        "callflows_sub_account",
+        "8x8 sub-account that places outbound calls",
+    ),
+    (
+        "callflows_api_key",
+        "API key of that sub-account (prefer SWITCHBOARD_CALLFLOWS_API_KEY; never logged)",
+    ),
+    (
+        "outbound_from",
+        "default caller id of outbound calls, E.164",
+    ),
 ];
 
 /// The server's configuration.
@@ -158,6 +174,10 @@ pub struct Config {
     pub voice: String,
     /// Log line format.
     pub log_format: LogFormat,
+    /// The Callflows API, when outbound calls are configured (URL, sub-account and key).
+    pub callflows: Option<switchboard_outbound::ApiConfig>,
+    /// Default caller id of outbound calls.
+    pub outbound_from: Option<String>,
 }
 
 /// How log lines are written.
@@ -203,6 +223,8 @@ impl Default for Config {
                     .to_owned(),
             voice: "en-US-BenjaminRUS".to_owned(),
             log_format: LogFormat::Text,
+            callflows: None,
+            outbound_from: None,
         }
     }
 }
@@ -387,6 +409,10 @@ impl Config {
         p.parse("apology_text", &mut c.apology_text, parse_text)?;
         p.parse("voice", &mut c.voice, parse_voice)?;
         p.parse("log_format", &mut c.log_format, parse_log_format)?;
+        c.callflows = parse_callflows(&p)?;
+        p.parse_opt("outbound_from", &mut c.outbound_from, |s| {
+            switchboard_outbound::list::normalize(s)
+        })?;
         if c.idle_timeout.is_zero()
             || c.request_timeout.is_zero()
             || c.session_ttl.is_zero()
@@ -404,6 +430,56 @@ impl Config {
             return Err(p.error(key, "must be longer than zero".to_owned()));
         }
         Ok(c)
+    }
+}
+
+/// The Callflows API settings: all three keys, or none.
+fn parse_callflows(p: &Parser<'_>) -> Result<Option<switchboard_outbound::ApiConfig>, ConfigError> {
+    let mut url: Option<String> = None;
+    let mut sub_account: Option<String> = None;
+    let mut key: Option<String> = None;
+    p.parse_opt("callflows_url", &mut url, |s| {
+        if s.starts_with("http://") {
+            Ok(s.trim_end_matches('/').to_owned())
+        } else {
+            Err(format!(
+                "{s:?} must be an http:// URL (reach 8x8's https endpoint through a TLS proxy)"
+            ))
+        }
+    })?;
+    p.parse_opt("callflows_sub_account", &mut sub_account, |s| {
+        if s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            Ok(s.to_owned())
+        } else {
+            Err(format!(
+                "{s:?} is not a sub-account id (letters, digits, _ and -)"
+            ))
+        }
+    })?;
+    p.parse_opt("callflows_api_key", &mut key, parse_secret)?;
+    match (url, sub_account, key) {
+        (None, None, None) => Ok(None),
+        (Some(url), Some(sub_account), Some(key)) => Ok(Some(
+            switchboard_outbound::ApiConfig::new(url, sub_account, key),
+        )),
+        (url, sub_account, _) => {
+            let missing = if url.is_none() {
+                "callflows_url"
+            } else if sub_account.is_none() {
+                "callflows_sub_account"
+            } else {
+                "callflows_api_key"
+            };
+            Err(ConfigError {
+                key: missing.to_owned(),
+                origin: None,
+                message: "outbound calls need callflows_url, callflows_sub_account and \
+                          callflows_api_key together; this one is missing"
+                    .to_owned(),
+            })
+        }
     }
 }
 

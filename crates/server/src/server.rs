@@ -43,6 +43,9 @@ pub enum StartError {
     /// Metrics could not be set up.
     #[error("metrics could not be set up: {0}")]
     Telemetry(String),
+    /// The Callflows API client could not be built.
+    #[error("{0}")]
+    Outbound(String),
 }
 
 /// The running build: the crate version and the commit it was built from.
@@ -58,6 +61,14 @@ pub fn build_info() -> BuildInfo {
 /// Builds the shared state: installs metrics, loads the flows, opens the store, starts the
 /// runtime. Must run inside a tokio runtime (the Redis store spawns its connection tasks).
 pub fn build(config: &Config) -> Result<Arc<App>, StartError> {
+    build_with_clock(config, Arc::new(crate::campaign::SystemClock))
+}
+
+/// [`build`] with the campaigns on `clock` (a test moves it across calling windows).
+pub fn build_with_clock(
+    config: &Config,
+    clock: Arc<dyn crate::campaign::Clock>,
+) -> Result<Arc<App>, StartError> {
     // First: the Redis store takes its metric handles when it is built.
     let telemetry =
         Telemetry::install(build_info()).map_err(|e| StartError::Telemetry(e.to_string()))?;
@@ -92,7 +103,24 @@ pub fn build(config: &Config) -> Result<Arc<App>, StartError> {
         },
         reloading: Mutex::new(()),
         telemetry,
+        dialer: Arc::new(dialer(config)?),
+        campaigns: Arc::new(crate::campaign::Campaigns::new(clock)),
     }))
+}
+
+/// The outbound dialer: configured when the Callflows API's URL, sub-account and key are.
+fn dialer(config: &Config) -> Result<crate::outbound::Dialer, StartError> {
+    let client = match &config.callflows {
+        Some(api) => Some(
+            switchboard_outbound::CallflowsClient::new(api.clone())
+                .map_err(|e| StartError::Outbound(e.to_string()))?,
+        ),
+        None => None,
+    };
+    Ok(crate::outbound::Dialer::new(
+        client,
+        config.outbound_from.clone(),
+    ))
 }
 
 fn runtime_config(config: &Config) -> RuntimeConfig {

@@ -43,6 +43,14 @@ macro_rules! names {
 }
 
 names! {
+    /// Callflows API requests for outbound calls, by result.
+    OUTBOUND_REQUESTS = "switchboard_outbound_requests_total";
+    /// Rows of the campaigns started.
+    CAMPAIGN_ROWS = "switchboard_campaign_rows_total";
+    /// Campaign call attempts started.
+    CAMPAIGN_ATTEMPTS = "switchboard_campaign_attempts_total";
+    /// Campaign rows finished, by outcome.
+    CAMPAIGN_ROWS_DONE = "switchboard_campaign_rows_done_total";
     /// Time to answer one webhook, from the body read to the answer made.
     WEBHOOK_DURATION = "switchboard_webhook_duration_seconds";
     /// Time to answer any HTTP request.
@@ -344,6 +352,30 @@ pub const CATALOGUE: &[MetricDoc] = &[
         Histogram,
         &["phase"],
         "Redis outages: time to detect, time unreachable, time to flush the queue.",
+    ),
+    external(
+        OUTBOUND_REQUESTS,
+        Counter,
+        &["result"],
+        "Callflows API requests for outbound calls: created, or the HTTP status (401, 404, 422, 500, ...), unreachable, timeout.",
+    ),
+    external(
+        CAMPAIGN_ROWS,
+        Counter,
+        &[],
+        "Rows of the campaigns started on this replica.",
+    ),
+    external(
+        CAMPAIGN_ATTEMPTS,
+        Counter,
+        &[],
+        "Campaign call attempts started, retries included.",
+    ),
+    external(
+        CAMPAIGN_ROWS_DONE,
+        Counter,
+        &["outcome"],
+        "Campaign rows finished, by outcome (COMPLETED, BUSY, NO_ANSWER, REJECTED, CANCELED, ...).",
     ),
 ];
 

@@ -8,7 +8,9 @@
 //! acceptable (e.g. an invalid callflow), 2 the command could not do its job (unreadable
 //! input, bad arguments; clap also exits 2 on a usage error).
 
+mod call;
 mod callflow;
+mod campaign;
 mod flow;
 mod serve;
 
@@ -27,6 +29,11 @@ pub(crate) struct Cli {
 /// The subcommand groups.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Place one outbound call through a running server (POST /v1/calls).
+    Call(Box<call::CallArgs>),
+    /// Start, follow, control and export campaigns on a running server (/v1/campaigns).
+    #[command(subcommand)]
+    Campaign(campaign::CampaignCommand),
     /// Work with callflows, the JSON answers sent to the 8x8 platform.
     #[command(subcommand)]
     Callflow(callflow::CallflowCommand),
@@ -41,6 +48,8 @@ impl Cli {
     /// Runs the chosen command against the process's standard streams.
     pub(crate) fn run(self) -> ExitCode {
         match self.command {
+            Command::Call(args) => call::run(*args),
+            Command::Campaign(command) => command.run(),
             Command::Callflow(command) => command.run(),
             Command::Flow(command) => command.run(),
             Command::Serve(args) => serve::run(*args),

@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod auth;
 pub mod error;
+mod outbound;
 pub mod ui;
 pub mod webhook;
 
@@ -51,6 +52,10 @@ pub struct App {
     pub reloading: Mutex<()>,
     /// Metrics and the per-flow report.
     pub telemetry: Arc<Telemetry>,
+    /// Places outbound calls (`POST /v1/calls`).
+    pub dialer: Arc<crate::outbound::Dialer>,
+    /// The campaigns of this process.
+    pub campaigns: Arc<crate::campaign::Campaigns>,
 }
 
 /// The router of the webhook listener.
@@ -62,7 +67,7 @@ pub fn app(state: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .nest("/v1", admin::routes())
+        .nest("/v1", admin::routes().merge(outbound::routes()))
         .merge(ui::routes())
         .fallback(not_found)
         .with_state(state)

@@ -102,9 +102,14 @@ async fn handle(app: &App, request: Request, started: Instant) -> Result<Respons
         }
         Webhook::SessionSummary(summary) => {
             let session = summary.session_id.clone();
+            let campaign = campaign_call(app, &summary).await;
             let ended = app.runtime.end(summary).await.inspect_err(|err| {
                 tracing::warn!(%session, error = %err, "session summary not recorded");
             })?;
+            if let Some((ticket, where_ended)) = campaign {
+                app.campaigns
+                    .on_summary(&ticket, ended.status.label(), where_ended);
+            }
             app.telemetry.record_ended(&ended);
             tracing::info!(
                 %session,
@@ -153,6 +158,27 @@ fn check_action_id(session: &str, id: Option<&str>) {
             "payload.clientActionId has a sequence number Switchboard never issues; a session resumed from it starts at the maximum"
         );
     }
+}
+
+/// A campaign call's ticket and where its session ended (read before the record is deleted).
+async fn campaign_call(
+    app: &App,
+    summary: &switchboard_protocol::SessionSummary,
+) -> Option<(String, Option<crate::campaign::Ended>)> {
+    let ticket = summary.client_request_id.as_deref()?;
+    crate::campaign::parse_ticket(ticket)?;
+    let view = app
+        .runtime
+        .session(&summary.session_id)
+        .await
+        .ok()
+        .flatten();
+    let ended = view.map(|v| crate::campaign::Ended {
+        node: v.record.state.ended_at().to_owned(),
+        digits: v.record.state.digits,
+        vars: v.record.state.vars,
+    });
+    Some((ticket.to_owned(), ended))
 }
 
 fn check_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
