@@ -194,9 +194,13 @@ impl Exec<'_> {
         // A session whose version was dropped runs on the current one from now on: record it,
         // so its ids say which version answered and a later reload cannot switch it back.
         self.state.version = self.flow.version;
+        // The answer lives on in the session as its last one: keep no spare capacity (three
+        // unused actions are ~500 bytes per live call).
+        let mut actions = self.actions;
+        actions.shrink_to_fit();
         let callflow = Arc::new(Callflow {
             client_action_id: Some(self.state.action_id()),
-            actions: self.actions,
+            actions,
         });
         self.state.last_reply = Some(Arc::clone(&callflow));
         Reply {
