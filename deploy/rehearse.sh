@@ -288,14 +288,12 @@ put_back() { # slot
 }
 
 # --- the rehearsal -------------------------------------------------------------------------
-# Duplicates at once, each to any replica: both copies must get the same answer. Not --reorder
-# yet: across restarting replicas a few late copies (3 of ~85 in a --quick run) get an answer
-# older than their first one, a known bug being looked into (a stale copy on one replica
-# should get its first answer or the session's latest).
+# Duplicates at once and stale copies after the next answer: each must get the same answer
+# (a stale copy its first answer or the session's latest one) on whichever replica it lands.
 t0=$SECONDS
 say "load: $rate calls/s for ${duration}s through http://127.0.0.1:$lb_port (3 replicas, Redis on $redis_port)"
 "$bin/switchboard-loadgen" --target "http://127.0.0.1:$lb_port/webhooks" --rate "$rate" \
-  --duration "${duration}s" --speak 40ms --duplicate 0.02 --no-progress \
+  --duration "${duration}s" --speak 40ms --duplicate 0.02 --reorder 0.02 --no-progress \
   --json "$work/report.json" >"$work/loadgen.txt" 2>"$work/loadgen.err" &
 loadgen_pid=$!
 monitor_pid="$monitor_pid $loadgen_pid"

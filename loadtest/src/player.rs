@@ -14,7 +14,8 @@
 //!
 //! Faults ([`Faults`]) come from the call's own seeded stream: a duplicated delivery sends the
 //! same body twice at once, a reordered one sends a stale copy after the session's next event
-//! was answered, a delayed one waits before it goes. A concurrent copy must get a
+//! was answered (the last event's copy goes before the summary), a delayed one waits before it
+//! goes. A concurrent copy must get a
 //! byte-identical answer; a stale copy may get its own first answer or the session's latest one
 //! (the answer to the event sent since), since a session keeps one answer, its last, to repeat.
 
@@ -207,12 +208,20 @@ impl Platform {
         delivery: &mut Delivery,
         end: End,
     ) -> (Outcome, SystemTime) {
+        // A late copy of the last event goes before the summary: the platform sends nothing
+        // for a session after its summary, and a server has by then forgotten the session
+        // (a copy after it is answered as a session with no state, not from its record).
+        if let Some(stale) = delivery.stale.take() {
+            let latest = stale.first.clone();
+            self.send_stale(delivery, stale, &latest).await;
+        }
         let summary_at = SystemTime::now();
         let summary = call.session_summary(end, summary_at);
         let intended = Instant::now();
         let (_, exchange) = self
             .deliver(delivery, EventKind::SessionSummary, summary, intended)
             .await;
+        // A late copy of the summary itself (acknowledged either way).
         if let Some(stale) = delivery.stale.take() {
             self.send_stale(delivery, stale, &exchange.reply).await;
         }
