@@ -212,7 +212,7 @@ async fn the_admin_api_needs_its_token_and_lists_flows() {
         .iter()
         .map(|f| f["id"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(ids, ["bank", "restaurant", "support"]);
+    assert_eq!(ids, ["bank", "clinic", "restaurant", "support", "verify"]);
 
     let mut calls = Vec::new();
     for _ in 0..3 {

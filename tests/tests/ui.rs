@@ -38,9 +38,9 @@ async fn server_with_calls() -> Server {
 async fn the_page_lists_the_flows_and_draws_the_live_funnel() {
     let server = server_with_calls().await;
     let http = server.http();
-    // The directory's test files were skipped: three flows, not six.
+    // The directory's test files were skipped: five flows, not nine.
     let flows = http.get("/v1/flows", Some(ADMIN)).await.json();
-    assert_eq!(flows["flows"].as_array().unwrap().len(), 3, "{flows}");
+    assert_eq!(flows["flows"].as_array().unwrap().len(), 5, "{flows}");
 
     // What the page must show: the server's own figures.
     let report = http

@@ -12,11 +12,15 @@ use regex::Regex;
 use switchboard_protocol::{DigitCount, FileUrl, Msisdn, Repetition, Speed, Text, VoiceProfile};
 
 use crate::model::{
-    Branch, Capture, Condition, Flow, FlowVersion, Menu, Node, NodeId, NodeKind, PlayNode, SayNode,
-    SetNode, Speech, Target, Transfer, VarTest,
+    Branch, Capture, Condition, Flow, FlowVersion, Language, Menu, Node, NodeId, NodeKind,
+    PlayNode, Prompt, SayNode, SetNode, Speech, Target, Transfer, VarTest,
 };
 use crate::template::{Template, is_var_name};
 use crate::yaml::{self, Pos, Value};
+
+mod language;
+mod split;
+mod subflow;
 
 /// The voice used when a flow sets none.
 pub const DEFAULT_VOICE: &str = "en-US-BenjaminRUS";
@@ -92,6 +96,7 @@ pub fn compile(source: &str, file: &str) -> Result<Compiled, Vec<Diagnostic>> {
         file,
         diagnostics: Vec::new(),
         node: None,
+        language: None,
     };
     let flow = c.flow(&root, FlowVersion::of(source));
     let mut diagnostics = c.diagnostics;
@@ -112,6 +117,8 @@ struct Compiler<'f> {
     diagnostics: Vec<Diagnostic>,
     /// The node being compiled, named in every message.
     node: Option<String>,
+    /// The flow's languages, once read (texts per language are checked against them).
+    language: Option<Language>,
 }
 
 impl Compiler<'_> {
@@ -220,8 +227,9 @@ impl Compiler<'_> {
         }
     }
 
-    /// Spoken text: a template; literal text is checked against the protocol now.
-    fn text(&mut self, node: &yaml::Node, what: &str) -> Option<Template> {
+    /// Spoken text in one language: a template; literal text is checked against the protocol
+    /// now.
+    fn template_text(&mut self, node: &yaml::Node, what: &str) -> Option<Template> {
         let raw = self.string(node, what)?;
         match Template::parse(raw) {
             Ok(template) => {
@@ -336,6 +344,7 @@ impl Compiler<'_> {
                 "timezone",
                 "start",
                 "nodes",
+                "language",
             ],
         )?;
         let get = |key: &str| top.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
@@ -399,9 +408,11 @@ impl Compiler<'_> {
         let mut speech = Speech {
             voice: VoiceProfile::new(DEFAULT_VOICE).ok()?,
             speed: None,
+            languages: Vec::new(),
         };
+        let mut voices = None;
         if let Some(node) = get("defaults")
-            && let Some(defaults) = self.mapping(node, "defaults", &["voice", "speed"])
+            && let Some(defaults) = self.mapping(node, "defaults", &["voice", "speed", "voices"])
         {
             for (key, value) in defaults {
                 match key {
@@ -410,10 +421,12 @@ impl Compiler<'_> {
                             speech.voice = v;
                         }
                     }
+                    "voices" => voices = Some(value),
                     _ => speech.speed = self.speed(value),
                 }
             }
         }
+        let languages = self.languages(get("language"), voices, &mut speech);
         let timezone = get("timezone").map_or(Some(Tz::UTC), |n| self.timezone(n));
 
         let Some(nodes_node) = get("nodes") else {
@@ -446,7 +459,7 @@ impl Compiler<'_> {
                 self.error(key.pos, "node names must be strings");
                 continue;
             };
-            if matches!(name.as_str(), "hangup" | "back") {
+            if matches!(name.as_str(), "hangup" | "back" | "return") {
                 self.error(
                     key.pos,
                     format!("'{name}' is built in and cannot be a node name"),
@@ -510,6 +523,9 @@ impl Compiler<'_> {
         if nodes.len() != defs.len() {
             return None;
         }
+        languages?;
+        let nodes_call_subflows = nodes.iter().any(|n| matches!(n.kind, NodeKind::Subflow(_)));
+        let nodes_split = nodes.iter().any(|n| matches!(n.kind, NodeKind::Split(_)));
         let flow = Flow {
             id: id?,
             id_pos: get("id").map_or(root.pos, |n| n.pos),
@@ -523,6 +539,9 @@ impl Compiler<'_> {
             start: start?,
             nodes,
             index,
+            language: self.language.take(),
+            calls_subflows: nodes_call_subflows,
+            splits: nodes_split,
         };
         self.check_graph(&flow);
         Some(flow)
@@ -547,6 +566,7 @@ impl Compiler<'_> {
         match name.as_str() {
             "hangup" => Some(Target::Hangup),
             "back" => Some(Target::Back),
+            "return" => Some(Target::Return),
             _ => match index.get(&name) {
                 Some(&id) => Some(Target::Node(id)),
                 None => {
@@ -570,8 +590,8 @@ impl Compiler<'_> {
         defaults: &Speech,
         tz: Tz,
     ) -> Option<NodeKind> {
-        const KINDS: [&str; 7] = [
-            "menu", "say", "play", "transfer", "capture", "branch", "set",
+        const KINDS: [&str; 9] = [
+            "menu", "say", "play", "transfer", "capture", "branch", "set", "split", "subflow",
         ];
         let Value::Map(pairs) = &value.value else {
             self.error(
@@ -623,6 +643,8 @@ impl Compiler<'_> {
             ],
             "capture" => &["capture", "next", "description"],
             "branch" => &["branch", "default", "description"],
+            "split" => &["split", "description"],
+            "subflow" => &["subflow", "next", "description"],
             _ => &["set", "next", "description"],
         };
         let entries = self.mapping(value, &format!("a {kind} node"), allowed)?;
@@ -697,6 +719,8 @@ impl Compiler<'_> {
             "capture" => self
                 .capture(body, index, defaults, next)
                 .map(NodeKind::Capture),
+            "split" => self.split(body, index).map(NodeKind::Split),
+            "subflow" => self.subflow(body, next).map(NodeKind::Subflow),
             "branch" => {
                 let default = match get("default") {
                     Some(n) => self.target(n, "default", index),
@@ -798,11 +822,22 @@ impl Compiler<'_> {
         for (key, value) in entries {
             match *key {
                 "voice" => match self.voice(value) {
-                    Some(voice) => speech.voice = voice,
+                    Some(voice) => {
+                        // A node's own voice speaks every language.
+                        for (v, _) in &mut speech.languages {
+                            v.clone_from(&voice);
+                        }
+                        speech.voice = voice;
+                    }
                     None => ok = false,
                 },
                 "speed" => match self.speed(value) {
-                    Some(speed) => speech.speed = Some(speed),
+                    Some(speed) => {
+                        for (_, s) in &mut speech.languages {
+                            *s = Some(speed);
+                        }
+                        speech.speed = Some(speed);
+                    }
                     None => ok = false,
                 },
                 _ => {}
@@ -840,7 +875,7 @@ impl Compiler<'_> {
         Some((timeout, digit))
     }
 
-    fn optional_text(&mut self, entries: &Entries<'_>, key: &str) -> Result<Option<Template>, ()> {
+    fn optional_text(&mut self, entries: &Entries<'_>, key: &str) -> Result<Option<Prompt>, ()> {
         match entries.iter().find(|(k, _)| *k == key) {
             Some((_, n)) => self.text(n, key).map(Some).ok_or(()),
             None => Ok(None),
@@ -1379,9 +1414,13 @@ impl Compiler<'_> {
                 self.node = None;
             }
         }
-        // A cycle of set/branch nodes never answers the platform: the call would hang.
-        let silent =
-            |id: NodeId| matches!(flow.node(id).kind, NodeKind::Set(_) | NodeKind::Branch(_));
+        // A cycle of set/branch/split nodes never answers the platform: the call would hang.
+        let silent = |id: NodeId| {
+            matches!(
+                flow.node(id).kind,
+                NodeKind::Set(_) | NodeKind::Branch(_) | NodeKind::Split(_)
+            )
+        };
         let mut state = vec![0u8; flow.nodes.len()]; // 0 new, 1 on stack, 2 done
         let mut reported = HashSet::new();
         for start in 0..flow.nodes.len() as NodeId {
@@ -1404,7 +1443,7 @@ impl Compiler<'_> {
                                     let node = flow.node(next);
                                     self.node = Some(node.name.clone());
                                     self.error(node.pos, format!(
-                                        "set/branch nodes loop back to '{}' without saying anything; the call would never get an answer",
+                                        "set/branch/split nodes loop back to '{}' without saying anything; the call would never get an answer",
                                         node.name
                                     ));
                                     self.node = None;

@@ -15,8 +15,10 @@ use switchboard_protocol::{
     Action, Callflow, MakeCall, Msisdn, PlayFile, Say, SayAndCapture, Text,
 };
 
-use crate::model::{Capture, Facts, Flow, Menu, NodeId, NodeKind, Speech, Target};
-use crate::state::{ActionId, Awaiting, SessionState};
+use crate::model::{
+    Capture, Facts, Flow, FlowVersion, Menu, NodeId, NodeKind, Prompt, Speech, SubflowNode, Target,
+};
+use crate::state::{ActionId, Awaiting, CALL_DEPTH_LIMIT, Frame, SessionState};
 use crate::template::{Scope, Template};
 
 /// Most nodes one step may pass through; more means a loop of says, and the call is ended.
@@ -116,17 +118,105 @@ pub enum Signal {
 }
 
 /// What one step did: the nodes it entered, in order, and the signals.
+///
+/// Node ids are those of the flow the step started on, up to the first entry of
+/// [`Trace::flows`]; from each entry on, those of the flow it names.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Trace {
     /// Nodes entered.
     pub visits: Vec<NodeId>,
     /// Signals raised.
     pub signals: Vec<Signal>,
+    /// Where the step went into or came back from a sub-flow (empty in a step that did not).
+    pub flows: Vec<FlowChange>,
 }
 
-/// Runs one step of a session. See the module documentation.
+impl Trace {
+    /// The nodes entered, each with its flow: `flow` (the one the step started on), or the
+    /// sub-flows and callers `flows` resolves. Nodes of a flow `flows` no longer has are left
+    /// out.
+    pub fn visited<'f>(
+        &'f self,
+        flow: &'f Flow,
+        flows: &'f dyn Flows,
+    ) -> impl Iterator<Item = (&'f Flow, NodeId)> + 'f {
+        let mut current = Some(flow);
+        let mut changes = self.flows.iter().peekable();
+        self.visits.iter().enumerate().filter_map(move |(i, &id)| {
+            while let Some(change) = changes.next_if(|c| c.visit <= i) {
+                current = flows.returned_to(&change.flow, change.version);
+            }
+            current
+                .filter(|f| usize::from(id) < f.nodes.len())
+                .map(|f| (f, id))
+        })
+    }
+}
+
+/// A step moving into or out of a sub-flow: from `visits[visit..]` and `signals[signal..]` on,
+/// node ids are those of flow `flow` at `version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowChange {
+    /// The first visit in the new flow.
+    pub visit: usize,
+    /// The first signal in the new flow.
+    pub signal: usize,
+    /// The flow's id.
+    pub flow: String,
+    /// Its version.
+    pub version: FlowVersion,
+}
+
+/// The flows a step may go into (sub-flows) and back to (their callers).
+pub trait Flows {
+    /// The version of flow `id` that a sub-flow call enters: the current one.
+    fn entered(&self, id: &str) -> Option<&Flow>;
+    /// The version of flow `id` that a sub-flow returns to: `version` if still kept, else the
+    /// current one.
+    fn returned_to(&self, id: &str, version: FlowVersion) -> Option<&Flow>;
+}
+
+/// No other flows: a `subflow` node cannot run (the call apologises and ends).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoFlows;
+
+impl Flows for NoFlows {
+    fn entered(&self, _: &str) -> Option<&Flow> {
+        None
+    }
+
+    fn returned_to(&self, _: &str, _: FlowVersion) -> Option<&Flow> {
+        None
+    }
+}
+
+impl Flows for crate::FlowSet {
+    fn entered(&self, id: &str) -> Option<&Flow> {
+        self.latest(id).map(|f| &**f)
+    }
+
+    fn returned_to(&self, id: &str, version: FlowVersion) -> Option<&Flow> {
+        self.for_session(id, version).map(|f| &**f)
+    }
+}
+
+/// Runs one step of a session. See the module documentation. A flow with `subflow` nodes needs
+/// [`step_in`].
 pub fn step(flow: &Flow, state: &mut SessionState, event: Event<'_>, now: DateTime<Utc>) -> Reply {
+    step_in(&NoFlows, flow, state, event, now)
+}
+
+/// Runs one step of a session whose flow is `flow` (the one [`SessionState::flow`] names),
+/// with `flows` to enter sub-flows and return from them.
+pub fn step_in<'a>(
+    flows: &'a dyn Flows,
+    flow: &'a Flow,
+    state: &mut SessionState,
+    event: Event<'_>,
+    now: DateTime<Utc>,
+) -> Reply {
     let mut exec = Exec {
+        flows,
         flow,
         state,
         now,
@@ -161,6 +251,7 @@ pub fn step(flow: &Flow, state: &mut SessionState, event: Event<'_>, now: DateTi
 }
 
 struct Exec<'a> {
+    flows: &'a dyn Flows,
     flow: &'a Flow,
     state: &'a mut SessionState,
     now: DateTime<Utc>,
@@ -168,7 +259,7 @@ struct Exec<'a> {
     trace: Trace,
 }
 
-impl Exec<'_> {
+impl<'a> Exec<'a> {
     fn stale(self) -> Reply {
         let callflow = self.state.last_reply.clone().unwrap_or_else(|| {
             Arc::new(Callflow {
@@ -332,6 +423,17 @@ impl Exec<'_> {
                         None => self.flow.start,
                     }
                 }
+                Target::Return => match self.return_from_subflow() {
+                    Some(next) => {
+                        target = next;
+                        continue;
+                    }
+                    None => {
+                        self.actions.push(Action::Hangup);
+                        self.state.awaiting = Awaiting::Nothing;
+                        return;
+                    }
+                },
                 Target::Node(id) => id,
             };
             let flow = self.flow;
@@ -377,6 +479,17 @@ impl Exec<'_> {
                         .find(|(condition, _)| condition.holds(&facts))
                         .map_or(branch.default, |(_, t)| *t);
                 }
+                NodeKind::Split(split) => {
+                    target = split.choose(&flow.id, &node.name, &self.state.session);
+                }
+                NodeKind::Subflow(call) => match self.enter_subflow(id, call) {
+                    Some(entry) => target = entry,
+                    None => {
+                        self.trace.signals.push(crate::Signal::Failed(id));
+                        self.apologise();
+                        return;
+                    }
+                },
                 NodeKind::Menu(menu) => {
                     self.state.reset_counters();
                     self.prompt_menu(id, menu);
@@ -425,6 +538,60 @@ impl Exec<'_> {
         self.apologise();
     }
 
+    /// Enters the sub-flow `call` (at node `id` of the current flow) names: pushes the frame,
+    /// switches flows, and gives its entry node. `None` if it cannot: the flow or node is not
+    /// loaded (the flow set checks both at load, so only a step without one gets here) or calls
+    /// nest [`CALL_DEPTH_LIMIT`] deep.
+    fn enter_subflow(&mut self, id: NodeId, call: &SubflowNode) -> Option<Target> {
+        if self.state.calls.len() >= CALL_DEPTH_LIMIT {
+            return None;
+        }
+        let callee = self.flows.entered(&call.flow)?;
+        let entry = match &call.start {
+            Some(name) => callee.node_id(name)?,
+            None => callee.start,
+        };
+        self.state.calls.push(Frame {
+            flow: std::mem::replace(&mut self.state.flow, callee.id.clone()),
+            version: self.flow.version,
+            node: self.flow.node(id).name.clone(),
+            // `back` in the sub-flow stays in it; the caller's menus wait for the return.
+            menus: std::mem::take(&mut self.state.menus),
+        });
+        self.switch_to(callee);
+        Some(Target::Node(entry))
+    }
+
+    /// Pops the innermost sub-flow call and gives the calling node's `next`, in the caller.
+    /// `None` outside a sub-flow (or if the caller is no longer loaded): the call ends.
+    fn return_from_subflow(&mut self) -> Option<Target> {
+        let frame = self.state.calls.pop()?;
+        let caller = self.flows.returned_to(&frame.flow, frame.version)?;
+        self.state.flow = frame.flow;
+        self.state.menus = frame.menus;
+        self.switch_to(caller);
+        // The calling node may be gone if the caller's version was dropped: start it over,
+        // as a step does for any node a reload removed.
+        let next = caller
+            .node_id(&frame.node)
+            .and_then(|id| match &caller.node(id).kind {
+                NodeKind::Subflow(call) => Some(call.next),
+                _ => None,
+            });
+        Some(next.unwrap_or(Target::Node(caller.start)))
+    }
+
+    fn switch_to(&mut self, flow: &'a Flow) {
+        self.flow = flow;
+        self.state.version = flow.version;
+        self.trace.flows.push(FlowChange {
+            visit: self.trace.visits.len(),
+            signal: self.trace.signals.len(),
+            flow: flow.id.clone(),
+            version: flow.version,
+        });
+    }
+
     fn apologise(&mut self) {
         self.actions.truncate(MAX_ACTIONS - 2);
         if let Ok(text) = Text::new(APOLOGY) {
@@ -435,20 +602,30 @@ impl Exec<'_> {
         self.state.awaiting = Awaiting::Nothing;
     }
 
+    /// The index of the caller's language (0 in a flow with one).
+    fn language(&self) -> usize {
+        self.flow
+            .language
+            .as_ref()
+            .map_or(0, |l| l.current(&self.state.vars))
+    }
+
     fn say_template(
         &mut self,
-        template: Option<&Template>,
+        template: Option<&Prompt>,
         speech: &Speech,
         repetition: Option<switchboard_protocol::Repetition>,
     ) {
         let Some(template) = template else { return };
+        let language = self.language();
         // Text that renders empty (an unset variable on its own) is skipped, not spoken.
-        if let Some(text) = render_text(template, self.state) {
+        if let Some(text) = render_text(template.get(language), self.state) {
+            let (voice, speed) = speech.in_language(language);
             self.actions.push(Action::Say(Say {
                 text,
-                voice_profile: speech.voice.clone(),
+                voice_profile: voice.clone(),
                 repetition,
-                speed: speech.speed,
+                speed,
             }));
         }
     }
@@ -465,9 +642,10 @@ impl Exec<'_> {
         // Same-length keys end input as soon as enough are pressed; `#` as an option must not
         // end input. Otherwise `#` ends a shorter key.
         let complete_on_hash = !(uniform || has_hash);
+        let language = self.language();
         let capture = build_capture(
-            render_text(template, self.state),
-            &menu.speech,
+            render_text(template.get(language), self.state),
+            menu.speech.in_language(language),
             1,
             longest as u64,
             complete_on_hash,
@@ -482,9 +660,10 @@ impl Exec<'_> {
             Some(reprompt) if self.state.attempts > 0 => reprompt,
             _ => &capture.prompt,
         };
+        let language = self.language();
         let action = build_capture(
-            render_text(template, self.state),
-            &capture.speech,
+            render_text(template.get(language), self.state),
+            capture.speech.in_language(language),
             capture.min_digits.get().into(),
             capture.max_digits.get().into(),
             capture.finish_on_hash,
@@ -525,7 +704,10 @@ fn render_text(template: &Template, state: &SessionState) -> Option<Text> {
 /// A `sayAndCapture` with our settings: the platform tries once and we count retries.
 fn build_capture(
     prompt: Option<Text>,
-    speech: &Speech,
+    (voice, speed): (
+        &switchboard_protocol::VoiceProfile,
+        Option<switchboard_protocol::Speed>,
+    ),
     min: u64,
     max: u64,
     complete_on_hash: bool,
@@ -533,8 +715,8 @@ fn build_capture(
     timeout_ms: u32,
 ) -> Option<SayAndCapture> {
     use switchboard_protocol::DigitCount;
-    let mut capture = SayAndCapture::new(prompt?, speech.voice.clone());
-    if let Some(speed) = speech.speed {
+    let mut capture = SayAndCapture::new(prompt?, voice.clone());
+    if let Some(speed) = speed {
         capture = capture.speed(speed);
     }
     capture

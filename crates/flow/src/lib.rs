@@ -14,6 +14,7 @@
 //!   codec.
 //! * [`engine`]: [`step`], the state machine.
 //! * [`set`]: [`FlowSet`], routing by number and versions across reloads.
+//! * [`split`]: the stable choice of an A/B split's branch.
 //!
 //! The language is documented for flow authors in `docs/flows.md`.
 
@@ -21,12 +22,16 @@ pub mod compile;
 pub mod engine;
 pub mod model;
 pub mod set;
+pub mod split;
 pub mod state;
 pub mod template;
 pub mod yaml;
 
 pub use compile::{Compiled, Diagnostic, Severity, compile};
-pub use engine::{Disposition, Event, Reply, Signal, Trace, TransferResult, step};
+pub use engine::{
+    Disposition, Event, FlowChange, Flows, NoFlows, Reply, Signal, Trace, TransferResult, step,
+    step_in,
+};
 pub use model::{Flow, FlowVersion, NodeId, NodeKind, Target};
 pub use set::FlowSet;
-pub use state::{ActionId, Awaiting, SessionState};
+pub use state::{ActionId, Awaiting, Frame, SessionState};

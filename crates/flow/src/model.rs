@@ -79,6 +79,12 @@ pub struct Flow {
     pub nodes: Vec<Node>,
     /// Node names to indices.
     pub index: HashMap<String, NodeId>,
+    /// The languages the flow speaks, if several (`language:` and `defaults.voices`).
+    pub language: Option<Language>,
+    /// Whether a node is a `subflow` (a step then needs the flow set: [`crate::step_in`]).
+    pub calls_subflows: bool,
+    /// Whether a node is a `split` (a step then needs [`crate::SessionState::session`]).
+    pub splits: bool,
 }
 
 impl Flow {
@@ -100,6 +106,9 @@ pub struct Speech {
     pub voice: VoiceProfile,
     /// Speed, if not the platform's default.
     pub speed: Option<Speed>,
+    /// In a flow that speaks several languages, the voice and speed of each (in
+    /// [`Language::codes`] order, the node's own `voice`/`speed` applied); empty otherwise.
+    pub languages: Vec<(VoiceProfile, Option<Speed>)>,
 }
 
 /// A node of the graph.
@@ -122,6 +131,9 @@ pub enum Target {
     Hangup,
     /// The built-in `back`: the menu the caller came from (the start node if none).
     Back,
+    /// The built-in `return`: back from a sub-flow to the calling node's `next` (outside a
+    /// sub-flow, the call ends).
+    Return,
 }
 
 /// The kinds of node.
@@ -141,6 +153,10 @@ pub enum NodeKind {
     Branch(Branch),
     /// Set variables.
     Set(SetNode),
+    /// Go to one of several targets, by weight, the same one for a session on every replica.
+    Split(Split),
+    /// Run nodes of another flow until one goes to `return`.
+    Subflow(SubflowNode),
 }
 
 impl NodeKind {
@@ -154,6 +170,8 @@ impl NodeKind {
             Self::Capture(_) => "capture",
             Self::Branch(_) => "branch",
             Self::Set(_) => "set",
+            Self::Split(_) => "split",
+            Self::Subflow(_) => "subflow",
         }
     }
 
@@ -172,6 +190,8 @@ impl NodeKind {
             Self::Capture(c) => vec![c.next, c.on_fail],
             Self::Branch(b) => b.rules.iter().map(|(_, t)| *t).chain([b.default]).collect(),
             Self::Set(s) => vec![s.next],
+            Self::Split(s) => s.branches.iter().map(|(_, t)| *t).collect(),
+            Self::Subflow(s) => vec![s.next],
         }
     }
 }
@@ -180,13 +200,13 @@ impl NodeKind {
 #[derive(Debug)]
 pub struct Menu {
     /// The first prompt.
-    pub prompt: Template,
+    pub prompt: Prompt,
     /// The prompt from the second attempt on.
-    pub reprompt: Option<Template>,
+    pub reprompt: Option<Prompt>,
     /// Said before re-prompting after a wrong key.
-    pub invalid: Option<Template>,
+    pub invalid: Option<Prompt>,
     /// Said before re-prompting after silence.
-    pub no_input: Option<Template>,
+    pub no_input: Option<Prompt>,
     /// `overallTimeout`.
     pub timeout_ms: u32,
     /// `digitTimeout`.
@@ -217,7 +237,7 @@ impl Menu {
 #[derive(Debug)]
 pub struct SayNode {
     /// The text.
-    pub text: Template,
+    pub text: Prompt,
     /// `repetition`.
     pub repeat: Option<Repetition>,
     /// The voice.
@@ -260,11 +280,11 @@ pub struct Transfer {
 #[derive(Debug)]
 pub struct Capture {
     /// The first prompt.
-    pub prompt: Template,
+    pub prompt: Prompt,
     /// The prompt from the second attempt on.
-    pub reprompt: Option<Template>,
+    pub reprompt: Option<Prompt>,
     /// Said before re-prompting after an entry that does not fit.
-    pub invalid: Option<Template>,
+    pub invalid: Option<Prompt>,
     /// The variable that receives the digits.
     pub var: String,
     /// `minDigits`.
@@ -317,6 +337,31 @@ pub struct SetNode {
     /// Variables and their new values.
     pub vars: Vec<(String, Template)>,
     /// Where to go next.
+    pub next: Target,
+}
+
+/// A split node: an A/B test. See [`Split::choose`].
+#[derive(Debug)]
+pub struct Split {
+    /// Weights and targets, in file order.
+    pub branches: Vec<(u32, Target)>,
+    /// The sum of the weights.
+    pub total: u32,
+}
+
+/// A subflow node: a call into another flow (checked when the flow set is built, where every
+/// flow is known; see [`crate::set`]).
+#[derive(Debug)]
+pub struct SubflowNode {
+    /// The flow called.
+    pub flow: String,
+    /// Where `flow` is written, for messages.
+    pub flow_pos: Pos,
+    /// The node it starts at; its `start` when absent.
+    pub start: Option<String>,
+    /// Where `start` is written, for messages.
+    pub start_pos: Pos,
+    /// Where the call goes when the sub-flow returns.
     pub next: Target,
 }
 
@@ -430,6 +475,75 @@ impl Condition {
                     VarTest::IsSet(set) => value.is_some_and(|v| !v.is_empty()) == *set,
                 }
             }
+        }
+    }
+}
+
+/// A flow's languages: the variable that names the caller's, and the ones it speaks.
+#[derive(Debug)]
+pub struct Language {
+    /// The variable holding the caller's language code (set by a menu, say).
+    pub var: String,
+    /// The language codes, in `defaults.voices` order.
+    pub codes: Vec<String>,
+    /// The index in `codes` of the language used when the variable is unset or names no
+    /// language of the flow.
+    pub default: usize,
+}
+
+impl Language {
+    /// The index of the caller's language.
+    pub fn current(&self, vars: &BTreeMap<String, String>) -> usize {
+        vars.get(&self.var)
+            .and_then(|code| self.codes.iter().position(|c| c == code))
+            .unwrap_or(self.default)
+    }
+}
+
+/// Spoken text: one template for every language, or one per language of the flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prompt {
+    /// The same text whatever the language.
+    One(Template),
+    /// One text per language, in [`Language::codes`] order (a language the source left out
+    /// has the default language's text).
+    PerLanguage {
+        /// The texts.
+        texts: Vec<Template>,
+        /// The default language's index.
+        default: usize,
+    },
+}
+
+impl Prompt {
+    /// The text for the language at `language` (see [`Language::current`]).
+    pub fn get(&self, language: usize) -> &Template {
+        match self {
+            Self::One(text) => text,
+            Self::PerLanguage { texts, default } => texts
+                .get(language)
+                .or_else(|| texts.get(*default))
+                .unwrap_or(&texts[0]),
+        }
+    }
+}
+
+impl fmt::Display for Prompt {
+    /// The default language's text.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::One(text) => text.fmt(f),
+            Self::PerLanguage { default, .. } => self.get(*default).fmt(f),
+        }
+    }
+}
+
+impl Speech {
+    /// The voice and speed for the language at `language`.
+    pub fn in_language(&self, language: usize) -> (&VoiceProfile, Option<Speed>) {
+        match self.languages.get(language) {
+            Some((voice, speed)) => (voice, *speed),
+            None => (&self.voice, self.speed),
         }
     }
 }

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use crate::compile::{Diagnostic, Severity};
 use crate::model::{Flow, FlowVersion};
 
+mod calls;
+
 /// Older versions kept per flow for sessions that started on them.
 pub const KEPT_VERSIONS: usize = 8;
 
@@ -28,7 +30,9 @@ pub struct FlowSet {
 }
 
 impl FlowSet {
-    /// Builds a set; two flows with the same id or claiming the same number are errors.
+    /// Builds a set; two flows with the same id or claiming the same number are errors, and so
+    /// are sub-flow calls to flows or nodes that are not loaded, recursive ones, and ones nesting
+    /// deeper than [`crate::state::CALL_DEPTH_LIMIT`].
     pub fn new(flows: Vec<Flow>) -> Result<Self, Vec<Diagnostic>> {
         let mut set = Self::default();
         let mut errors = Vec::new();
@@ -73,6 +77,12 @@ impl FlowSet {
                 },
             );
         }
+        let current = set
+            .flows
+            .iter()
+            .map(|(id, v)| (id.as_str(), &*v.current))
+            .collect();
+        errors.extend(calls::check(&current));
         if errors.is_empty() {
             Ok(set)
         } else {

@@ -19,6 +19,23 @@ use crate::model::{Flow, FlowVersion, NodeKind};
 pub const PATH_LIMIT: usize = 32;
 /// Most menus kept for `back`.
 pub const MENU_STACK_LIMIT: usize = 16;
+/// How deep sub-flow calls nest: a call inside this many sub-flows cannot enter another (the
+/// flow set refuses flows that could; see [`crate::set`]).
+pub const CALL_DEPTH_LIMIT: usize = 8;
+
+/// A sub-flow call in progress: where to come back to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Frame {
+    /// The calling flow's id.
+    pub flow: String,
+    /// The version of it the session was on.
+    pub version: FlowVersion,
+    /// The calling `subflow` node; `return` goes on to its `next`.
+    pub node: String,
+    /// The caller's menus for `back`, set aside while the sub-flow runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub menus: Vec<String>,
+}
 
 /// What the last answer is waiting for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +85,14 @@ pub struct SessionState {
     /// The last answer, repeated for stale and duplicate events (shared with the [`crate::Reply`]
     /// that made it, not copied).
     pub last_reply: Option<Arc<Callflow>>,
+    /// Sub-flow calls in progress, outermost first (`flow` is the innermost flow's id).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<Frame>,
+    /// The session's id, which picks the branch of a `split` (see [`crate::split`]). Not stored:
+    /// it is the store's key, and whoever steps the session sets it (empty picks a fixed
+    /// branch).
+    #[serde(skip)]
+    pub session: String,
 }
 
 impl SessionState {
@@ -89,6 +114,8 @@ impl SessionState {
             called: called.to_owned(),
             digits: String::new(),
             last_reply: None,
+            calls: Vec::new(),
+            session: String::new(),
         }
     }
 
@@ -169,6 +196,11 @@ impl SessionState {
 /// back-references, and the last answer's `clientActionId`, which is the state's own
 /// [`SessionState::action_id`] whenever the answer advanced the call, is implied. Never
 /// reorder: stored records are read by later versions (the store versions the whole record).
+///
+/// Fields added later follow as tagged sections (a tag byte, then the field), written only when
+/// they are not empty and read to the end of the input: a record without them is exactly what
+/// earlier versions wrote, so they read it, and this version reads theirs. Tag 1: the sub-flow
+/// calls ([`SessionState::calls`]).
 impl SessionState {
     /// Appends the state's compact encoding.
     pub fn write_compact(&self, out: &mut Writer) {
@@ -208,9 +240,23 @@ impl SessionState {
                 reply.write_compact(out, Some(self.action_id().as_str()));
             }
         }
+        if !self.calls.is_empty() {
+            out.u8(SECTION_CALLS);
+            out.uint(self.calls.len() as u64);
+            for frame in &self.calls {
+                out.str(&frame.flow);
+                out.u32_fixed(frame.version.0);
+                out.str(&frame.node);
+                out.uint(frame.menus.len() as u64);
+                for menu in &frame.menus {
+                    out.str(menu);
+                }
+            }
+        }
     }
 
-    /// Reads a state written by [`SessionState::write_compact`].
+    /// Reads a state written by [`SessionState::write_compact`]: the rest of `input` (the
+    /// later sections are read to its end).
     pub fn read_compact(input: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let flow = input.str()?.to_owned();
         let version = FlowVersion(input.u32_fixed()?);
@@ -247,6 +293,8 @@ impl SessionState {
             called: input.str()?.to_owned(),
             digits: input.str()?.to_owned(),
             last_reply: None,
+            calls: Vec::new(),
+            session: String::new(),
         };
         state.last_reply = match input.u8()? {
             0 => None,
@@ -256,9 +304,41 @@ impl SessionState {
             )?)),
             other => return Err(DecodeError::new(format!("last answer tag {other}"))),
         };
+        while !input.is_done() {
+            match input.u8()? {
+                SECTION_CALLS => {
+                    let count: usize = input.uint_as("sub-flow calls")?;
+                    if count > CALL_DEPTH_LIMIT {
+                        return Err(DecodeError::new(format!(
+                            "{count} sub-flow calls (at most {CALL_DEPTH_LIMIT} nest)"
+                        )));
+                    }
+                    for _ in 0..count {
+                        let flow = input.str()?.to_owned();
+                        let version = FlowVersion(input.u32_fixed()?);
+                        let node = input.str()?.to_owned();
+                        let menus = read_names(input, MENU_STACK_LIMIT, "menu stack")?;
+                        state.calls.push(Frame {
+                            flow,
+                            version,
+                            node,
+                            menus,
+                        });
+                    }
+                }
+                other => {
+                    return Err(DecodeError::new(format!(
+                        "state section {other}, which this version does not know; upgrade this replica"
+                    )));
+                }
+            }
+        }
         Ok(state)
     }
 }
+
+/// The tag of the sub-flow calls' section in the compact encoding.
+const SECTION_CALLS: u8 = 1;
 
 /// A list of at most `limit` names.
 fn read_names(

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use switchboard_flow::{ActionId, Disposition, Event, Flow, SessionState, Trace, step};
+use switchboard_flow::{ActionId, Disposition, Event, Flow, SessionState, Trace, step, step_in};
 use switchboard_protocol::webhook::CallStatus;
 use switchboard_protocol::{Action, CallAction, Callflow, SessionSummary, Text, VoiceProfile};
 
@@ -262,7 +262,18 @@ async fn deliver(
                 },
             },
         };
-        let reply = step(&flow, &mut next.state, event, now);
+        let subflows = flow.calls_subflows || !next.state.calls.is_empty();
+        if (flow.splits || subflows) && next.state.session.is_empty() {
+            // For `split` (here or in a sub-flow); not stored with the state (the id is its
+            // key): set once per actor.
+            next.state.session.push_str(session);
+        }
+        let reply = if subflows {
+            // Sub-flows are entered and returned from through the whole set.
+            step_in(&*shared.flows(), &flow, &mut next.state, event, now)
+        } else {
+            step(&flow, &mut next.state, event, now)
+        };
         let body = Bytes::from(reply.callflow.to_json());
         if reply.disposition == Disposition::Stale {
             // Stale for this actor's copy; if another replica has answered since, the

@@ -96,6 +96,8 @@ impl Runtime {
         // As for an inbound call, `caller` is the person and `called` our number.
         let mut state = SessionState::new(flow, call.to, call.from);
         state.vars = call.vars;
+        // The platform's session id is not known yet: the ticket stands in for the first step.
+        state.session.push_str(call.ticket);
         let reply = step(flow, &mut state, switchboard_flow::Event::Start, now);
         let mut record = Record::new(state);
         record.version = 1;

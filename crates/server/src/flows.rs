@@ -13,12 +13,20 @@ use switchboard_runtime::catalog;
 pub const BUNDLED: &[(&str, &str)] = &[
     ("flows/bank.yaml", include_str!("../../../flows/bank.yaml")),
     (
+        "flows/clinic.yaml",
+        include_str!("../../../flows/clinic.yaml"),
+    ),
+    (
         "flows/restaurant.yaml",
         include_str!("../../../flows/restaurant.yaml"),
     ),
     (
         "flows/support.yaml",
         include_str!("../../../flows/support.yaml"),
+    ),
+    (
+        "flows/verify.yaml",
+        include_str!("../../../flows/verify.yaml"),
     ),
 ];
 

@@ -192,6 +192,28 @@ impl FlowFigures {
     fn node(&self, table: &[usize], id: NodeId) -> Option<&NodeFigures> {
         table.get(usize::from(id)).map(|&i| &self.nodes[i])
     }
+
+    /// Counts visits and signals of this flow's version `table`.
+    fn count(&self, table: &[usize], visits: &[NodeId], signals: &[Signal]) {
+        for &id in visits {
+            if let Some(node) = self.node(table, id) {
+                node.visits.add(1);
+            }
+        }
+        for signal in signals {
+            match *signal {
+                Signal::Invalid(id) => self.node(table, id).map(|n| n.invalid.add(1)),
+                Signal::NoInput(id) => self.node(table, id).map(|n| n.no_input.add(1)),
+                Signal::Exhausted(id) => self.node(table, id).map(|n| n.exhausted.add(1)),
+                Signal::Captured(id) => self.node(table, id).map(|n| n.captured.add(1)),
+                Signal::Failed(id) => self.node(table, id).map(|n| n.failed.add(1)),
+                Signal::Transfer(_, result) => {
+                    self.transfers[transfer_index(result)].add(1);
+                    Some(())
+                }
+            };
+        }
+    }
 }
 
 /// Per-flow figures of every flow seen since the process started.
@@ -228,23 +250,34 @@ impl Funnel {
         if started {
             figures.started.add(1);
         }
-        for &id in &trace.visits {
-            if let Some(node) = figures.node(table, id) {
-                node.visits.add(1);
-            }
+        if trace.flows.is_empty() {
+            figures.count(table, &trace.visits, &trace.signals);
+            return true;
         }
-        for signal in &trace.signals {
-            match *signal {
-                Signal::Invalid(id) => figures.node(table, id).map(|n| n.invalid.add(1)),
-                Signal::NoInput(id) => figures.node(table, id).map(|n| n.no_input.add(1)),
-                Signal::Exhausted(id) => figures.node(table, id).map(|n| n.exhausted.add(1)),
-                Signal::Captured(id) => figures.node(table, id).map(|n| n.captured.add(1)),
-                Signal::Failed(id) => figures.node(table, id).map(|n| n.failed.add(1)),
-                Signal::Transfer(_, result) => {
-                    figures.transfers[transfer_index(result)].add(1);
-                    Some(())
-                }
-            };
+        // The step went into or out of sub-flows: each stretch counts for its own flow (a
+        // version no reload announced is not counted; sub-flows are registered at load).
+        let first = &trace.flows[0];
+        figures.count(
+            table,
+            &trace.visits[..first.visit],
+            &trace.signals[..first.signal],
+        );
+        for (i, change) in trace.flows.iter().enumerate() {
+            let (visits_end, signals_end) = trace
+                .flows
+                .get(i + 1)
+                .map_or((trace.visits.len(), trace.signals.len()), |c| {
+                    (c.visit, c.signal)
+                });
+            if let Some(figures) = flows.get(change.flow.as_str())
+                && let Some(table) = figures.table(change.version)
+            {
+                figures.count(
+                    table,
+                    &trace.visits[change.visit..visits_end],
+                    &trace.signals[change.signal..signals_end],
+                );
+            }
         }
         true
     }

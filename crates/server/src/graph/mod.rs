@@ -149,20 +149,20 @@ impl Graph {
             for (target, label, kind) in transitions(&node.kind) {
                 let to = match target {
                     Target::Node(id) => usize::from(id),
-                    Target::Hangup | Target::Back => {
-                        let name = if target == Target::Hangup {
-                            "hangup"
-                        } else {
-                            "back"
+                    Target::Hangup | Target::Back | Target::Return => {
+                        let name = match target {
+                            Target::Hangup => "hangup",
+                            Target::Back => "back",
+                            _ => "return",
                         };
                         *builtins.entry(name).or_insert_with(|| {
                             nodes.push(GraphNode {
                                 name: name.to_owned(),
                                 kind: name,
-                                text: if name == "hangup" {
-                                    "the call ends".to_owned()
-                                } else {
-                                    "the menu the caller came from".to_owned()
+                                text: match name {
+                                    "hangup" => "the call ends".to_owned(),
+                                    "back" => "the menu the caller came from".to_owned(),
+                                    _ => "back to the calling flow".to_owned(),
                                 },
                                 start: false,
                                 reachable: false,
@@ -304,6 +304,15 @@ fn transitions(kind: &NodeKind) -> Vec<(Target, String, EdgeKind)> {
             .map(|(condition, target)| (*target, describe(condition), EdgeKind::Next))
             .chain([(branch.default, "default".to_owned(), EdgeKind::Next)])
             .collect(),
+        NodeKind::Subflow(call) => vec![(call.next, "returned".to_owned(), EdgeKind::Next)],
+        NodeKind::Split(split) => split
+            .branches
+            .iter()
+            .map(|(weight, target)| {
+                let percent = f64::from(*weight) * 100.0 / f64::from(split.total);
+                (*target, format!("{percent:.0}%"), EdgeKind::Next)
+            })
+            .collect(),
     }
 }
 
@@ -321,6 +330,11 @@ fn node_text(kind: &NodeKind) -> String {
         NodeKind::Transfer(t) => format!("to {}", t.to),
         NodeKind::Capture(c) => format!("→ vars.{}: {}", c.var, c.prompt),
         NodeKind::Branch(b) => format!("{} rules", b.rules.len()),
+        NodeKind::Split(s) => format!("A/B split, {} branches", s.branches.len()),
+        NodeKind::Subflow(call) => match &call.start {
+            Some(start) => format!("runs flow {} at {start}", call.flow),
+            None => format!("runs flow {}", call.flow),
+        },
         NodeKind::Set(set) => set
             .vars
             .iter()

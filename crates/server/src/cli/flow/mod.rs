@@ -103,5 +103,6 @@ pub(super) fn target_name(flow: &Flow, target: Target) -> String {
         Target::Node(id) => flow.node(id).name.clone(),
         Target::Hangup => "hangup".to_owned(),
         Target::Back => "back".to_owned(),
+        Target::Return => "return".to_owned(),
     }
 }

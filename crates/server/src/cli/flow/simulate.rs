@@ -22,6 +22,8 @@ use crate::cli::Outcome;
 
 /// The caller's number when `--caller` is not given.
 pub(super) const DEFAULT_CALLER: &str = "+6591234567";
+/// The session id of a simulated call (it picks `split` branches).
+pub(super) const DEFAULT_SESSION: &str = "simulated-call";
 /// The called number when `--called` is not given and the flow lists no number.
 pub(super) const DEFAULT_CALLED: &str = "+6560000000";
 /// Most answers in a row that a simulated call may take without a key from the caller (after
@@ -56,6 +58,10 @@ pub(crate) struct SimulateArgs {
     /// The number called; default: the flow's first number.
     #[arg(long, value_name = "NUMBER", value_parser = parse_number)]
     called: Option<String>,
+    /// The session id, which picks the branch of every A/B `split` (the same id always takes
+    /// the same branches).
+    #[arg(long, value_name = "ID", default_value = DEFAULT_SESSION)]
+    session: String,
     /// When the call happens (for time and day branches), e.g. 2026-11-23T10:00:00+08:00;
     /// default: now.
     #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
@@ -291,9 +297,11 @@ pub(crate) fn simulate(
         .clone()
         .or_else(|| flow.numbers.first().cloned())
         .unwrap_or_else(|| DEFAULT_CALLED.to_owned());
+    let mut state = SessionState::new(&flow, &args.caller, &called);
+    state.session.clone_from(&args.session);
     let call = Simulation {
         flow: &flow,
-        state: SessionState::new(&flow, &args.caller, &called),
+        state,
         now: args.at.unwrap_or(now),
         json: args.json,
         transfer: args.transfer,
@@ -377,6 +385,12 @@ fn load_one(args: &SimulateArgs, out: &mut dyn Write) -> Result<Flow, Loading> {
     };
     for warning in &loaded.warnings {
         let _ = writeln!(out, "{warning}");
+    }
+    if let Some(flow) = loaded.flows.iter().find(|f| f.calls_subflows) {
+        return Err(Loading::Failed(format!(
+            "flow '{}' ({}) runs sub-flows, which `flow simulate` does not follow; play it with `switchboard flow test` instead",
+            flow.id, flow.file
+        )));
     }
     let mut flows = loaded.flows;
     if flows.len() == 1 {
@@ -835,6 +849,7 @@ mod tests {
             json: false,
             caller: DEFAULT_CALLER.to_owned(),
             called: None,
+            session: DEFAULT_SESSION.to_owned(),
             at: None,
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());

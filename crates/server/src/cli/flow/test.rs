@@ -16,11 +16,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use clap::Args;
 use switchboard_flow::yaml::{self, Node, Pos, Value};
-use switchboard_flow::{Awaiting, Event, Flow, NodeKind, SessionState, step};
+use switchboard_flow::{Awaiting, Event, Flow, FlowSet, NodeKind, SessionState, step_in};
 use switchboard_protocol::Action;
 use switchboard_runtime::catalog;
 
@@ -66,6 +67,8 @@ struct Case {
     pos: Pos,
     caller: String,
     called: Option<String>,
+    /// The session id, which picks `split` branches; default: the case's name.
+    session: String,
     /// RFC 3339, or a local time in the flow's time zone; parsed once the flow is known.
     at: Option<(String, Pos)>,
     script: Vec<Entry>,
@@ -238,7 +241,9 @@ impl Case {
         let map = fields(
             node,
             &what,
-            &["name", "caller", "called", "at", "script", "expect"],
+            &[
+                "name", "caller", "called", "session", "at", "script", "expect",
+            ],
         )?;
         let name = match map.get("name") {
             Some(n) => text(n, &format!("{what}.name"))?,
@@ -256,6 +261,10 @@ impl Case {
         };
         let caller = number("caller")?.unwrap_or_else(|| DEFAULT_CALLER.to_owned());
         let called = number("called")?;
+        let session = match map.get("session") {
+            Some(n) => text(n, &format!("{what}: session"))?,
+            None => name.clone(),
+        };
         let at = map
             .get("at")
             .map(|n| text(n, &format!("{what}: at")).map(|t| (t, n.pos)))
@@ -292,6 +301,7 @@ impl Case {
             pos: node.pos,
             caller,
             called,
+            session,
             at,
             script,
             expect,
@@ -412,20 +422,22 @@ fn case_time(flow: &Flow, at: Option<&str>) -> Result<DateTime<Utc>, String> {
         })
 }
 
-/// Plays `case` through `flow` at `now`.
-fn play(flow: &Flow, case: &Case, now: DateTime<Utc>) -> Played {
+/// Plays `case` through `flow` (and the sub-flows of `set` it calls) at `now`.
+fn play(set: &FlowSet, flow: &Flow, case: &Case, now: DateTime<Utc>) -> Played {
     let called = case
         .called
         .clone()
         .or_else(|| flow.numbers.first().cloned())
         .unwrap_or_else(|| DEFAULT_CALLED.to_owned());
     let mut state = SessionState::new(flow, &case.caller, &called);
+    state.session.clone_from(&case.session);
     let mut played = Played::default();
     let mut script = case.script.iter().enumerate().peekable();
-    let mut reply = step(flow, &mut state, Event::Start, now);
+    let mut stepped = flow;
+    let mut reply = step_in(set, stepped, &mut state, Event::Start, now);
     let mut stopped = false;
     for _ in 0..MAX_IDLE_ANSWERS * (case.script.len() + 1) {
-        played.record(flow, &reply);
+        played.record(set, flow, stepped, &reply);
         let asked = reply.callflow.actions.last().cloned();
         let action_id = reply.callflow.client_action_id.clone();
         let (dtmf, sip_code) = match state.awaiting {
@@ -459,13 +471,19 @@ fn play(flow: &Flow, case: &Case, now: DateTime<Utc>) -> Played {
                 Some((_, Entry::Silence)) => (None, None),
                 Some((_, Entry::Keys(keys))) => {
                     let sent = platform_digits(keys, asked.as_ref());
-                    played.note_key(flow, &state.node, &sent);
+                    if state.flow == flow.id {
+                        played.note_key(flow, &state.node, &sent);
+                    }
                     ((!sent.is_empty()).then_some(sent), None)
                 }
             },
         };
-        reply = step(
-            flow,
+        stepped = set
+            .for_session(&state.flow, state.version)
+            .map_or(flow, |f| &**f);
+        reply = step_in(
+            set,
+            stepped,
             &mut state,
             Event::Completed {
                 action_id: action_id.as_ref().map(|id| id.as_str()),
@@ -501,15 +519,24 @@ fn entry_text(entry: &Entry) -> String {
 }
 
 impl Played {
-    /// Notes what one answer did.
-    fn record(&mut self, flow: &Flow, reply: &switchboard_flow::Reply) {
-        self.visits.extend(
-            reply
-                .trace
-                .visits
-                .iter()
-                .map(|id| flow.node(*id).name.clone()),
-        );
+    /// Notes what one answer did (`stepped` is the flow it started on; nodes of flows other
+    /// than the tested `flow` are named `flow:node`).
+    fn record(
+        &mut self,
+        set: &FlowSet,
+        flow: &Flow,
+        stepped: &Flow,
+        reply: &switchboard_flow::Reply,
+    ) {
+        self.visits
+            .extend(reply.trace.visited(stepped, set).map(|(f, id)| {
+                let name = &f.node(id).name;
+                if f.id == flow.id {
+                    name.clone()
+                } else {
+                    format!("{}:{name}", f.id)
+                }
+            }));
         for action in &reply.callflow.actions {
             match action {
                 Action::Say(say) => self.heard.push(say.text.to_string()),
@@ -757,8 +784,8 @@ fn run_file(path: &Path) -> FileResult {
             return result;
         }
     };
-    let flow = match load_flow(&spec) {
-        Ok(flow) => flow,
+    let (set, flow) = match load_flow(&spec) {
+        Ok(loaded) => loaded,
         Err(reason) => {
             result.error = Some(reason);
             return result;
@@ -769,7 +796,7 @@ fn run_file(path: &Path) -> FileResult {
         let at = case.at.as_ref().map(|(t, _)| t.as_str());
         let diff = match case_time(&flow, at) {
             Ok(now) => {
-                let played = play(&flow, case, now);
+                let played = play(&set, &flow, case, now);
                 covered.visits.extend(played.visits.iter().cloned());
                 covered.keys.extend(played.keys.iter().cloned());
                 diff(&case.expect, &played)
@@ -792,8 +819,43 @@ fn run_file(path: &Path) -> FileResult {
     result
 }
 
-/// The flow a spec tests, compiled as the server would.
-fn load_flow(spec: &Spec) -> Result<Flow, String> {
+/// The flow a spec tests, compiled as the server would, in a set with the flows it may call:
+/// the flows of its directory when it has `subflow` nodes (checked together, as the server
+/// checks them), else only itself.
+fn load_flow(spec: &Spec) -> Result<(FlowSet, Arc<Flow>), String> {
+    let flow = load_file(spec)?;
+    let id = flow.id.clone();
+    let set = if flow.calls_subflows {
+        let dir = spec
+            .flow
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        catalog::load_set(&[dir.to_owned()]).map(|(set, _)| set)
+    } else {
+        FlowSet::new(vec![flow])
+    };
+    let set = set.map_err(|diagnostics| {
+        let mut text = format!(
+            "{}: the flow and the flows it calls do not load together:",
+            spec.file
+        );
+        for d in &diagnostics {
+            let _ = write!(text, "\n  {d}");
+        }
+        text
+    })?;
+    let flow = set.latest(&id).map(Arc::clone).ok_or_else(|| {
+        format!(
+            "{}: flow '{id}' is not among the flows of its directory",
+            spec.file
+        )
+    })?;
+    Ok((set, flow))
+}
+
+/// The flow file a spec names, compiled.
+fn load_file(spec: &Spec) -> Result<Flow, String> {
     match catalog::load(std::slice::from_ref(&spec.flow)) {
         Ok(mut loaded) if loaded.flows.len() == 1 => Ok(loaded.flows.remove(0)),
         Ok(loaded) => Err(format!(
