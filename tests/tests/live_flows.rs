@@ -21,7 +21,13 @@ fn voice(answer: &Answer, action: &str) -> String {
 }
 
 fn flow_of(answer: &Answer) -> String {
-    answer.action_id().unwrap().split(':').next().unwrap().to_owned()
+    answer
+        .action_id()
+        .unwrap()
+        .split(':')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -45,7 +51,11 @@ async fn a_spanish_call_verifies_in_the_subflow_across_two_replicas_and_is_trans
 
     let welcome = call.start(&a).await;
     assert_eq!(welcome.node().as_deref(), Some("choose_language"));
-    assert!(welcome.spoken().contains("Para español"), "{}", welcome.spoken());
+    assert!(
+        welcome.spoken().contains("Para español"),
+        "{}",
+        welcome.spoken()
+    );
 
     // Spanish, on the other replica: the greeting (one branch of the split) and the menu, in
     // Spanish and the Spanish voice.
@@ -66,7 +76,11 @@ async fn a_spanish_call_verifies_in_the_subflow_across_two_replicas_and_is_trans
     let patient = call.press(&a, Some("1")).await;
     assert_eq!(flow_of(&patient), "verify");
     assert_eq!(patient.node().as_deref(), Some("patient_id"));
-    assert!(patient.spoken().contains("número de paciente"), "{}", patient.spoken());
+    assert!(
+        patient.spoken().contains("número de paciente"),
+        "{}",
+        patient.spoken()
+    );
     let birth = call.press(&b, Some("123456")).await;
     assert_eq!(birth.node().as_deref(), Some("birth_date"));
 
@@ -75,8 +89,15 @@ async fn a_spanish_call_verifies_in_the_subflow_across_two_replicas_and_is_trans
     assert_eq!(flow_of(&desk), "clinic");
     assert_eq!(desk.node().as_deref(), Some("desk"));
     assert_eq!(desk.actions(), ["say", "makeCall"]);
-    assert!(desk.spoken().contains("Le comunicamos"), "{}", desk.spoken());
-    assert_eq!(desk.params("makeCall").unwrap()["destination"], "+6531589338");
+    assert!(
+        desk.spoken().contains("Le comunicamos"),
+        "{}",
+        desk.spoken()
+    );
+    assert_eq!(
+        desk.params("makeCall").unwrap()["destination"],
+        "+6531589338"
+    );
 
     // The admin view of the session shows where it is and what it holds.
     let view = a
@@ -102,7 +123,10 @@ async fn split_branches_and_subflow_nodes_land_in_the_funnel() {
         assert_eq!(patient.node().as_deref(), Some("patient_id"));
         call.end(&http, "COMPLETED").await;
     }
-    let report = http.get("/v1/flows/clinic/report", Some(ADMIN)).await.json();
+    let report = http
+        .get("/v1/flows/clinic/report", Some(ADMIN))
+        .await
+        .json();
     let visits = |report: &serde_json::Value, node: &str| {
         report["nodes"]
             .as_array()
@@ -123,7 +147,10 @@ async fn split_branches_and_subflow_nodes_land_in_the_funnel() {
     assert!(long > 0 && short > 0, "{long} / {short}");
     assert_eq!(visits(&report, "verify_patient"), CALLS);
     // The sub-flow's nodes count under the sub-flow, where the calls also ended.
-    let verify = http.get("/v1/flows/verify/report", Some(ADMIN)).await.json();
+    let verify = http
+        .get("/v1/flows/verify/report", Some(ADMIN))
+        .await
+        .json();
     assert_eq!(visits(&verify, "patient_id"), CALLS, "{verify}");
     let exits = verify["nodes"]
         .as_array()
@@ -171,7 +198,12 @@ async fn a_call_inside_a_subflow_finishes_on_its_versions_after_a_reload() {
             "",
         )
         .await;
-    assert_eq!(reload.status, 200, "{}", String::from_utf8_lossy(&reload.body));
+    assert_eq!(
+        reload.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reload.body)
+    );
 
     // A new call gets the new versions ...
     let mut fresh = Call::new(CLINIC);
@@ -179,7 +211,11 @@ async fn a_call_inside_a_subflow_finishes_on_its_versions_after_a_reload() {
     fresh.press(&http, Some("1")).await;
     fresh.press(&http, Some("1")).await;
     let birth = fresh.press(&http, Some("123456")).await;
-    assert!(birth.spoken().starts_with("Your birthday"), "{}", birth.spoken());
+    assert!(
+        birth.spoken().starts_with("Your birthday"),
+        "{}",
+        birth.spoken()
+    );
 
     // ... and the call inside the sub-flow finishes on the versions it was on.
     let birth = call.press(&http, Some("123456")).await;
@@ -189,7 +225,10 @@ async fn a_call_inside_a_subflow_finishes_on_its_versions_after_a_reload() {
         birth.spoken()
     );
     let desk = call.press(&http, Some("01021990")).await;
-    assert_eq!(desk.params("makeCall").unwrap()["destination"], "+6531589338");
+    assert_eq!(
+        desk.params("makeCall").unwrap()["destination"],
+        "+6531589338"
+    );
 
     // A sub-flow call the new files break is refused with its file and line; the old flows
     // keep serving.
