@@ -12,8 +12,14 @@
 //!
 //! For what a person would see: [`browser`] (headless Chromium: DOM after scripts, screenshots
 //! and whether they are blank).
+//!
+//! For the faults of a network between a replica and Redis: [`proxy`] (a TCP relay that adds
+//! latency, cuts the link or holds its bytes).
 
 pub mod browser;
+pub mod proxy;
+
+pub use proxy::{LinkState, Proxy};
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -495,17 +501,27 @@ impl Call {
 /// A redis-server of one test, on a port of its own, killed when dropped.
 ///
 /// Never the machine's shared instance: each test starts its own, so tests can kill, restart
-/// and inspect it without disturbing one another. Nothing is persisted (`--save ""`), so a
-/// [`RedisServer::restart`] comes back empty, as a Redis that lost its data does.
+/// and inspect it without disturbing one another. By default nothing is persisted
+/// (`--save ""`), so a [`RedisServer::restart`] comes back empty, as a Redis that lost its
+/// data does; [`RedisServer::start_with`] can turn the AOF on, and each server has a directory
+/// of its own for it (and for a cluster node's `nodes.conf`).
 #[derive(Debug)]
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
+    extra: Vec<String>,
+    dir: tempfile_dir::TempDir,
 }
 
 impl RedisServer {
     /// Starts redis-server on a spare port and waits until it answers `PING`.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Like [`RedisServer::start`], with more arguments (after the defaults, so they override
+    /// them: `--appendonly yes`), kept for every [`RedisServer::restart`].
+    pub fn start_with(extra: &[&str]) -> Self {
         let found = Command::new("redis-server")
             .arg("--version")
             .stdout(Stdio::null())
@@ -517,12 +533,18 @@ impl RedisServer {
             "redis-server is not installed or not on PATH: install it (apt-get install \
              redis-server) to run the replica tests; they start their own server on a spare port"
         );
-        // A spare port can be taken by another test between the probe and the bind: try others.
+        let dir = std::env::temp_dir().join(format!("switchboard-redis-{}", uuid()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory for redis-server");
+        let mut server = Self {
+            port: 0,
+            child: None,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            dir: tempfile_dir::TempDir(dir),
+        };
+        // A spare port can be taken by another test between the probe and the bind (or, for a
+        // cluster node, its bus port, +10000): try others.
         for _ in 0..5 {
-            let mut server = Self {
-                port: spare_port(),
-                child: None,
-            };
+            server.port = spare_port();
             if server.spawn() {
                 return server;
             }
@@ -590,7 +612,8 @@ impl RedisServer {
             .args(["--appendonly", "no"])
             .args(["--daemonize", "no"])
             .arg("--dir")
-            .arg(std::env::temp_dir())
+            .arg(&self.dir.0)
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
