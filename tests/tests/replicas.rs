@@ -1165,8 +1165,16 @@ async fn redis_killed_and_restarted_with_its_aof_under_load_keeps_every_state_an
 /// Every session key stored and its version.
 fn versions(redis: &RedisServer) -> Vec<(String, u64)> {
     let mut con = redis.connect();
-    let Resp::Array(Some(keys)) = con.command(&["KEYS", &format!("{PREFIX}:*")]) else {
-        panic!("KEYS did not answer an array");
+    // A restarted Redis answers LOADING until it has read its AOF.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let keys = loop {
+        match con.command(&["KEYS", &format!("{PREFIX}:*")]) {
+            Resp::Array(Some(keys)) => break keys,
+            Resp::Error(e) if e.starts_with("LOADING") && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => panic!("KEYS answered {other:?}"),
+        }
     };
     keys.into_iter()
         .filter_map(|key| match key {

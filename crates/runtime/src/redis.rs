@@ -731,6 +731,15 @@ impl RedisStore {
     }
 
     async fn probe(&self) -> Result<(), StoreError> {
+        // While Redis is down, each probe gets a new connection: a connection manager whose
+        // reconnect failed answers the next command with that old failure and only then
+        // reconnects, in the background, so reusing it would see Redis back one probe late
+        // (up to 2 s more) after a refused or closed connection.
+        if !self.is_reachable()
+            && let Link::Single(single) = &self.link
+        {
+            single.reset();
+        }
         let command = ::redis::cmd("PING");
         match self
             .timed(Command::Ping, async {
