@@ -14,6 +14,9 @@
 //! * `webhook/call_received`: parse + route by number + new session + `step` + serialize, for
 //!   the `CALL_RECEIVED` that starts a call.
 
+// `criterion_group!` defines a public function it cannot document.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use Input::{Keys, Silence, Start, Transfer};
 use switchboard_runtime::Record;
-use switchboard_runtime::redis::RedisStore;
+use switchboard_runtime::redis_store::RedisStore;
 use switchboard_tests::{
     Answer, Balancer, Call, Proxy, RedisConnection, RedisServer, Resp, Server, uuid,
 };

@@ -295,7 +295,12 @@ impl Compiler<'_> {
     }
 
     fn repeat(&mut self, node: &yaml::Node) -> Option<Repetition> {
-        let n = self.uint(node, "repeat", 1, 3)?;
+        let n = self.uint(
+            node,
+            "repeat",
+            Repetition::MIN.into(),
+            Repetition::MAX.into(),
+        )?;
         Repetition::new(n).ok()
     }
 
@@ -916,7 +921,7 @@ impl Compiler<'_> {
                                 continue;
                             };
                             if digits.is_empty()
-                                || digits.len() > 25
+                                || digits.len() > usize::from(DigitCount::MAX)
                                 || !digits
                                     .bytes()
                                     .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')
@@ -1015,12 +1020,22 @@ impl Compiler<'_> {
             }
         };
         let max_digits = match get("max_digits") {
-            Some(n) => self.uint(n, "max_digits", 1, 25),
-            None => Some(25),
+            Some(n) => self.uint(
+                n,
+                "max_digits",
+                DigitCount::MIN.into(),
+                DigitCount::MAX.into(),
+            ),
+            None => Some(DigitCount::MAX.into()),
         };
         let min_digits = match get("min_digits") {
-            Some(n) => self.uint(n, "min_digits", 1, 25),
-            None => Some(1),
+            Some(n) => self.uint(
+                n,
+                "min_digits",
+                DigitCount::MIN.into(),
+                DigitCount::MAX.into(),
+            ),
+            None => Some(DigitCount::MIN.into()),
         };
         let mut digits_ok = true;
         if let (Some(min), Some(max)) = (min_digits, max_digits)

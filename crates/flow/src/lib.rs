@@ -25,7 +25,7 @@ pub mod state;
 pub mod template;
 pub mod yaml;
 
-pub use compile::{Compiled, Diagnostic, Severity, compile};
+pub use compile::{Compiled, DEFAULT_VOICE, Diagnostic, Severity, compile};
 pub use engine::{Disposition, Event, Reply, Signal, Trace, TransferResult, step};
 pub use model::{Flow, FlowVersion, NodeId, NodeKind, Target};
 pub use set::FlowSet;

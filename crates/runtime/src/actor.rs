@@ -147,7 +147,7 @@ impl Handler<End> for SessionActor {
                     .store
                     .end(&session)
                     .await
-                    .map_err(|e| RuntimeError::Store(e.0))?;
+                    .map_err(RuntimeError::from)?;
                 let record = match (stored, cached) {
                     (Some(stored), Some(cached)) if cached.version > stored.version => Some(cached),
                     (Some(stored), _) => Some(stored),
@@ -213,7 +213,7 @@ async fn deliver(
                 Some(record)
             }
             Ok(None) => None,
-            Err(err) => return (None, Err(RuntimeError::Store(err.0))),
+            Err(err) => return (None, Err(RuntimeError::Store(err))),
         },
     };
     // The first event of an outbound call: the session registered under its ticket.
@@ -227,7 +227,7 @@ async fn deliver(
             .await
         {
             Ok(found) => registered = found,
-            Err(err) => return (None, Err(RuntimeError::Store(err.0))),
+            Err(err) => return (None, Err(RuntimeError::Store(err))),
         }
     }
     let event = match action.call_status {
@@ -331,7 +331,7 @@ async fn deliver(
                 }
                 record = current;
             }
-            Err(err) => return (None, Err(RuntimeError::Store(err.0))),
+            Err(err) => return (None, Err(RuntimeError::Store(err))),
         }
     }
     (None, Err(RuntimeError::Conflict))

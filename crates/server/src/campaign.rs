@@ -31,21 +31,9 @@ use tokio::sync::Notify;
 
 use crate::outbound::{CallError, CallRequest, Dialer};
 
-/// The time, for the schedule.
-pub trait Clock: Send + Sync + std::fmt::Debug {
-    /// Now.
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The system clock.
-#[derive(Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
+/// The time, for the schedule: the runtime's clock, so calling windows and business hours
+/// are judged by one clock.
+pub use switchboard_runtime::clock::{Clock, SystemClock};
 
 /// What one row got.
 #[derive(Debug, Clone, Default, Serialize)]

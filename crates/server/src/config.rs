@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use switchboard_runtime::redis::RecordFormat;
+use switchboard_runtime::redis_store::RecordFormat;
 
 /// Every key, with its environment variable and a one-line description (for errors and docs).
 pub const KEYS: &[(&str, &str)] = &[
@@ -110,6 +110,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "outbound_from",
         "default caller id of outbound calls, E.164",
     ),
+    (
+        "clock_start",
+        "for tests and rehearsals: the server's clock starts at this RFC 3339 time and runs from there (business hours, calling windows)",
+    ),
 ];
 
 /// The server's configuration.
@@ -178,6 +182,9 @@ pub struct Config {
     pub callflows: Option<switchboard_outbound::ApiConfig>,
     /// Default caller id of outbound calls.
     pub outbound_from: Option<String>,
+    /// For tests and rehearsals: the time the server's clock reads at start; `None`, the
+    /// system clock.
+    pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// How log lines are written.
@@ -191,6 +198,10 @@ pub enum LogFormat {
 
 impl Default for Config {
     fn default() -> Self {
+        // The runtime's and the store's defaults are the server's: defined once, there.
+        let runtime = switchboard_runtime::RuntimeConfig::default();
+        let redis = switchboard_runtime::redis_store::RedisConfig::default();
+        let http = crate::conn::HttpLimits::default();
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             flows: None,
@@ -198,33 +209,32 @@ impl Default for Config {
             redis_url: None,
             redis_cluster: false,
             redis_ca_file: None,
-            redis_prefix: "switchboard".to_owned(),
+            redis_prefix: redis.prefix,
             redis_compress: false,
             redis_record_format: RecordFormat::Binary,
-            session_ttl: Duration::from_secs(2 * 3600),
-            shards: 0,
-            mailbox: 16,
-            idle_timeout: Duration::from_secs(600),
-            max_sessions: 500_000,
+            session_ttl: redis.ttl,
+            shards: runtime.shards,
+            mailbox: runtime.mailbox,
+            idle_timeout: runtime.idle_timeout,
+            max_sessions: runtime.max_sessions,
             body_limit: 64 * 1024,
-            max_header_bytes: crate::conn::HttpLimits::default().max_header_bytes,
-            max_headers: crate::conn::HttpLimits::default().max_headers,
-            header_read_timeout: crate::conn::HttpLimits::default().header_read_timeout,
-            max_connections: crate::conn::HttpLimits::default().max_connections,
-            request_timeout: Duration::from_secs(5),
+            max_header_bytes: http.max_header_bytes,
+            max_headers: http.max_headers,
+            header_read_timeout: http.header_read_timeout,
+            max_connections: http.max_connections,
+            request_timeout: runtime.request_timeout,
             shutdown_grace: Duration::from_secs(10),
             webhook_auth: None,
             admin_token: None,
             allow_ips: Vec::new(),
             trusted_proxy_header: None,
-            fallback_text: "Sorry, this number is not in service. Goodbye.".to_owned(),
-            apology_text:
-                "We are sorry, we could not continue your call. Please call again. Goodbye."
-                    .to_owned(),
-            voice: "en-US-BenjaminRUS".to_owned(),
+            fallback_text: runtime.fallback_text,
+            apology_text: runtime.apology_text,
+            voice: runtime.voice,
             log_format: LogFormat::Text,
             callflows: None,
             outbound_from: None,
+            clock_start: None,
         }
     }
 }
@@ -413,6 +423,7 @@ impl Config {
         p.parse_opt("outbound_from", &mut c.outbound_from, |s| {
             switchboard_outbound::list::normalize(s)
         })?;
+        p.parse_opt("clock_start", &mut c.clock_start, parse_time)?;
         if c.idle_timeout.is_zero()
             || c.request_timeout.is_zero()
             || c.session_ttl.is_zero()
@@ -550,21 +561,28 @@ fn parse_count(s: &str, min: usize, max: usize) -> Result<usize, String> {
     }
 }
 
-/// `500ms`, `10s`, `10m`, `2h`.
+/// `500ms`, `10s`, `10m`, `2h`, and whatever else `humantime` reads (`1h 30m`, `2days`); a
+/// space between the number and its unit is allowed (`10 s`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let err =
-        || format!("{s:?} is not a duration; write a number and a unit: 500ms, 10s, 10m or 2h");
-    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
-    let (digits, unit) = s.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| err())?;
-    let ms = match unit.trim() {
-        "ms" => n,
-        "s" => n.saturating_mul(1000),
-        "m" | "min" => n.saturating_mul(60_000),
-        "h" => n.saturating_mul(3_600_000),
-        _ => return Err(err()),
-    };
-    Ok(Duration::from_millis(ms))
+    let text = s.trim();
+    humantime::parse_duration(text)
+        .or_else(|first| {
+            let joined: String = text.split_whitespace().collect();
+            humantime::parse_duration(&joined).map_err(|_| first)
+        })
+        .map_err(|e| {
+            format!(
+                "{s:?} is not a duration ({e}); write a number and a unit: 500ms, 10s, 10m or 2h"
+            )
+        })
+}
+
+fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| {
+            format!("{s:?} is not an RFC 3339 time ({e}); write e.g. 2026-01-05T09:30:00+08:00")
+        })
 }
 
 fn parse_redis_url(s: &str) -> Result<String, String> {
@@ -802,8 +820,13 @@ mod tests {
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert!(parse_duration("2d").is_err());
+        assert_eq!(parse_duration("10min"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("10 s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
         assert!(parse_duration("s").is_err());
+        assert!(parse_duration("10").is_err(), "a unit is required");
+        let err = parse_duration("10 parsecs").unwrap_err();
+        assert!(err.contains("write a number and a unit"), "{err}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_flow::Diagnostic;
-use switchboard_runtime::redis::{RedisConfig, RedisStore};
+use switchboard_runtime::redis_store::{RedisConfig, RedisStore};
 use switchboard_runtime::{MemoryStore, Runtime, RuntimeConfig, SessionStore};
 use switchboard_telemetry::{BuildInfo, Telemetry};
 use tokio::net::TcpListener;
@@ -36,10 +36,10 @@ pub enum StartError {
     },
     /// The store could not be set up.
     #[error("the session store could not be set up: {0}")]
-    Store(String),
+    Store(#[from] switchboard_runtime::redis_store::OpenError),
     /// The runtime could not start.
     #[error("the session runtime could not start: {0}")]
-    Runtime(String),
+    Runtime(#[from] switchboard_runtime::StartError),
     /// Metrics could not be set up.
     #[error("metrics could not be set up: {0}")]
     Telemetry(String),
@@ -61,10 +61,15 @@ pub fn build_info() -> BuildInfo {
 /// Builds the shared state: installs metrics, loads the flows, opens the store, starts the
 /// runtime. Must run inside a tokio runtime (the Redis store spawns its connection tasks).
 pub fn build(config: &Config) -> Result<Arc<App>, StartError> {
-    build_with_clock(config, Arc::new(crate::campaign::SystemClock))
+    let clock: Arc<dyn crate::campaign::Clock> = match config.clock_start {
+        Some(start) => Arc::new(switchboard_runtime::clock::ShiftedClock::starting_at(start)),
+        None => Arc::new(crate::campaign::SystemClock),
+    };
+    build_with_clock(config, clock)
 }
 
-/// [`build`] with the campaigns on `clock` (a test moves it across calling windows).
+/// [`build`] with the flows and the campaigns on `clock` (a test moves it across business
+/// hours and calling windows).
 pub fn build_with_clock(
     config: &Config,
     clock: Arc<dyn crate::campaign::Clock>,
@@ -72,6 +77,11 @@ pub fn build_with_clock(
     // First: the Redis store takes its metric handles when it is built.
     let telemetry =
         Telemetry::install(build_info()).map_err(|e| StartError::Telemetry(e.to_string()))?;
+    telemetry.register_refusals(
+        crate::http::webhook::AUTH_FAILURE_REASONS,
+        crate::http::webhook::BAD_REQUEST_REASONS,
+    );
+    register_outbound_series();
     let source = FlowSource::new(config.flows.clone());
     let (flows, warnings) = source.load().map_err(|diagnostics| StartError::Flows {
         origin: source.describe(),
@@ -83,8 +93,7 @@ pub fn build_with_clock(
     tracing::info!(flows = flows.len(), source = %source.describe(), "flows loaded");
     telemetry.on_flows(&flows);
     let store = open_store(config)?;
-    let runtime = Runtime::start(runtime_config(config), flows, store)
-        .map_err(|e| StartError::Runtime(e.to_string()))?;
+    let runtime = Runtime::start(runtime_config(config, Arc::clone(&clock)), flows, store)?;
     Ok(Arc::new(App {
         runtime: Arc::new(runtime),
         flows: source,
@@ -123,7 +132,30 @@ fn dialer(config: &Config) -> Result<crate::outbound::Dialer, StartError> {
     ))
 }
 
-fn runtime_config(config: &Config) -> RuntimeConfig {
+/// Registers the outbound and campaign counters at zero for their usual label values, so they
+/// exist before the first call is placed (a rate over them is 0, not "no data"). Rarer values
+/// (an HTTP status of the API) appear when first counted.
+fn register_outbound_series() {
+    use switchboard_telemetry::catalogue;
+    for result in ["created", "unreachable", "timeout"] {
+        metrics::counter!(catalogue::OUTBOUND_REQUESTS, "result" => result).increment(0);
+    }
+    metrics::counter!(catalogue::CAMPAIGN_ROWS).increment(0);
+    metrics::counter!(catalogue::CAMPAIGN_ATTEMPTS).increment(0);
+    for outcome in [
+        "COMPLETED",
+        "BUSY",
+        "NO_ANSWER",
+        "FAILED",
+        "CANCELED",
+        "REJECTED",
+        "TRANSIENT",
+    ] {
+        metrics::counter!(catalogue::CAMPAIGN_ROWS_DONE, "outcome" => outcome).increment(0);
+    }
+}
+
+fn runtime_config(config: &Config, clock: Arc<dyn crate::campaign::Clock>) -> RuntimeConfig {
     RuntimeConfig {
         shards: config.shards,
         mailbox: config.mailbox,
@@ -133,6 +165,7 @@ fn runtime_config(config: &Config) -> RuntimeConfig {
         apology_text: config.apology_text.clone(),
         voice: config.voice.clone(),
         request_timeout: config.request_timeout,
+        clock,
     }
 }
 
@@ -147,8 +180,7 @@ fn open_store(config: &Config) -> Result<Arc<dyn SessionStore>, StartError> {
             format: config.redis_record_format,
             ca_file: config.redis_ca_file.clone(),
             ..RedisConfig::default()
-        })
-        .map_err(|e| StartError::Store(e.to_string()))?;
+        })?;
         return Ok(store);
     }
     let store = MemoryStore::new(config.session_ttl);

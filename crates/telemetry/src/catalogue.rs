@@ -101,6 +101,8 @@ names! {
     MAILBOX_FULL = "switchboard_mailbox_full_total";
     /// Compare-and-set conflicts on the session store.
     STORE_CONFLICTS = "switchboard_store_conflicts_total";
+    /// Webhooks refused with a 503 because the session store failed, by kind of failure.
+    STORE_ERRORS = "switchboard_store_errors_total";
     /// Session actors per shard.
     SHARD_ACTORS = "switchboard_shard_actors";
     /// Flow loads and reloads by result.
@@ -296,6 +298,12 @@ pub const CATALOGUE: &[MetricDoc] = &[
         Counter,
         &[],
         "Webhooks refused with 503 because the session's mailbox was full.",
+    ),
+    own(
+        STORE_ERRORS,
+        Counter,
+        &["kind"],
+        "Webhooks answered 503 because the session store failed, by kind (timeout, connection, busy, protocol, codec, backlog).",
     ),
     own(
         STORE_CONFLICTS,

@@ -315,3 +315,51 @@ fn spawn_reload_on_sighup(app: &std::sync::Arc<http::App>) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    /// The `[default: X]` of a flag's help is the default itself: given explicitly, X changes
+    /// nothing. So the help cannot drift from `Config::default()`, where the defaults live.
+    #[test]
+    fn the_defaults_in_the_help_are_the_configs_defaults() {
+        let descriptive = ["flows", "redis_ca_file"];
+        let mut checked = 0;
+        for arg in Cli::command().get_arguments() {
+            let key = arg.get_id().as_str().to_owned();
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            let Some((_, rest)) = help.split_once("[default: ") else {
+                continue;
+            };
+            let Some((value, _)) = rest.split_once(']') else {
+                continue;
+            };
+            let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
+            if descriptive.contains(&key.as_str()) {
+                continue;
+            }
+            let mut values = Values::new();
+            values
+                .set(&key, value.clone(), Source::Flag(format!("--{key}")))
+                .unwrap();
+            let config = Config::from_values(&values)
+                .unwrap_or_else(|e| panic!("--{key}'s default {value:?} does not parse: {e}"));
+            assert_eq!(
+                config,
+                Config::default(),
+                "--{key}'s help says [default: {value}], which is not Config::default()"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 15, "only {checked} defaults found in the help");
+    }
+}
