@@ -11,9 +11,12 @@
 //!   serves any webhook.
 //! * [`outbound`]: registering a session before the Callflows API call that places it.
 //! * [`catalog`]: reading flow files from disk into a [`switchboard_flow::FlowSet`].
+//! * [`fetch`]: the HTTP client that performs fetch nodes' requests for the actor
+//!   ([`FetchConfig`]).
 
 mod actor;
 pub mod catalog;
+pub mod fetch;
 pub mod outbound;
 pub mod redis;
 pub mod registry;
@@ -25,6 +28,7 @@ use bytes::Bytes;
 use switchboard_flow::{Flow, Trace};
 use switchboard_protocol::{Callflow, SessionStatus};
 
+pub use fetch::{FetchConfig, Fetched, Fetcher};
 pub use registry::{Counters, Runtime, RuntimeConfig, SessionView};
 pub use store::{MemoryStore, Record, SessionStore, StoreError};
 

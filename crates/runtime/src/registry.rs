@@ -57,6 +57,8 @@ pub struct RuntimeConfig {
     pub voice: String,
     /// How long one webhook may wait for its session's actor.
     pub request_timeout: Duration,
+    /// How fetch nodes' requests are made.
+    pub fetch: crate::FetchConfig,
 }
 
 impl Default for RuntimeConfig {
@@ -72,6 +74,7 @@ impl Default for RuntimeConfig {
                     .to_owned(),
             voice: "en-US-BenjaminRUS".to_owned(),
             request_timeout: Duration::from_secs(5),
+            fetch: crate::FetchConfig::default(),
         }
     }
 }
@@ -144,6 +147,8 @@ pub(crate) struct Shared {
     voice: VoiceProfile,
     /// The time base of [`Slot::last_active`].
     epoch: Instant,
+    /// Performs fetch nodes' requests.
+    pub(crate) fetcher: crate::fetch::Fetcher,
 }
 
 impl Shared {
@@ -245,6 +250,8 @@ impl Runtime {
             .map_err(|_| RuntimeError::Config("the actor system failed to start".to_owned()))?;
         let handles: Vec<ArbiterHandle> = arbiters.iter().map(Arbiter::handle).collect();
         let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
+        let fetcher =
+            crate::fetch::Fetcher::new(config.fetch.clone()).map_err(RuntimeError::Config)?;
         let shared = Arc::new(Shared {
             config,
             store,
@@ -254,6 +261,7 @@ impl Runtime {
             shard_actors: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
             voice,
             epoch: Instant::now(),
+            fetcher,
         });
         for (index, shard) in handles.iter().enumerate() {
             // First on each shard's queue, so it runs before any webhook the shard serves.

@@ -72,7 +72,9 @@ pub fn build_with_clock(
     // First: the Redis store takes its metric handles when it is built.
     let telemetry =
         Telemetry::install(build_info()).map_err(|e| StartError::Telemetry(e.to_string()))?;
-    let source = FlowSource::new(config.flows.clone());
+    let source = FlowSource::new(config.flows.clone()).with_options(switchboard_flow::Options {
+        fetch_env: config.fetch_env.clone(),
+    });
     let (flows, warnings) = source.load().map_err(|diagnostics| StartError::Flows {
         origin: source.describe(),
         diagnostics,
@@ -83,7 +85,7 @@ pub fn build_with_clock(
     tracing::info!(flows = flows.len(), source = %source.describe(), "flows loaded");
     telemetry.on_flows(&flows);
     let store = open_store(config)?;
-    let runtime = Runtime::start(runtime_config(config), flows, store)
+    let runtime = Runtime::start(runtime_config(config)?, flows, store)
         .map_err(|e| StartError::Runtime(e.to_string()))?;
     Ok(Arc::new(App {
         runtime: Arc::new(runtime),
@@ -123,8 +125,22 @@ fn dialer(config: &Config) -> Result<crate::outbound::Dialer, StartError> {
     ))
 }
 
-fn runtime_config(config: &Config) -> RuntimeConfig {
-    RuntimeConfig {
+fn runtime_config(config: &Config) -> Result<RuntimeConfig, StartError> {
+    // The allow-listed values, read once: a missing one is a start-up error, not a failed call.
+    let mut env = std::collections::BTreeMap::new();
+    for name in &config.fetch_env {
+        match std::env::var(name) {
+            Ok(value) => {
+                env.insert(name.clone(), value);
+            }
+            Err(_) => {
+                return Err(StartError::Runtime(format!(
+                    "fetch_env allow-lists {name}, but the environment has no {name}; set it or remove it from fetch_env"
+                )));
+            }
+        }
+    }
+    Ok(RuntimeConfig {
         shards: config.shards,
         mailbox: config.mailbox,
         idle_timeout: config.idle_timeout,
@@ -133,7 +149,13 @@ fn runtime_config(config: &Config) -> RuntimeConfig {
         apology_text: config.apology_text.clone(),
         voice: config.voice.clone(),
         request_timeout: config.request_timeout,
-    }
+        fetch: switchboard_runtime::FetchConfig {
+            max_body: config.fetch_max_body,
+            per_host: config.fetch_per_host,
+            answer_budget: config.answer_budget,
+            env,
+        },
+    })
 }
 
 fn open_store(config: &Config) -> Result<Arc<dyn SessionStore>, StartError> {
