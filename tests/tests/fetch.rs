@@ -99,6 +99,14 @@ async fn answer(request: Request<Incoming>, seen: &Mutex<Seen>) -> Response<Full
                 br#"{"balance": 77, "owner": {"name": "Dup"}}"#.to_vec(),
             )
         }
+        "88888888" => {
+            // Within the node's timeout_ms (1500), but not within a 1 s answer budget.
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            (
+                200,
+                br#"{"balance": 88, "owner": {"name": "Late"}}"#.to_vec(),
+            )
+        }
         _ => (404, b"{}".to_vec()),
     };
     Response::builder()
@@ -282,11 +290,15 @@ async fn a_backend_slower_than_the_timeout_takes_on_timeout() {
 
 #[tokio::test]
 async fn the_answer_budget_cuts_a_fetch_short() {
-    // timeout_ms is 1500, but the webhook must be answered within 1 s: the fetch gets
-    // 900 ms and the call takes on_timeout although the backend would have answered.
-    let setup = setup_with(None, &["--answer-budget", "1s"]).await;
-    let (_, answer) = look_up(&setup, "77777777").await;
+    // timeout_ms is 1500 and the backend answers in 1.2 s, but the webhook must be answered
+    // within 1 s: the fetch gets 900 ms and the call takes on_timeout.
+    let tight = setup_with(None, &["--answer-budget", "1s"]).await;
+    let (_, answer) = look_up(&tight, "88888888").await;
     assert_eq!(answer.spoken(), "Our systems are slow today.");
+    // With the default budget (3 s) the same answer is in time.
+    let roomy = setup().await;
+    let (_, answer) = look_up(&roomy, "88888888").await;
+    assert_eq!(answer.spoken(), "Hello Late, your balance is 88 dollars.");
 }
 
 #[tokio::test]
