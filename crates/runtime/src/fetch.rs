@@ -135,7 +135,8 @@ impl Fetcher {
             timed.push((pending.node, started.elapsed()));
             let outcome = answer.outcome();
             if let FetchOutcome::Failed(failure) = outcome {
-                tracing::warn!(flow = %flow.id, node = %node, url = %pending.request.url, ?failure, "fetch failed");
+                // No URL: after templating it may hold what the caller entered.
+                tracing::warn!(flow = %flow.id, node = %node, ?failure, "fetch failed");
             }
             match resume(flow, state, pending, outcome, Utc::now()) {
                 Step::Reply(reply) => {
