@@ -67,6 +67,8 @@ pub struct Cli {
 }
 
 /// Subcommands.
+// Parsed once at start-up: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the 8x8 Callflows API and play each created call against a webhook URL.

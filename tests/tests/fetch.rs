@@ -211,14 +211,15 @@ async fn a_balance_is_looked_up_and_spoken() {
         "Hello Ana, your balance is 1520.75 dollars."
     );
     assert_eq!(answer.actions(), ["say", "hangup"]);
-    let seen = setup.seen.lock().unwrap();
-    assert_eq!(seen.hits.get("/accounts/11111111"), Some(&1));
-    // The allow-listed secret reached the backend, and the POST carried an idempotency key
-    // naming the session.
-    assert_eq!(seen.tokens, [SECRET]);
-    assert_eq!(seen.keys.len(), 1);
-    assert!(seen.keys[0].starts_with(&call.session), "{:?}", seen.keys);
-    drop(seen);
+    {
+        let seen = setup.seen.lock().unwrap();
+        assert_eq!(seen.hits.get("/accounts/11111111"), Some(&1));
+        // The allow-listed secret reached the backend, and the POST carried an idempotency
+        // key naming the session.
+        assert_eq!(seen.tokens, [SECRET]);
+        assert_eq!(seen.keys.len(), 1);
+        assert!(seen.keys[0].starts_with(&call.session), "{:?}", seen.keys);
+    }
 
     // The secret is nowhere a person or a scraper could read it.
     let http = setup.server.http();

@@ -164,6 +164,7 @@ mod tests {
     fn check_reports_unreadable_paths_with_exit_2() {
         let args = CheckArgs {
             paths: vec![PathBuf::from("/nonexistent/flows")],
+            fetch_env: Vec::new(),
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         assert_eq!(check(&args, &mut out, &mut err), Outcome::Failed);

@@ -1003,6 +1003,16 @@ mod tests {
     }
 
     fn simulate_with(file: &Path, digits: Option<&str>, stdin: &str) -> (Outcome, String, String) {
+        simulate_mocked(file, digits, stdin, Vec::new(), 0)
+    }
+
+    fn simulate_mocked(
+        file: &Path,
+        digits: Option<&str>,
+        stdin: &str,
+        mock: Vec<String>,
+        mock_delay: u64,
+    ) -> (Outcome, String, String) {
         let args = SimulateArgs {
             file: file.to_owned(),
             digits: digits.map(str::to_owned),
@@ -1012,6 +1022,10 @@ mod tests {
             caller: DEFAULT_CALLER.to_owned(),
             called: None,
             at: None,
+            mock,
+            mock_status: 200,
+            mock_delay,
+            fetch_env: Vec::new(),
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let monday_morning = parse_time("2026-11-23T10:00:00+08:00").unwrap();
@@ -1087,6 +1101,33 @@ mod tests {
     }
 
     #[test]
+    fn a_fetch_is_answered_from_a_mock_file_or_times_out_after_its_delay() {
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let flow = repo.join("flows/lookup/balance.yaml");
+        let mock = format!(
+            "http://127.0.0.1:8091/accounts/={}",
+            repo.join("loadtest/accounts-12345678.json").display()
+        );
+        let (outcome, out, err) =
+            simulate_mocked(&flow, Some("12345678#"), "", vec![mock.clone()], 0);
+        assert_eq!(outcome, Outcome::Success, "{out}{err}");
+        assert!(
+            out.contains("fetch 'lookup': GET http://127.0.0.1:8091/accounts/12345678"),
+            "{out}"
+        );
+        assert!(
+            out.contains("Hello Ana. Your balance is 1520.75 pounds."),
+            "{out}"
+        );
+        let (_, out, _) = simulate_mocked(&flow, Some("12345678#"), "", vec![mock], 2000);
+        assert!(out.contains("past the node's timeout_ms (1500)"), "{out}");
+        assert!(
+            out.contains("Sorry, we cannot look up your balance right now."),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn a_callflow_the_platform_would_reject_is_shown_loudly_and_counted() {
         let file = flows_dir().join("restaurant.yaml");
         let loaded = catalog::load(&[file]).unwrap();
@@ -1099,6 +1140,13 @@ mod tests {
             transfer: TransferChoice::Answered,
             script: Script::Listed(VecDeque::new()),
             violations: 0,
+            backend: Backend {
+                mocks: Vec::new(),
+                status: 200,
+                delay_ms: 0,
+                env: BTreeMap::new(),
+                live: None,
+            },
         };
         // Nothing may follow a hangup (-1012): not a callflow `step` makes, but the check
         // must catch it if one ever does.
