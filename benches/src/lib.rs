@@ -30,6 +30,15 @@ pub fn restaurant() -> Flow {
     }
 }
 
+/// `flows/lookup/balance.yaml`: a capture, then a fetch node (the look-up bench).
+pub fn balance() -> Flow {
+    let source = include_str!("../../flows/lookup/balance.yaml");
+    match compile(source, "flows/lookup/balance.yaml") {
+        Ok(compiled) => compiled.flow,
+        Err(diagnostics) => panic!("balance.yaml does not compile: {diagnostics:?}"),
+    }
+}
+
 /// A `CALL_ACTION` body as the platform sends it; `status_fields` is the JSON for
 /// `callStatus`, `eventData`, `sipCode` and `clientActionId`.
 pub fn call_action_body(event_id: &str, status_fields: &str) -> Vec<u8> {

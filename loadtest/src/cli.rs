@@ -67,10 +67,28 @@ pub struct Cli {
 }
 
 /// Subcommands.
+// Parsed once at start-up: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the 8x8 Callflows API and play each created call against a webhook URL.
     Emulate(EmulateArgs),
+    /// Serve JSON from a file, as the backend of flows' fetch nodes.
+    Backend(BackendArgs),
+}
+
+/// Flags of `switchboard-loadgen backend`.
+#[derive(Debug, Args)]
+pub struct BackendArgs {
+    /// Address to serve on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8091")]
+    pub listen: SocketAddr,
+    /// JSON object of request paths to answers, e.g. loadtest/accounts.json.
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// Hold every answer back this many milliseconds (a slow backend).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub delay_ms: u64,
 }
 
 /// Flags of a load run.

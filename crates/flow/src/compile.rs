@@ -18,6 +18,8 @@ use crate::model::{
 use crate::template::{Template, is_var_name};
 use crate::yaml::{self, Pos, Value};
 
+mod fetch;
+
 /// The voice used when a flow sets none.
 pub const DEFAULT_VOICE: &str = "en-US-BenjaminRUS";
 /// Longest flow id (keeps `clientActionId` under 128 characters).
@@ -73,9 +75,25 @@ pub struct Compiled {
     pub warnings: Vec<Diagnostic>,
 }
 
+/// What the server lets flows use.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The environment variables fetch nodes may read as `{{env.NAME}}` (`fetch_env`).
+    pub fetch_env: Vec<String>,
+}
+
 /// Compiles one flow. `file` only names the source in messages. On failure, returns every
 /// diagnostic, errors and warnings, sorted by position.
 pub fn compile(source: &str, file: &str) -> Result<Compiled, Vec<Diagnostic>> {
+    compile_with(source, file, &Options::default())
+}
+
+/// [`compile`] with the server's [`Options`].
+pub fn compile_with(
+    source: &str,
+    file: &str,
+    options: &Options,
+) -> Result<Compiled, Vec<Diagnostic>> {
     let root = match yaml::parse(source) {
         Ok(root) => root,
         Err(err) => {
@@ -92,6 +110,8 @@ pub fn compile(source: &str, file: &str) -> Result<Compiled, Vec<Diagnostic>> {
         file,
         diagnostics: Vec::new(),
         node: None,
+        options,
+        fetch_defaults: fetch::FetchDefaults::default(),
     };
     let flow = c.flow(&root, FlowVersion::of(source));
     let mut diagnostics = c.diagnostics;
@@ -112,6 +132,9 @@ struct Compiler<'f> {
     diagnostics: Vec<Diagnostic>,
     /// The node being compiled, named in every message.
     node: Option<String>,
+    options: &'f Options,
+    /// The flow's `fetch:` defaults, read before the nodes.
+    fetch_defaults: fetch::FetchDefaults,
 }
 
 impl Compiler<'_> {
@@ -341,6 +364,7 @@ impl Compiler<'_> {
                 "timezone",
                 "start",
                 "nodes",
+                "fetch",
             ],
         )?;
         let get = |key: &str| top.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
@@ -420,6 +444,9 @@ impl Compiler<'_> {
             }
         }
         let timezone = get("timezone").map_or(Some(Tz::UTC), |n| self.timezone(n));
+        if let Some(node) = get("fetch") {
+            self.fetch_defaults = self.fetch_defaults(node);
+        }
 
         let Some(nodes_node) = get("nodes") else {
             self.error(root.pos, "the flow has no 'nodes'");
@@ -530,6 +557,7 @@ impl Compiler<'_> {
             index,
         };
         self.check_graph(&flow);
+        self.check_fetch_vars(&flow);
         Some(flow)
     }
 
@@ -575,8 +603,8 @@ impl Compiler<'_> {
         defaults: &Speech,
         tz: Tz,
     ) -> Option<NodeKind> {
-        const KINDS: [&str; 7] = [
-            "menu", "say", "play", "transfer", "capture", "branch", "set",
+        const KINDS: [&str; 8] = [
+            "menu", "say", "play", "transfer", "capture", "branch", "set", "fetch",
         ];
         let Value::Map(pairs) = &value.value else {
             self.error(
@@ -628,6 +656,14 @@ impl Compiler<'_> {
             ],
             "capture" => &["capture", "next", "description"],
             "branch" => &["branch", "default", "description"],
+            "fetch" => &[
+                "fetch",
+                "next",
+                "on_error",
+                "on_timeout",
+                "cases",
+                "description",
+            ],
             _ => &["set", "next", "description"],
         };
         let entries = self.mapping(value, &format!("a {kind} node"), allowed)?;
@@ -702,6 +738,9 @@ impl Compiler<'_> {
             "capture" => self
                 .capture(body, index, defaults, next)
                 .map(NodeKind::Capture),
+            "fetch" => self
+                .fetch_node(body, &entries, index, next, tz)
+                .map(|f| NodeKind::Fetch(Box::new(f))),
             "branch" => {
                 let default = match get("default") {
                     Some(n) => self.target(n, "default", index),
@@ -1395,8 +1434,12 @@ impl Compiler<'_> {
             }
         }
         // A cycle of set/branch nodes never answers the platform: the call would hang.
-        let silent =
-            |id: NodeId| matches!(flow.node(id).kind, NodeKind::Set(_) | NodeKind::Branch(_));
+        let silent = |id: NodeId| {
+            matches!(
+                flow.node(id).kind,
+                NodeKind::Set(_) | NodeKind::Branch(_) | NodeKind::Fetch(_)
+            )
+        };
         let mut state = vec![0u8; flow.nodes.len()]; // 0 new, 1 on stack, 2 done
         let mut reported = HashSet::new();
         for start in 0..flow.nodes.len() as NodeId {
@@ -1419,7 +1462,7 @@ impl Compiler<'_> {
                                     let node = flow.node(next);
                                     self.node = Some(node.name.clone());
                                     self.error(node.pos, format!(
-                                        "set/branch nodes loop back to '{}' without saying anything; the call would never get an answer",
+                                        "set/branch/fetch nodes loop back to '{}' without saying anything; the call would never get an answer",
                                         node.name
                                     ));
                                     self.node = None;

@@ -12,21 +12,26 @@
 //! * [`template`]: `{{caller}}`, `{{called}}`, `{{digits}}`, `{{vars.NAME}}`.
 //! * [`state`]: [`SessionState`], the small plain data a session is, and the `clientActionId`
 //!   codec.
-//! * [`engine`]: [`step`], the state machine.
+//! * [`engine`]: [`step`], the state machine; [`advance`] and [`resume`] for flows whose
+//!   fetch nodes need the runtime to do a request in the middle of a step.
+//! * [`fetch`]: the fetch node, the request it asks for and how its answer is settled.
 //! * [`set`]: [`FlowSet`], routing by number and versions across reloads.
 //!
 //! The language is documented for flow authors in `docs/flows.md`.
 
 pub mod compile;
 pub mod engine;
+pub mod fetch;
 pub mod model;
 pub mod set;
 pub mod state;
 pub mod template;
 pub mod yaml;
 
-pub use compile::{Compiled, DEFAULT_VOICE, Diagnostic, Severity, compile};
-pub use engine::{Disposition, Event, Reply, Signal, Trace, TransferResult, step};
+pub use compile::{Compiled, DEFAULT_VOICE, Diagnostic, Options, Severity, compile, compile_with};
+pub use engine::{
+    Disposition, Event, Pending, Reply, Signal, Step, Trace, TransferResult, advance, resume, step,
+};
 pub use model::{Flow, FlowVersion, NodeId, NodeKind, Target};
 pub use set::FlowSet;
 pub use state::{ActionId, Awaiting, SessionState};

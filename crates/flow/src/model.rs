@@ -141,6 +141,8 @@ pub enum NodeKind {
     Branch(Branch),
     /// Set variables.
     Set(SetNode),
+    /// Look something up over HTTP (performed by the runtime; see [`crate::fetch`]).
+    Fetch(Box<crate::fetch::FetchNode>),
 }
 
 impl NodeKind {
@@ -154,6 +156,7 @@ impl NodeKind {
             Self::Capture(_) => "capture",
             Self::Branch(_) => "branch",
             Self::Set(_) => "set",
+            Self::Fetch(_) => "fetch",
         }
     }
 
@@ -172,6 +175,7 @@ impl NodeKind {
             Self::Capture(c) => vec![c.next, c.on_fail],
             Self::Branch(b) => b.rules.iter().map(|(_, t)| *t).chain([b.default]).collect(),
             Self::Set(s) => vec![s.next],
+            Self::Fetch(f) => f.targets(),
         }
     }
 }

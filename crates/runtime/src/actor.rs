@@ -11,7 +11,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use switchboard_flow::{ActionId, Disposition, Event, Flow, SessionState, Trace, step};
+use switchboard_flow::{ActionId, Disposition, Event, Flow, SessionState, Step, Trace, advance};
 use switchboard_protocol::webhook::CallStatus;
 use switchboard_protocol::{Action, CallAction, Callflow, SessionSummary, Text, VoiceProfile};
 
@@ -262,7 +262,17 @@ async fn deliver(
                 },
             },
         };
-        let reply = step(&flow, &mut next.state, event, now);
+        let reply = match advance(&flow, &mut next.state, event, now) {
+            Step::Reply(reply) => reply,
+            // A fetch node: the request runs inside this atomic handler, so a duplicate or late
+            // copy of the event waits for its answer instead of asking the backend again.
+            Step::Fetch(pending) => {
+                shared
+                    .fetcher
+                    .complete(session, &flow, &mut next.state, pending, now)
+                    .await
+            }
+        };
         let body = Bytes::from(reply.callflow.to_json());
         if reply.disposition == Disposition::Stale {
             // Stale for this actor's copy; if another replica has answered since, the

@@ -12,10 +12,13 @@
 //! * [`outbound`]: registering a session before the Callflows API call that places it.
 //! * [`clock`]: the time of day flows see, injectable ([`RuntimeConfig::clock`]).
 //! * [`catalog`]: reading flow files from disk into a [`switchboard_flow::FlowSet`].
+//! * [`fetch`]: the HTTP client that performs fetch nodes' requests for the actor
+//!   ([`FetchConfig`]).
 
 mod actor;
 pub mod catalog;
 pub mod clock;
+pub mod fetch;
 pub mod outbound;
 pub mod redis_store;
 /// The former name of [`redis_store`] (it shadowed the `redis` crate); kept so existing paths
@@ -30,6 +33,7 @@ use bytes::Bytes;
 use switchboard_flow::{Flow, Trace};
 use switchboard_protocol::{Callflow, SessionStatus};
 
+pub use fetch::{FetchConfig, Fetched, Fetcher};
 pub use registry::{Counters, Runtime, RuntimeConfig, SessionView};
 pub use store::{MemoryStore, Record, SessionStore, StoreError, StoreErrorKind};
 
@@ -123,4 +127,7 @@ pub enum StartError {
     /// The actor system stopped before it was ready.
     #[error("the actor system failed to start")]
     ActorSystem,
+    /// The HTTP client of fetch nodes could not be built.
+    #[error("the fetch client: {0}")]
+    Fetch(String),
 }

@@ -66,6 +66,8 @@ pub struct RuntimeConfig {
     /// The time of day flows see (business hours); the system clock unless a test or a
     /// rehearsal sets another.
     pub clock: Arc<dyn Clock>,
+    /// How fetch nodes' requests are made.
+    pub fetch: crate::FetchConfig,
 }
 
 impl Default for RuntimeConfig {
@@ -80,6 +82,7 @@ impl Default for RuntimeConfig {
             voice: switchboard_flow::DEFAULT_VOICE.to_owned(),
             request_timeout: Duration::from_secs(5),
             clock: crate::clock::system(),
+            fetch: crate::FetchConfig::default(),
         }
     }
 }
@@ -152,6 +155,8 @@ pub(crate) struct Shared {
     voice: VoiceProfile,
     /// The time base of [`Slot::last_active`].
     epoch: Instant,
+    /// Performs fetch nodes' requests.
+    pub(crate) fetcher: crate::fetch::Fetcher,
 }
 
 impl Shared {
@@ -249,6 +254,8 @@ impl Runtime {
         let (system, arbiters) = rx.recv().map_err(|_| StartError::ActorSystem)?;
         let handles: Vec<ArbiterHandle> = arbiters.iter().map(Arbiter::handle).collect();
         let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
+        let fetcher =
+            crate::fetch::Fetcher::new(config.fetch.clone()).map_err(StartError::Fetch)?;
         let shared = Arc::new(Shared {
             config,
             store,
@@ -258,6 +265,7 @@ impl Runtime {
             shard_actors: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
             voice,
             epoch: Instant::now(),
+            fetcher,
         });
         for (index, shard) in handles.iter().enumerate() {
             // First on each shard's queue, so it runs before any webhook the shard serves.

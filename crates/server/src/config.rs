@@ -113,6 +113,20 @@ pub const KEYS: &[(&str, &str)] = &[
     (
         "clock_start",
         "for tests and rehearsals: the server's clock starts at this RFC 3339 time and runs from there (business hours, calling windows)",
+        "fetch_env",
+        "comma-separated environment variables fetch nodes may read as {{env.NAME}}",
+    ),
+    (
+        "fetch_max_body",
+        "largest answer body of a fetch node's backend, in bytes",
+    ),
+    (
+        "fetch_per_host",
+        "most fetch requests in flight to one backend host",
+    ),
+    (
+        "answer_budget",
+        "a webhook's answer budget; fetches end in time to answer within it",
     ),
 ];
 
@@ -185,6 +199,14 @@ pub struct Config {
     /// For tests and rehearsals: the time the server's clock reads at start; `None`, the
     /// system clock.
     pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
+    /// Environment variables fetch nodes may read (`{{env.NAME}}`).
+    pub fetch_env: Vec<String>,
+    /// Largest fetch answer body, bytes.
+    pub fetch_max_body: usize,
+    /// Most fetch requests in flight per backend host.
+    pub fetch_per_host: usize,
+    /// A webhook's answer budget, which bounds its fetches.
+    pub answer_budget: Duration,
 }
 
 /// How log lines are written.
@@ -235,6 +257,10 @@ impl Default for Config {
             callflows: None,
             outbound_from: None,
             clock_start: None,
+            fetch_env: Vec::new(),
+            fetch_max_body: 64 * 1024,
+            fetch_per_host: 64,
+            answer_budget: Duration::from_secs(3),
         }
     }
 }
@@ -424,6 +450,23 @@ impl Config {
             switchboard_outbound::list::normalize(s)
         })?;
         p.parse_opt("clock_start", &mut c.clock_start, parse_time)?;
+        p.parse("fetch_env", &mut c.fetch_env, parse_env_names)?;
+        p.parse("fetch_max_body", &mut c.fetch_max_body, |s| {
+            parse_count(s, 1024, 16 << 20)
+        })?;
+        p.parse("fetch_per_host", &mut c.fetch_per_host, |s| {
+            parse_count(s, 1, 100_000)
+        })?;
+        p.parse("answer_budget", &mut c.answer_budget, parse_duration)?;
+        if c.answer_budget < Duration::from_millis(100) || c.answer_budget >= c.request_timeout {
+            return Err(p.error(
+                "answer_budget",
+                format!(
+                    "must be at least 100ms and shorter than request_timeout ({:?}), got {:?}",
+                    c.request_timeout, c.answer_budget
+                ),
+            ));
+        }
         if c.idle_timeout.is_zero()
             || c.request_timeout.is_zero()
             || c.session_ttl.is_zero()
@@ -648,6 +691,19 @@ fn parse_networks(s: &str) -> Result<Vec<IpNet>, String> {
         networks.push(network);
     }
     Ok(networks)
+}
+
+fn parse_env_names(s: &str) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if !switchboard_flow::template::is_env_name(name) {
+            return Err(format!(
+                "{name:?} is not an environment variable name; use capitals, digits and '_', like BANK_API_TOKEN"
+            ));
+        }
+        names.push(name.to_owned());
+    }
+    Ok(names)
 }
 
 fn parse_header(s: &str) -> Result<String, String> {

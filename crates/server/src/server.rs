@@ -46,6 +46,9 @@ pub enum StartError {
     /// The Callflows API client could not be built.
     #[error("{0}")]
     Outbound(String),
+    /// An environment variable the configuration names is not set.
+    #[error("{0}")]
+    Env(String),
 }
 
 /// The running build: the crate version and the commit it was built from.
@@ -82,7 +85,9 @@ pub fn build_with_clock(
         crate::http::webhook::BAD_REQUEST_REASONS,
     );
     register_outbound_series();
-    let source = FlowSource::new(config.flows.clone());
+    let source = FlowSource::new(config.flows.clone()).with_options(switchboard_flow::Options {
+        fetch_env: config.fetch_env.clone(),
+    });
     let (flows, warnings) = source.load().map_err(|diagnostics| StartError::Flows {
         origin: source.describe(),
         diagnostics,
@@ -93,7 +98,7 @@ pub fn build_with_clock(
     tracing::info!(flows = flows.len(), source = %source.describe(), "flows loaded");
     telemetry.on_flows(&flows);
     let store = open_store(config)?;
-    let runtime = Runtime::start(runtime_config(config, Arc::clone(&clock)), flows, store)?;
+    let runtime = Runtime::start(runtime_config(config, Arc::clone(&clock))?, flows, store)?;
     Ok(Arc::new(App {
         runtime: Arc::new(runtime),
         flows: source,
@@ -155,8 +160,25 @@ fn register_outbound_series() {
     }
 }
 
-fn runtime_config(config: &Config, clock: Arc<dyn crate::campaign::Clock>) -> RuntimeConfig {
-    RuntimeConfig {
+fn runtime_config(
+    config: &Config,
+    clock: Arc<dyn crate::campaign::Clock>,
+) -> Result<RuntimeConfig, StartError> {
+    // The allow-listed values, read once: a missing one is a start-up error, not a failed call.
+    let mut env = std::collections::BTreeMap::new();
+    for name in &config.fetch_env {
+        match std::env::var(name) {
+            Ok(value) => {
+                env.insert(name.clone(), value);
+            }
+            Err(_) => {
+                return Err(StartError::Env(format!(
+                    "fetch_env allow-lists {name}, but the environment has no {name}; set it or remove it from fetch_env"
+                )));
+            }
+        }
+    }
+    Ok(RuntimeConfig {
         shards: config.shards,
         mailbox: config.mailbox,
         idle_timeout: config.idle_timeout,
@@ -166,7 +188,13 @@ fn runtime_config(config: &Config, clock: Arc<dyn crate::campaign::Clock>) -> Ru
         voice: config.voice.clone(),
         request_timeout: config.request_timeout,
         clock,
-    }
+        fetch: switchboard_runtime::FetchConfig {
+            max_body: config.fetch_max_body,
+            per_host: config.fetch_per_host,
+            answer_budget: config.answer_budget,
+            env,
+        },
+    })
 }
 
 fn open_store(config: &Config) -> Result<Arc<dyn SessionStore>, StartError> {

@@ -123,6 +123,10 @@ names! {
     REDIS_UNREACHABLE = "switchboard_redis_unreachable";
     /// Durations of an outage's phases: detection, unreachable, recovery (the Redis store).
     REDIS_OUTAGE_PHASE = "switchboard_redis_outage_phase_seconds";
+    /// Time of fetch nodes' HTTP requests (recorded by the runtime).
+    FETCH_DURATION = "switchboard_fetch_duration_seconds";
+    /// Fetch nodes' requests by outcome (recorded by the runtime).
+    FETCH_REQUESTS = "switchboard_fetch_requests_total";
 }
 
 /// Buckets of every `_seconds` histogram: 100µs to 5s. Answers take well under a
@@ -360,6 +364,18 @@ pub const CATALOGUE: &[MetricDoc] = &[
         Histogram,
         &["phase"],
         "Redis outages: time to detect, time unreachable, time to flush the queue.",
+    ),
+    external(
+        FETCH_DURATION,
+        Histogram,
+        &["flow", "node"],
+        "Time of fetch nodes' HTTP requests, from sending to the answer read (or the deadline).",
+    ),
+    external(
+        FETCH_REQUESTS,
+        Counter,
+        &["flow", "node", "outcome"],
+        "Fetch nodes' requests by outcome: ok, status_case, http_error, bad_json, missing_field, timeout, unreachable, too_large, bad_request.",
     ),
     external(
         OUTBOUND_REQUESTS,

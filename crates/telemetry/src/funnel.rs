@@ -244,6 +244,8 @@ impl Funnel {
                     figures.transfers[transfer_index(result)].add(1);
                     Some(())
                 }
+                // Fetch outcomes are counted by the runtime, which also times the request.
+                Signal::Fetch(..) => None,
             };
         }
         true

@@ -112,10 +112,22 @@ pub(crate) struct ServeArgs {
     /// Log format: text or json [default: text]. RUST_LOG sets the levels.
     #[arg(long, value_name = "FORMAT")]
     log_format: Option<String>,
+    /// Comma-separated environment variables fetch nodes may read as {{env.NAME}}.
+    #[arg(long, value_name = "NAMES")]
+    fetch_env: Option<String>,
+    /// Largest answer body of a fetch node's backend, in bytes [default: 65536].
+    #[arg(long, value_name = "BYTES")]
+    fetch_max_body: Option<String>,
+    /// Most fetch requests in flight to one backend host [default: 64].
+    #[arg(long, value_name = "N")]
+    fetch_per_host: Option<String>,
+    /// A webhook's answer budget: fetches end in time to answer within it [default: 3s].
+    #[arg(long, value_name = "DURATION")]
+    answer_budget: Option<String>,
 }
 
 impl ServeArgs {
-    fn flags(&self) -> [(&'static str, &Option<String>); 29] {
+    fn flags(&self) -> [(&'static str, &Option<String>); 33] {
         [
             ("listen", &self.listen),
             ("flows", &self.flows),
@@ -146,6 +158,10 @@ impl ServeArgs {
             ("apology_text", &self.apology_text),
             ("voice", &self.voice),
             ("log_format", &self.log_format),
+            ("fetch_env", &self.fetch_env),
+            ("fetch_max_body", &self.fetch_max_body),
+            ("fetch_per_host", &self.fetch_per_host),
+            ("answer_budget", &self.answer_budget),
         ]
     }
 

@@ -43,6 +43,11 @@ pub(crate) struct TestArgs {
     /// Also write the results as JUnit XML to this file, for CI systems.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Comma-separated environment variables fetch nodes may read as {{env.NAME}}, as the
+    /// server's fetch_env setting allows. The cases run with no backend: every fetch takes its
+    /// on_error target.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    fetch_env: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -680,7 +685,10 @@ pub(crate) fn test(args: &TestArgs, out: &mut dyn Write, err: &mut dyn Write) ->
             }
         }
     }
-    let results: Vec<FileResult> = files.iter().map(|f| run_file(f)).collect();
+    let options = switchboard_flow::Options {
+        fetch_env: args.fetch_env.clone(),
+    };
+    let results: Vec<FileResult> = files.iter().map(|f| run_file(f, &options)).collect();
     let report = report(&results);
     if let Err(reason) = out.write_all(report.as_bytes()).and_then(|()| out.flush()) {
         let _ = writeln!(err, "switchboard: cannot write the result: {reason}");
@@ -735,7 +743,7 @@ fn test_files(path: &Path) -> Result<Vec<PathBuf>, String> {
 }
 
 /// Runs one test file.
-fn run_file(path: &Path) -> FileResult {
+fn run_file(path: &Path, options: &switchboard_flow::Options) -> FileResult {
     let mut result = FileResult {
         file: path.display().to_string(),
         flow: None,
@@ -757,7 +765,7 @@ fn run_file(path: &Path) -> FileResult {
             return result;
         }
     };
-    let flow = match load_flow(&spec) {
+    let flow = match load_flow(&spec, options) {
         Ok(flow) => flow,
         Err(reason) => {
             result.error = Some(reason);
@@ -793,8 +801,8 @@ fn run_file(path: &Path) -> FileResult {
 }
 
 /// The flow a spec tests, compiled as the server would.
-fn load_flow(spec: &Spec) -> Result<Flow, String> {
-    match catalog::load(std::slice::from_ref(&spec.flow)) {
+fn load_flow(spec: &Spec, options: &switchboard_flow::Options) -> Result<Flow, String> {
+    match catalog::load_with(std::slice::from_ref(&spec.flow), options) {
         Ok(mut loaded) if loaded.flows.len() == 1 => Ok(loaded.flows.remove(0)),
         Ok(loaded) => Err(format!(
             "{}: '{}' holds {} flows; name one flow file with `flow:`",
