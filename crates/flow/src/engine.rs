@@ -645,7 +645,7 @@ fn scope(state: &SessionState) -> Scope<'_> {
 }
 
 fn render_text(template: &Template, state: &SessionState) -> Option<Text> {
-    Text::sanitize_owned(template.render(&scope(state)))
+    template.speak(&scope(state))
 }
 
 /// A `sayAndCapture` with our settings: the platform tries once and we count retries.

@@ -12,10 +12,15 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use switchboard_protocol::Text;
+
 /// A parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
     parts: Vec<Part>,
+    /// A template without placeholders, already checked as speakable: every answer that says
+    /// it shares this one copy instead of rendering and checking its own.
+    spoken: Option<Text>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,13 +123,29 @@ impl Template {
         if !rest.is_empty() {
             parts.push(Part::Literal(rest.to_owned()));
         }
-        Ok(Self { parts })
+        Ok(Self::of(parts))
     }
 
     /// A template without placeholders.
     pub fn literal(text: &str) -> Self {
-        Self {
-            parts: vec![Part::Literal(text.to_owned())],
+        Self::of(vec![Part::Literal(text.to_owned())])
+    }
+
+    fn of(parts: Vec<Part>) -> Self {
+        let mut template = Self {
+            parts,
+            spoken: None,
+        };
+        template.spoken = template.as_literal().and_then(Text::sanitize);
+        template
+    }
+
+    /// The template as spoken text: shared when it has no placeholders, rendered with `scope`
+    /// otherwise. `None` when nothing speakable is left (see [`Text::sanitize`]).
+    pub fn speak(&self, scope: &Scope<'_>) -> Option<Text> {
+        match &self.spoken {
+            Some(text) => Some(text.clone()),
+            None => Text::sanitize_owned(self.render(scope)),
         }
     }
 
@@ -369,6 +390,32 @@ pub fn is_var_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fixed_prompt_is_spoken_from_one_shared_copy_and_a_templated_one_is_rendered() {
+        let vars = BTreeMap::from([("guests".to_owned(), "4".to_owned())]);
+        let scope = Scope {
+            caller: "+6591234567",
+            called: "+6568888888",
+            digits: "",
+            vars: &vars,
+        };
+        let fixed = Template::parse("Welcome to the restaurant.").unwrap();
+        let (a, b) = (fixed.speak(&scope).unwrap(), fixed.speak(&scope).unwrap());
+        assert_eq!(a.as_str(), "Welcome to the restaurant.");
+        assert_eq!(a.as_str().as_ptr(), b.as_str().as_ptr(), "one copy, shared");
+        let templated = Template::parse("A table for {{vars.guests}}.").unwrap();
+        assert_eq!(templated.speak(&scope).unwrap().as_str(), "A table for 4.");
+        assert_eq!(Template::parse("").unwrap().speak(&scope), None);
+        assert_eq!(
+            Template::parse("bell\u{7}")
+                .unwrap()
+                .speak(&scope)
+                .unwrap()
+                .as_str(),
+            "bell "
+        );
+    }
 
     #[test]
     fn a_template_displays_as_written() {
