@@ -9,10 +9,13 @@
 //! * [`store`]: the [`SessionStore`] trait and [`MemoryStore`], the embedded default.
 //! * [`redis`]: [`redis::RedisStore`], session state in Redis or a Redis Cluster, so any replica
 //!   serves any webhook.
+//! * [`campaign`]: [`campaign::CampaignStore`], campaign state shared by replicas and the
+//!   lease that lets one of them dial, in memory or in Redis.
 //! * [`outbound`]: registering a session before the Callflows API call that places it.
 //! * [`catalog`]: reading flow files from disk into a [`switchboard_flow::FlowSet`].
 
 mod actor;
+pub mod campaign;
 pub mod catalog;
 pub mod outbound;
 pub mod redis;
