@@ -68,11 +68,15 @@ pub struct CampaignWrite {
 
 /// Campaign state shared by the replicas of a deployment.
 pub trait CampaignStore: Send + Sync + std::fmt::Debug + 'static {
-    /// Stores a new campaign's definition and lists it as active; `false` if the id is taken.
+    /// Stores a new campaign's definition, its lease held by `token` for `ttl`, and lists it
+    /// as active (in that order: no other replica sees it without a holder); `false` if the
+    /// id is taken.
     fn create<'a>(
         &'a self,
         id: &'a str,
         definition: &'a str,
+        token: &'a str,
+        ttl: Duration,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
 
     /// The ids of the campaigns not finished.
@@ -184,6 +188,8 @@ impl CampaignStore for MemoryCampaigns {
         &'a self,
         id: &'a str,
         definition: &'a str,
+        token: &'a str,
+        ttl: Duration,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         let created = {
             let mut campaigns = self
@@ -198,7 +204,7 @@ impl CampaignStore for MemoryCampaigns {
                             definition: definition.to_owned(),
                             ..StoredCampaign::default()
                         },
-                        lease: None,
+                        lease: Some((token.to_owned(), Instant::now() + ttl)),
                     });
                     true
                 }
@@ -341,9 +347,12 @@ mod tests {
     #[test]
     fn only_the_lease_holder_writes_and_a_lapsed_lease_can_be_taken() {
         let store = MemoryCampaigns::new();
-        assert!(block(store.create("c1", "{}")).unwrap());
-        assert!(!block(store.create("c1", "{}")).unwrap(), "ids are unique");
         let ttl = Duration::from_millis(50);
+        assert!(block(store.create("c1", "{}", "a", ttl)).unwrap());
+        assert!(
+            !block(store.create("c1", "{}", "b", ttl)).unwrap(),
+            "ids are unique"
+        );
         assert!(block(store.acquire("c1", "a", ttl)).unwrap());
         assert!(!block(store.acquire("c1", "b", ttl)).unwrap());
         let write = CampaignWrite {
@@ -373,7 +382,7 @@ mod tests {
     fn reports_wait_for_the_holder_and_cancel_is_final() {
         let store = MemoryCampaigns::new();
         assert!(!block(store.report("nope", "t", "r")).unwrap());
-        block(store.create("c1", "{}")).unwrap();
+        block(store.create("c1", "{}", "a", Duration::from_secs(5))).unwrap();
         assert!(block(store.report("c1", "t1", "first")).unwrap());
         assert!(block(store.report("c1", "t1", "again")).unwrap());
         assert_eq!(

@@ -14,8 +14,17 @@ use switchboard_runtime::campaign::{CampaignStore, CampaignWrite};
 async fn only_the_lease_holder_writes_and_a_lapsed_lease_passes_on() {
     let redis = RedisServer::start();
     let store = store(&redis.url());
-    assert!(store.create("c1", r#"{"flow":"x"}"#).await.unwrap());
-    assert!(!store.create("c1", "{}").await.unwrap(), "ids are unique");
+    let lease = Duration::from_millis(300);
+    assert!(
+        store
+            .create("c1", r#"{"flow":"x"}"#, "a", lease)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store.create("c1", "{}", "b", lease).await.unwrap(),
+        "ids are unique"
+    );
     assert_eq!(store.active().await.unwrap(), ["c1"]);
     assert!(
         !store
@@ -96,7 +105,10 @@ async fn reports_wait_in_the_inbox_until_the_holder_applies_them() {
         !store.report("nope", "t", "r").await.unwrap(),
         "no such campaign"
     );
-    store.create("c2", "{}").await.unwrap();
+    store
+        .create("c2", "{}", "a", Duration::from_secs(5))
+        .await
+        .unwrap();
     assert!(store.report("c2", "cc2-r0-a1", "first").await.unwrap());
     assert!(store.report("c2", "cc2-r0-a1", "repeated").await.unwrap());
     assert!(store.report("c2", "cc2-r1-a1", "other").await.unwrap());

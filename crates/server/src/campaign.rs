@@ -480,7 +480,7 @@ impl Campaigns {
     }
 
     /// Starts a campaign over `rows` (already validated) and returns its id. This replica
-    /// holds its lease and dials it.
+    /// holds its lease from the start, and dials it.
     pub async fn start(
         self: &Arc<Self>,
         flow: String,
@@ -505,7 +505,11 @@ impl Campaigns {
                 std::process::id(),
                 self.next.fetch_add(1, Ordering::Relaxed)
             );
-            if self.store.create(&id, &text).await? {
+            if self
+                .store
+                .create(&id, &text, &self.token, self.settings.lease)
+                .await?
+            {
                 break id;
             }
         };
@@ -516,13 +520,7 @@ impl Campaigns {
         };
         let campaign = Campaign::restore(&id, stored, self.clock.now(), true)
             .map_err(CampaignError::Corrupt)?;
-        if self
-            .store
-            .acquire(&id, &self.token, self.settings.lease)
-            .await?
-        {
-            self.hold(campaign, false);
-        }
+        self.hold(campaign, false);
         Ok(id)
     }
 
@@ -600,9 +598,9 @@ impl Campaigns {
     /// stored (the holder applies it, wherever it runs); a resumed campaign no one holds is
     /// taken here.
     pub async fn control(self: &Arc<Self>, id: &str, action: Control) -> Result<bool, StoreError> {
-        let Some(_) = self.store.set_control(id, action.label()).await? else {
+        if self.store.set_control(id, action.label()).await?.is_none() {
             return Ok(false);
-        };
+        }
         match self.handle(id) {
             Some(handle) => {
                 lock(&handle.campaign).control(action);

@@ -393,7 +393,7 @@ pub const CATALOGUE: &[MetricDoc] = &[
         CAMPAIGN_TAKEOVERS,
         Counter,
         &[],
-        "Campaigns this replica continued from the store, after a restart or another replica's lease lapsed.",
+        "Campaigns this replica continued from the store: after a restart, another replica's shutdown or lapsed lease, or a resume.",
     ),
     external(
         CAMPAIGN_TIMEOUTS,

@@ -113,6 +113,8 @@ impl CampaignStore for RedisStore {
         &'a self,
         id: &'a str,
         definition: &'a str,
+        token: &'a str,
+        ttl: Duration,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             let set = ::redis::cmd("SET")
@@ -127,6 +129,11 @@ impl CampaignStore for RedisStore {
                 .await?;
             if created.is_none() {
                 return Ok(false);
+            }
+            if !self.acquire(id, token, ttl).await? {
+                return Err(StoreError(format!(
+                    "campaign {id}: its new lease is held by another replica"
+                )));
             }
             let add = ::redis::cmd("SADD")
                 .arg(self.campaigns_key())
