@@ -9,6 +9,8 @@
 //! * [`store`]: the [`SessionStore`] trait and [`MemoryStore`], the embedded default.
 //! * [`redis_store`]: [`redis_store::RedisStore`], session state in Redis or a Redis Cluster, so any replica
 //!   serves any webhook.
+//! * [`campaign`]: [`campaign::CampaignStore`], campaign state shared by replicas and the
+//!   lease that lets one of them dial, in memory or in Redis.
 //! * [`outbound`]: registering a session before the Callflows API call that places it.
 //! * [`clock`]: the time of day flows see, injectable ([`RuntimeConfig::clock`]).
 //! * [`catalog`]: reading flow files from disk into a [`switchboard_flow::FlowSet`].
@@ -16,6 +18,7 @@
 //!   ([`FetchConfig`]).
 
 mod actor;
+pub mod campaign;
 pub mod catalog;
 pub mod clock;
 pub mod fetch;

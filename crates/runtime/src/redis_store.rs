@@ -28,7 +28,8 @@
 //! [`RedisConfig::max_pending`], is dropped with an error log and
 //! `switchboard_store_writes_dropped_total`: nothing is lost silently.
 //!
-//! Submodules: `codec` (how a record is laid out in the hash), `link` (the connection, one
+//! Submodules: `campaign` (campaign state and the dialling lease, see
+//! [`crate::campaign`]), `codec` (how a record is laid out in the hash), `link` (the connection, one
 //! server or a cluster, and what its errors mean), `queue` (write-behind entries), `telemetry`
 //! (metric handles); the scripts are `redis_store/commit.lua` and `redis_store/end.lua`.
 //!
@@ -52,6 +53,7 @@ use tokio::sync::Notify;
 
 use crate::store::{BoxFuture, Commit, EVENTS_KEPT, Record, SessionStore, StoreError};
 
+mod campaign;
 mod codec;
 mod config;
 mod link;

@@ -96,7 +96,11 @@ pub const KEYS: &[(&str, &str)] = &[
     ("log_format", "text or json"),
     (
         "callflows_url",
-        "base URL of the 8x8 Callflows API for outbound calls (e.g. http://proxy:9000)",
+        "base URL of the 8x8 Callflows API for outbound calls (e.g. https://voice.8x8.com)",
+    ),
+    (
+        "callflows_ca_file",
+        "PEM file of the CAs trusted for an https:// callflows_url (unset: the system's)",
     ),
     (
         "callflows_sub_account",
@@ -113,6 +117,8 @@ pub const KEYS: &[(&str, &str)] = &[
     (
         "clock_start",
         "for tests and rehearsals: the server's clock starts at this RFC 3339 time and runs from there (business hours, calling windows)",
+    ),
+    (
         "fetch_env",
         "comma-separated environment variables fetch nodes may read as {{env.NAME}}",
     ),
@@ -127,6 +133,18 @@ pub const KEYS: &[(&str, &str)] = &[
     (
         "answer_budget",
         "a webhook's answer budget; fetches end in time to answer within it",
+    ),
+    (
+        "campaign_lease",
+        "time to live of a campaign's dialling lease: how soon another replica continues a dead one's campaign",
+    ),
+    (
+        "campaign_poll",
+        "how often a campaign's holder reads outcomes left in the store, and replicas look for campaigns to continue",
+    ),
+    (
+        "campaign_call_deadline",
+        "a campaign call with no session summary this long ends TIMED_OUT and frees its slot (per campaign: call_deadline)",
     ),
 ];
 
@@ -207,6 +225,12 @@ pub struct Config {
     pub fetch_per_host: usize,
     /// A webhook's answer budget, which bounds its fetches.
     pub answer_budget: Duration,
+    /// A campaign's dialling lease lives this long unless renewed.
+    pub campaign_lease: Duration,
+    /// How often campaign state is polled from the store.
+    pub campaign_poll: Duration,
+    /// Default per-call deadline of campaigns.
+    pub campaign_call_deadline: Duration,
 }
 
 /// How log lines are written.
@@ -261,6 +285,9 @@ impl Default for Config {
             fetch_max_body: 64 * 1024,
             fetch_per_host: 64,
             answer_budget: Duration::from_secs(3),
+            campaign_lease: Duration::from_secs(15),
+            campaign_poll: Duration::from_secs(1),
+            campaign_call_deadline: switchboard_outbound::schedule::DEFAULT_CALL_DEADLINE,
         }
     }
 }
@@ -467,6 +494,34 @@ impl Config {
                 ),
             ));
         }
+        p.parse("campaign_lease", &mut c.campaign_lease, parse_duration)?;
+        p.parse("campaign_poll", &mut c.campaign_poll, parse_duration)?;
+        p.parse(
+            "campaign_call_deadline",
+            &mut c.campaign_call_deadline,
+            parse_duration,
+        )?;
+        if c.campaign_lease < Duration::from_millis(300) {
+            return Err(p.error(
+                "campaign_lease",
+                "must be at least 300ms (it is renewed every third of it)".to_owned(),
+            ));
+        }
+        if c.campaign_poll.is_zero() || c.campaign_poll >= c.campaign_lease {
+            return Err(p.error(
+                "campaign_poll",
+                format!(
+                    "must be longer than zero and shorter than campaign_lease ({:?})",
+                    c.campaign_lease
+                ),
+            ));
+        }
+        if c.campaign_call_deadline < Duration::from_secs(1) {
+            return Err(p.error(
+                "campaign_call_deadline",
+                "must be at least 1s: a call needs time to ring".to_owned(),
+            ));
+        }
         if c.idle_timeout.is_zero()
             || c.request_timeout.is_zero()
             || c.session_ttl.is_zero()
@@ -493,14 +548,29 @@ fn parse_callflows(p: &Parser<'_>) -> Result<Option<switchboard_outbound::ApiCon
     let mut sub_account: Option<String> = None;
     let mut key: Option<String> = None;
     p.parse_opt("callflows_url", &mut url, |s| {
-        if s.starts_with("http://") {
+        if s.starts_with("https://") || s.starts_with("http://") {
             Ok(s.trim_end_matches('/').to_owned())
         } else {
             Err(format!(
-                "{s:?} must be an http:// URL (reach 8x8's https endpoint through a TLS proxy)"
+                "{s:?} must be an https:// URL (e.g. https://voice.8x8.com), or http:// for a \
+                 local emulator"
             ))
         }
     })?;
+    let mut ca_file: Option<PathBuf> = None;
+    p.parse_opt("callflows_ca_file", &mut ca_file, |s| Ok(PathBuf::from(s)))?;
+    if let (Some(path), Some(url)) = (&ca_file, &url)
+        && !url.starts_with("https://")
+    {
+        return Err(p.error(
+            "callflows_ca_file",
+            format!(
+                "{} is set but callflows_url {url:?} is not https://; write https://, or unset \
+                 callflows_ca_file",
+                path.display()
+            ),
+        ));
+    }
     p.parse_opt("callflows_sub_account", &mut sub_account, |s| {
         if s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -515,9 +585,11 @@ fn parse_callflows(p: &Parser<'_>) -> Result<Option<switchboard_outbound::ApiCon
     p.parse_opt("callflows_api_key", &mut key, parse_secret)?;
     match (url, sub_account, key) {
         (None, None, None) => Ok(None),
-        (Some(url), Some(sub_account), Some(key)) => Ok(Some(
-            switchboard_outbound::ApiConfig::new(url, sub_account, key),
-        )),
+        (Some(url), Some(sub_account), Some(key)) => {
+            let mut api = switchboard_outbound::ApiConfig::new(url, sub_account, key);
+            api.ca_file = ca_file;
+            Ok(Some(api))
+        }
         (url, sub_account, _) => {
             let missing = if url.is_none() {
                 "callflows_url"

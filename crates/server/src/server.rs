@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_flow::Diagnostic;
+use switchboard_runtime::campaign::{CampaignStore, MemoryCampaigns};
 use switchboard_runtime::redis_store::{RedisConfig, RedisStore};
 use switchboard_runtime::{MemoryStore, Runtime, RuntimeConfig, SessionStore};
 use switchboard_telemetry::{BuildInfo, Telemetry};
@@ -97,10 +98,30 @@ pub fn build_with_clock(
     }
     tracing::info!(flows = flows.len(), source = %source.describe(), "flows loaded");
     telemetry.on_flows(&flows);
-    let store = open_store(config)?;
-    let runtime = Runtime::start(runtime_config(config, Arc::clone(&clock))?, flows, store)?;
+    let (store, campaign_store) = open_store(config)?;
+    let runtime = Arc::new(Runtime::start(
+        runtime_config(config, Arc::clone(&clock))?,
+        flows,
+        store,
+    )?);
+    let dialer = Arc::new(dialer(config)?);
+    let campaigns = Arc::new(crate::campaign::Campaigns::new(
+        clock,
+        campaign_store,
+        crate::campaign::Settings {
+            lease: config.campaign_lease,
+            poll: config.campaign_poll,
+            call_deadline: config.campaign_call_deadline,
+        },
+        Arc::clone(&runtime),
+        Arc::clone(&dialer),
+    ));
+    if dialer.is_configured() {
+        // Campaigns another replica (or this one, before a restart) left are continued here.
+        tokio::spawn(Arc::clone(&campaigns).watch());
+    }
     Ok(Arc::new(App {
-        runtime: Arc::new(runtime),
+        runtime,
         flows: source,
         auth: WebhookAuth {
             header: config.webhook_auth.clone(),
@@ -117,8 +138,8 @@ pub fn build_with_clock(
         },
         reloading: Mutex::new(()),
         telemetry,
-        dialer: Arc::new(dialer(config)?),
-        campaigns: Arc::new(crate::campaign::Campaigns::new(clock)),
+        dialer,
+        campaigns,
     }))
 }
 
@@ -197,7 +218,10 @@ fn runtime_config(
     })
 }
 
-fn open_store(config: &Config) -> Result<Arc<dyn SessionStore>, StartError> {
+/// The session store and the campaign store: both Redis, or both this process's memory.
+fn open_store(
+    config: &Config,
+) -> Result<(Arc<dyn SessionStore>, Arc<dyn CampaignStore>), StartError> {
     if let Some(url) = &config.redis_url {
         let store = RedisStore::new(RedisConfig {
             url: url.clone(),
@@ -209,7 +233,7 @@ fn open_store(config: &Config) -> Result<Arc<dyn SessionStore>, StartError> {
             ca_file: config.redis_ca_file.clone(),
             ..RedisConfig::default()
         })?;
-        return Ok(store);
+        return Ok((store.clone(), store));
     }
     let store = MemoryStore::new(config.session_ttl);
     let sweeper = Arc::downgrade(&store);
@@ -227,7 +251,7 @@ fn open_store(config: &Config) -> Result<Arc<dyn SessionStore>, StartError> {
             }
         }
     });
-    Ok(store)
+    Ok((store, Arc::new(MemoryCampaigns::new())))
 }
 
 /// Serves webhooks on `listener` and `/metrics` on `metrics`, if given, until `shutdown`
@@ -311,6 +335,9 @@ pub async fn serve(
     if let Some(task) = metrics_task {
         task.abort();
     }
+    // Another replica continues the campaigns dialled here without waiting for the leases to
+    // lapse.
+    app.campaigns.release_all().await;
     let unflushed = app.runtime.store().flush().await;
     if unflushed > 0 {
         tracing::error!(

@@ -51,6 +51,12 @@ names! {
     CAMPAIGN_ATTEMPTS = "switchboard_campaign_attempts_total";
     /// Campaign rows finished, by outcome.
     CAMPAIGN_ROWS_DONE = "switchboard_campaign_rows_done_total";
+    /// Campaigns whose dialling lease this replica holds.
+    CAMPAIGN_LEASES = "switchboard_campaign_leases";
+    /// Campaigns this replica continued from the store (after a restart, or another replica).
+    CAMPAIGN_TAKEOVERS = "switchboard_campaign_takeovers_total";
+    /// Campaign rows whose outcome did not come within the call deadline.
+    CAMPAIGN_TIMEOUTS = "switchboard_campaign_timeouts_total";
     /// Time to answer one webhook, from the body read to the answer made.
     WEBHOOK_DURATION = "switchboard_webhook_duration_seconds";
     /// Time to answer any HTTP request.
@@ -400,6 +406,24 @@ pub const CATALOGUE: &[MetricDoc] = &[
         Counter,
         &["outcome"],
         "Campaign rows finished, by outcome (COMPLETED, BUSY, NO_ANSWER, REJECTED, CANCELED, ...).",
+    ),
+    external(
+        CAMPAIGN_LEASES,
+        Gauge,
+        &[],
+        "Campaigns whose dialling lease this replica holds (only the holder dials).",
+    ),
+    external(
+        CAMPAIGN_TAKEOVERS,
+        Counter,
+        &[],
+        "Campaigns this replica continued from the store: after a restart, another replica's shutdown or lapsed lease, or a resume.",
+    ),
+    external(
+        CAMPAIGN_TIMEOUTS,
+        Counter,
+        &[],
+        "Campaign calls given up because no session summary came within the call deadline.",
     ),
 ];
 

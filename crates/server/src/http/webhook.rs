@@ -125,7 +125,8 @@ async fn handle(app: &App, request: Request, started: Instant) -> Result<Respons
             })?;
             if let Some((ticket, where_ended)) = campaign {
                 app.campaigns
-                    .on_summary(&ticket, ended.status.label(), where_ended);
+                    .on_summary(&ticket, ended.status.label(), where_ended)
+                    .await;
             }
             app.telemetry.record_ended(&ended);
             tracing::info!(
