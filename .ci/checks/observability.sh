@@ -20,7 +20,15 @@ fail() {
 
 work="$(mktemp -d)"
 server_pid=""
+redis_pid=""
+prometheus_pid=""
 cleanup() {
+  for pid in "$prometheus_pid" "$redis_pid"; do
+    if [ -n "$pid" ]; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
   if [ -n "$server_pid" ]; then
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
@@ -32,6 +40,9 @@ trap cleanup EXIT
 # --- tools ---------------------------------------------------------------------------------
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 if [ "${#missing[@]}" -gt 0 ]; then
   note "installing ${missing[*]}"
@@ -135,7 +146,13 @@ if ! grep -q 'switchboard-telemetry' crates/server/Cargo.toml; then
   exit 0
 fi
 [ -x target/release/switchboard ] || cargo build --release --quiet -p switchboard-server
-RUST_LOG=info NO_COLOR=1 target/release/switchboard serve --listen 127.0.0.1:0 >"$work/server.log" 2>&1 &
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# With Redis, so the store's series exist too (the dashboard and the alerts use them).
+redis_port="$(free_port)"
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$work/redis.log" 2>&1 &
+redis_pid=$!
+RUST_LOG=info NO_COLOR=1 target/release/switchboard serve --listen 127.0.0.1:0 \
+  --redis "redis://127.0.0.1:$redis_port" >"$work/server.log" 2>&1 &
 server_pid=$!
 addr=""
 for _ in $(seq 1 100); do
@@ -160,3 +177,43 @@ for series in \
   grep -qF "$series" "$work/server.prom" || fail "the server's exposition lacks: $series"
 done
 note "the server's exposition lints and counts the call"
+
+# --- every PromQL expression against a real Prometheus scraping the server ---------------------
+note "the dashboard's and the alerts' PromQL against Prometheus $(prometheus --version 2>&1 | head -n1 | awk '{print $3}') scraping the server"
+prom_port="$(free_port)"
+cat >"$work/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: switchboard
+    static_configs:
+      - targets: ["$addr"]
+EOF
+prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
+  --web.listen-address="127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
+prometheus_pid=$!
+prom="http://127.0.0.1:$prom_port"
+scraped=""
+for _ in $(seq 1 300); do
+  if curl -fsS "$prom/api/v1/query?query=switchboard_build_info" 2>/dev/null | grep -q '"result":\[{'; then
+    scraped=yes
+    break
+  fi
+  kill -0 "$prometheus_pid" 2>/dev/null || break
+  sleep 0.1
+done
+[ -n "$scraped" ] || { cat "$work/prometheus.log" >&2; fail "Prometheus did not scrape the server within 30 s"; }
+python3 .ci/checks/promql.py "$prom" deploy/grafana/*.json -- deploy/prometheus/alerts.yml \
+  || fail "the dashboard or the alerts query metrics the server does not expose (above)"
+
+# The check must be able to fail: a panel over a metric that does not exist.
+node -e '
+  const fs = require("fs");
+  const d = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+  d.panels.find((p) => p.targets && p.targets.length).targets[0].expr = "sum(rate(switchboard_no_such_metric_total[5m]))";
+  fs.writeFileSync(process.argv[2], JSON.stringify(d));
+' deploy/grafana/switchboard.json "$work/unknown-metric.json"
+if python3 .ci/checks/promql.py "$prom" "$work/unknown-metric.json" -- deploy/prometheus/alerts.yml >/dev/null 2>&1; then
+  fail "the PromQL check accepted a panel over an unknown metric: it checks nothing"
+fi
+note "a panel over an unknown metric is caught"

@@ -13,6 +13,14 @@
 //! * `webhook/menu_key`: parse + `step` + `Callflow::to_json` (as the runtime answers), same key press.
 //! * `webhook/call_received`: parse + route by number + new session + `step` + serialize, for
 //!   the `CALL_RECEIVED` that starts a call.
+//! * `advance/menu_key`: the same key press through `advance`, the entry point the runtime
+//!   uses since fetch nodes (a flow without them never gets `Step::Fetch`): read beside
+//!   `step/menu_key` in one run, it shows that flows without fetch nodes pay nothing for them.
+//! * `advance/fetch_resume`: a look-up step of `flows/lookup/balance.yaml`, `advance` to the
+//!   fetch node and `resume` with a canned answer (no I/O: the request is the runtime's).
+
+// `criterion_group!` defines a public function it cannot document.
+#![allow(missing_docs)]
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -22,7 +30,8 @@ use switchboard_benches::{
     assert_prompt, at_main_menu, call_action, call_received_body, call_received_path, event_of,
     key_press_body, key_press_path, last_action_id, monday_morning, restaurant,
 };
-use switchboard_flow::{Event, FlowSet, step};
+use switchboard_flow::fetch::FetchOutcome;
+use switchboard_flow::{Event, FlowSet, SessionState, Step, advance, resume, step};
 use switchboard_protocol::webhook::Webhook;
 
 fn benches(c: &mut Criterion) {
@@ -70,6 +79,56 @@ fn benches(c: &mut Criterion) {
                     sip_code: Some(200),
                 };
                 let reply = step(&flow, &mut state, event, now);
+                (state, reply)
+            },
+            BatchSize::SmallInput,
+        );
+    });
+
+    c.bench_function("advance/menu_key", |b| {
+        b.iter_batched(
+            || main_menu.clone(),
+            |mut state| {
+                let event = Event::Completed {
+                    action_id: Some(black_box(action_id.as_str())),
+                    dtmf: Some(black_box("1")),
+                    sip_code: Some(200),
+                };
+                let Step::Reply(reply) = advance(&flow, &mut state, event, now) else {
+                    unreachable!("the restaurant has no fetch node")
+                };
+                (state, reply)
+            },
+            BatchSize::SmallInput,
+        );
+    });
+
+    let lookup = switchboard_benches::balance();
+    let mut at_capture = SessionState::new(&lookup, "+6591110000", "+6568889000");
+    let first = step(&lookup, &mut at_capture, Event::Start, now);
+    let capture_id = first
+        .callflow
+        .client_action_id
+        .clone()
+        .expect("an answer that advanced has an id");
+    let answer = br#"{"balance": 1520.75, "overdrawn": false, "owner": {"first_name": "Ana"}}"#;
+    c.bench_function("advance/fetch_resume", |b| {
+        b.iter_batched(
+            || at_capture.clone(),
+            |mut state| {
+                let event = Event::Completed {
+                    action_id: Some(capture_id.as_str()),
+                    dtmf: Some(black_box("12345678")),
+                    sip_code: None,
+                };
+                let Step::Fetch(pending) = advance(&lookup, &mut state, event, now) else {
+                    unreachable!("the account capture leads to the look-up")
+                };
+                let outcome = FetchOutcome::Response {
+                    status: 200,
+                    body: black_box(answer),
+                };
+                let reply = resume(&lookup, &mut state, pending, outcome, now);
                 (state, reply)
             },
             BatchSize::SmallInput,

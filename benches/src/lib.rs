@@ -7,8 +7,11 @@ use switchboard_flow::{Disposition, Event, Flow, FlowSet, Reply, SessionState, c
 use switchboard_protocol::Action;
 use switchboard_protocol::webhook::{CallAction, CallStatus, Webhook};
 
+/// The restaurant flow file, as shipped in `flows/`.
 pub const RESTAURANT: &str = include_str!("../../flows/restaurant.yaml");
+/// The caller of every benchmarked call.
 pub const CALLER: &str = "+6591110000";
+/// The restaurant's number, the one every benchmarked call dials.
 pub const CALLED: &str = "+6568888888";
 
 /// A fixed instant, made once: `step` takes time as an argument (and restaurant has no time
@@ -19,10 +22,20 @@ pub fn monday_morning() -> DateTime<Utc> {
         .expect("a valid date")
 }
 
+/// The restaurant flow, compiled.
 pub fn restaurant() -> Flow {
     match compile(RESTAURANT, "flows/restaurant.yaml") {
         Ok(compiled) => compiled.flow,
         Err(diagnostics) => panic!("restaurant.yaml does not compile: {diagnostics:?}"),
+    }
+}
+
+/// `flows/lookup/balance.yaml`: a capture, then a fetch node (the look-up bench).
+pub fn balance() -> Flow {
+    let source = include_str!("../../flows/lookup/balance.yaml");
+    match compile(source, "flows/lookup/balance.yaml") {
+        Ok(compiled) => compiled.flow,
+        Err(diagnostics) => panic!("balance.yaml does not compile: {diagnostics:?}"),
     }
 }
 
@@ -104,6 +117,7 @@ pub fn event_of(action: &CallAction) -> Event<'_> {
     }
 }
 
+/// The `CALL_ACTION` of a body made by this module (panics on any other webhook).
 pub fn call_action(body: &[u8]) -> CallAction {
     match Webhook::from_slice(body) {
         Ok(Webhook::CallAction(action)) => action,

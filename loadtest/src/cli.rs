@@ -67,10 +67,28 @@ pub struct Cli {
 }
 
 /// Subcommands.
+// Parsed once at start-up: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the 8x8 Callflows API and play each created call against a webhook URL.
     Emulate(EmulateArgs),
+    /// Serve JSON from a file, as the backend of flows' fetch nodes.
+    Backend(BackendArgs),
+}
+
+/// Flags of `switchboard-loadgen backend`.
+#[derive(Debug, Args)]
+pub struct BackendArgs {
+    /// Address to serve on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8091")]
+    pub listen: SocketAddr,
+    /// JSON object of request paths to answers, e.g. loadtest/accounts.json.
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// Hold every answer back this many milliseconds (a slow backend).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub delay_ms: u64,
 }
 
 /// Flags of a load run.
@@ -308,28 +326,34 @@ pub struct FaultArgs {
     pub delay_max: Duration,
 }
 
-/// Parses `500ms`, `10s`, `2m`, `1h` or a bare number of seconds (`1.5`).
+/// Parses `500ms`, `10s`, `2m`, `1h` (anything `humantime` reads), a bare number of seconds
+/// (`1.5`), or a fraction with a unit (`1.5s`, `0.5m`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration; write e.g. 500ms, 10s, 2m or 1h"))?;
-    let seconds = match unit.trim() {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        other => {
-            return Err(format!(
-                "{other:?} in {text:?} is not a unit; use ms, s, m or h"
-            ));
-        }
+    if let Ok(seconds) = t.parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds)
+            .map_err(|_| format!("{text:?} is out of range"));
+    }
+    let unit_error = |e: humantime::DurationError| {
+        format!("{text:?} is not a duration ({e}); write e.g. 500ms, 10s, 2m or 1h")
     };
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text:?} is out of range"))
+    match humantime::parse_duration(t) {
+        Ok(duration) => Ok(duration),
+        Err(whole) => {
+            // A fraction: humantime reads whole numbers only, so scale one of the unit.
+            let split = t
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .unwrap_or(t.len());
+            let (number, unit) = t.split_at(split);
+            let Ok(value) = number.parse::<f64>() else {
+                return Err(unit_error(whole));
+            };
+            let one =
+                humantime::parse_duration(&format!("1{}", unit.trim())).map_err(unit_error)?;
+            Duration::try_from_secs_f64(one.as_secs_f64() * value)
+                .map_err(|_| format!("{text:?} is out of range"))
+        }
+    }
 }
 
 /// Parses a share between 0 and 1.
@@ -390,6 +414,7 @@ pub fn parse_failure(text: &str) -> Result<(String, crate::emulator::Failure), S
     ))
 }
 
+/// Parses a transfer mix, `answered=0.6,busy=0.3,no_answer=0.1` (shares of transfers).
 pub fn parse_mix(text: &str) -> Result<TransferMix, String> {
     let mut mix = TransferMix {
         answered: 0.0,
@@ -645,10 +670,15 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("10min"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
         assert!(
             parse_duration("10 parsecs")
                 .unwrap_err()
-                .contains("not a unit")
+                .contains("unknown time unit"),
+            "{:?}",
+            parse_duration("10 parsecs")
         );
         assert!(parse_duration("soon").is_err());
         assert_eq!(parse_share("0.25"), Ok(0.25));

@@ -17,6 +17,7 @@
 //! * [`compare`]: two JSON reports side by side (`--compare`).
 //! * [`emulator`]: the Callflows API that places outbound calls.
 //! * [`cli`]: the command line and `--help`.
+pub mod backend;
 pub mod call;
 pub mod caller;
 pub mod chart;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use switchboard_loadgen::cli::{Cli, Command, EmulateArgs, RunArgs};
+use switchboard_loadgen::cli::{BackendArgs, Cli, Command, EmulateArgs, RunArgs};
 use switchboard_loadgen::client::{Targets, WebhookClient, check_reachable, parse_target};
 use switchboard_loadgen::emulator::{self, Emulator};
 use switchboard_loadgen::player::Platform;
@@ -30,6 +30,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::Emulate(args)) => runtime.block_on(emulate(args)),
+        Some(Command::Backend(args)) => runtime.block_on(backend(args)),
         None => match &cli.run.compare {
             Some(files) => compare_reports(files),
             None => runtime.block_on(load_run(cli.run)),
@@ -121,6 +122,33 @@ async fn load_run(args: RunArgs) -> Result<ExitCode, String> {
     let report = Report::new(&platform.stats, elapsed, seed, args.max_error_rate)
         .with_run(args.parameters(seed), &targets);
     finish(&report, args.json.as_deref(), args.html.as_deref())
+}
+
+async fn backend(args: BackendArgs) -> Result<ExitCode, String> {
+    use switchboard_loadgen::backend::{Data, app};
+    let text = std::fs::read_to_string(&args.data)
+        .map_err(|e| format!("--data: cannot read '{}': {e}", args.data.display()))?;
+    let data = Data::parse(&text, std::time::Duration::from_millis(args.delay_ms))
+        .map_err(|e| format!("--data '{}': {e}", args.data.display()))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot listen on {}: {e}; choose another --listen",
+                args.listen
+            )
+        })?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    eprintln!(
+        "serving {} answers from {} on http://{local}",
+        data.len(),
+        args.data.display()
+    );
+    axum::serve(listener, app(Arc::new(data)))
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(|e| format!("the backend failed: {e}"))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn emulate(args: EmulateArgs) -> Result<ExitCode, String> {

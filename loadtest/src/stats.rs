@@ -140,27 +140,47 @@ pub struct TargetTally {
 /// Everything behind the mutex.
 #[derive(Debug)]
 pub struct Tally {
+    /// Latency per event type from the intended send time, µs (index: `EventKind::ALL`).
     pub latency: Vec<Histogram<u64>>,
+    /// Service time per event type, from the actual send, µs.
     pub service: Vec<Histogram<u64>>,
+    /// Latency of the answers of the current progress window, µs.
     pub window: Histogram<u64>,
     /// Latency of every answer of the run, all event types (the progress line's p99).
     pub overall: Histogram<u64>,
+    /// The run as a time series, for the charts.
     pub series: Series,
+    /// Per target server.
     pub targets: Vec<TargetTally>,
+    /// Errors by kind.
     pub errors_by_kind: [u64; ErrorKind::COUNT],
+    /// Calls by how they ended.
     pub outcomes: BTreeMap<Outcome, u64>,
+    /// Transfers by result.
     pub transfers: BTreeMap<&'static str, u64>,
+    /// Non-2xx answers by status code.
     pub http_errors: BTreeMap<u16, u64>,
+    /// Transport errors (no HTTP answer) by kind.
     pub transport_errors: BTreeMap<&'static str, TransportTally>,
+    /// Requests that timed out, by event type.
     pub timeouts: BTreeMap<&'static str, u64>,
+    /// Answers the callflow validator refused.
     pub violating_answers: u64,
+    /// Validator violations by status code.
     pub violations_by_code: BTreeMap<i32, u64>,
+    /// A few refused answers, kept for the report.
     pub violation_samples: Vec<ViolationSample>,
+    /// Repeated deliveries sent.
     pub duplicates_sent: u64,
+    /// Repeated deliveries whose answer was compared with the first.
     pub duplicates_compared: u64,
+    /// Repeated deliveries answered differently from the first.
     pub duplicate_failures: u64,
+    /// Those, by how the repeat was delivered.
     pub duplicate_failures_by_delivery: BTreeMap<&'static str, u64>,
+    /// A few of them, kept for the report.
     pub duplicate_samples: Vec<DuplicateSample>,
+    /// Open-loop calls not started because too many were in flight.
     pub skipped_calls: u64,
 }
 

@@ -7,13 +7,20 @@
 //! `cargo test --workspace` builds it, and so does `.ci/test`.
 //!
 //! For several replicas on one Redis: [`RedisServer`] (a private redis-server, killed on drop,
-//! restartable on its port), [`RedisConnection`] (raw RESP, to read what is stored) and
+//! restartable on its port) and [`RedisConnection`] (to read what is stored), both from the
+//! shared test kit `switchboard-testkit`, and
 //! [`Balancer`] (a random replica per webhook, another one after a connection error).
 //!
 //! For what a person would see: [`browser`] (headless Chromium: DOM after scripts, screenshots
 //! and whether they are blank).
+//!
+//! For the faults of a network between a replica and Redis: [`proxy`] (a TCP relay that adds
+//! latency, cuts the link or holds its bytes).
 
 pub mod browser;
+pub mod proxy;
+
+pub use proxy::{LinkState, Proxy};
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -492,273 +499,9 @@ impl Call {
     }
 }
 
-/// A redis-server of one test, on a port of its own, killed when dropped.
-///
-/// Never the machine's shared instance: each test starts its own, so tests can kill, restart
-/// and inspect it without disturbing one another. Nothing is persisted (`--save ""`), so a
-/// [`RedisServer::restart`] comes back empty, as a Redis that lost its data does.
-#[derive(Debug)]
-pub struct RedisServer {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl RedisServer {
-    /// Starts redis-server on a spare port and waits until it answers `PING`.
-    pub fn start() -> Self {
-        let found = Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            found,
-            "redis-server is not installed or not on PATH: install it (apt-get install \
-             redis-server) to run the replica tests; they start their own server on a spare port"
-        );
-        // A spare port can be taken by another test between the probe and the bind: try others.
-        for _ in 0..5 {
-            let mut server = Self {
-                port: spare_port(),
-                child: None,
-            };
-            if server.spawn() {
-                return server;
-            }
-        }
-        panic!("redis-server did not start on any of 5 spare ports");
-    }
-
-    /// Its port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// `redis://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Kills it (SIGKILL: no goodbye to clients, nothing saved).
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Freezes it (SIGSTOP): connections stay open, commands go unanswered, data stays.
-    pub fn pause(&self) {
-        self.signal("-STOP");
-    }
-
-    /// Thaws it after [`RedisServer::pause`] (SIGCONT).
-    pub fn resume(&self) {
-        self.signal("-CONT");
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self
-            .child
-            .as_ref()
-            .expect("redis-server runs")
-            .id()
-            .to_string();
-        let status = Command::new("kill")
-            .args([signal, &pid])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill {signal} {pid} failed");
-    }
-
-    /// Starts it again on the same port, empty.
-    pub fn restart(&mut self) {
-        self.kill();
-        assert!(
-            self.spawn(),
-            "redis-server could not start again on port {}",
-            self.port
-        );
-    }
-
-    fn spawn(&mut self) -> bool {
-        let mut child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1"])
-            .args(["--save", ""])
-            .args(["--appendonly", "no"])
-            .args(["--daemonize", "no"])
-            .arg("--dir")
-            .arg(std::env::temp_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if child.try_wait().expect("the child's status").is_some() {
-                return false; // the port was taken
-            }
-            // The server answering must be ours, not another test's on the same port. No
-            // panic here: it would leave the child running.
-            if let Ok(mut con) = RedisConnection::open(self.port)
-                && let Ok(Resp::Bulk(Some(info))) = con.try_command(&["INFO", "server"])
-                && String::from_utf8_lossy(&info)
-                    .lines()
-                    .any(|l| l.trim() == format!("process_id:{}", child.id()))
-            {
-                self.child = Some(child);
-                return true;
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "redis-server on port {} did not answer PING within 10 s",
-                    self.port
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// A connection to it (panics if it does not answer).
-    pub fn connect(&self) -> RedisConnection {
-        RedisConnection::open(self.port)
-            .unwrap_or_else(|e| panic!("redis-server on port {} refused: {e}", self.port))
-    }
-
-    /// Runs one command on a new connection.
-    pub fn command(&self, args: &[&str]) -> Resp {
-        self.connect().command(args)
-    }
-
-    /// `INFO commandstats` as command name (lower case) to calls.
-    pub fn command_calls(&self) -> std::collections::BTreeMap<String, u64> {
-        let Resp::Bulk(Some(info)) = self.command(&["INFO", "commandstats"]) else {
-            panic!("INFO commandstats did not answer a bulk string");
-        };
-        // cmdstat_evalsha:calls=60,usec=...,usec_per_call=...,rejected_calls=0,failed_calls=0
-        String::from_utf8_lossy(&info)
-            .lines()
-            .filter_map(|line| {
-                let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
-                let calls = stats.split(',').find_map(|s| s.strip_prefix("calls="))?;
-                Some((name.to_owned(), calls.parse().ok()?))
-            })
-            .collect()
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// A port that was free a moment ago, below Linux's ephemeral range (32768 and up): a port the
-/// kernel hands to `bind(0)` and `connect` elsewhere could be taken while a restarted
-/// redis-server is away, and the replicas would then talk to a stranger.
-fn spare_port() -> u16 {
-    for _ in 0..100 {
-        let port = rand::rng().random_range(20_000..32_000);
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port between 20000 and 32000 in 100 tries");
-}
-
-/// A reply of Redis (RESP2).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resp {
-    /// `+OK`.
-    Simple(String),
-    /// `-ERR ...`.
-    Error(String),
-    /// `:1`.
-    Integer(i64),
-    /// `$3 abc` (`None`: the null bulk string).
-    Bulk(Option<Vec<u8>>),
-    /// `*2 ...` (`None`: the null array).
-    Array(Option<Vec<Resp>>),
-}
-
-/// A plain synchronous connection to Redis speaking RESP2: enough for a test to look at what
-/// is stored without a client library of its own.
-#[derive(Debug)]
-pub struct RedisConnection {
-    port: u16,
-    reader: BufReader<std::net::TcpStream>,
-    writer: std::net::TcpStream,
-}
-
-impl RedisConnection {
-    /// Connects to `127.0.0.1:port`.
-    pub fn open(port: u16) -> std::io::Result<Self> {
-        let stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        Ok(Self {
-            port,
-            reader: BufReader::new(stream.try_clone()?),
-            writer: stream,
-        })
-    }
-
-    /// Sends one command and reads its reply (panics on a broken connection).
-    pub fn command(&mut self, args: &[&str]) -> Resp {
-        self.try_command(args)
-            .unwrap_or_else(|e| panic!("{args:?} on the Redis of port {} failed: {e}", self.port))
-    }
-
-    /// Sends one command and reads its reply.
-    pub fn try_command(&mut self, args: &[&str]) -> std::io::Result<Resp> {
-        use std::io::Write;
-        let mut frame = format!("*{}\r\n", args.len()).into_bytes();
-        for arg in args {
-            frame.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-            frame.extend_from_slice(arg.as_bytes());
-            frame.extend_from_slice(b"\r\n");
-        }
-        self.writer.write_all(&frame)?;
-        self.read()
-    }
-
-    fn read(&mut self) -> std::io::Result<Resp> {
-        use std::io::{Error, Read};
-        let mut line = String::new();
-        if self.reader.read_line(&mut line)? == 0 {
-            return Err(Error::other("the connection was closed"));
-        }
-        let line = line.trim_end_matches("\r\n");
-        let bad = |what: &str| Error::other(format!("not RESP ({what}): {line:?}"));
-        let (kind, rest) = line.split_at_checked(1).ok_or_else(|| bad("empty"))?;
-        let number = || rest.parse::<i64>().map_err(|_| bad("a length"));
-        Ok(match kind {
-            "+" => Resp::Simple(rest.to_owned()),
-            "-" => Resp::Error(rest.to_owned()),
-            ":" => Resp::Integer(number()?),
-            "$" => match usize::try_from(number()?) {
-                Err(_) => Resp::Bulk(None),
-                Ok(len) => {
-                    let mut data = vec![0; len + 2];
-                    self.reader.read_exact(&mut data)?;
-                    data.truncate(len);
-                    Resp::Bulk(Some(data))
-                }
-            },
-            "*" => match usize::try_from(number()?) {
-                Err(_) => Resp::Array(None),
-                Ok(len) => Resp::Array(Some(
-                    (0..len).map(|_| self.read()).collect::<Result<_, _>>()?,
-                )),
-            },
-            _ => return Err(bad("an unknown type")),
-        })
-    }
-}
+/// The Redis harness is the shared test kit's (`crates/testkit`), re-exported so the tests
+/// here keep their imports.
+pub use switchboard_testkit::{RedisConnection, RedisServer, Resp, spare_port};
 
 impl Http {
     /// POSTs a JSON webhook to `/webhooks`; `Err` when the request could not be made (the

@@ -201,36 +201,52 @@ async fn duplicate_and_stale_deliveries_get_the_same_answer_without_advancing() 
     assert_eq!(manage.node().as_deref(), Some("manage"));
 }
 
+/// A server whose clock starts at `time` (`clock_start`), so business hours are pinned.
+fn server_at(time: &str) -> Server {
+    Server::start_with_env(
+        &["--admin-token", ADMIN],
+        &[("SWITCHBOARD_CLOCK_START", time)],
+    )
+}
+
 #[tokio::test]
 async fn support_routes_by_business_hours() {
-    // The answer depends on the wall clock (Singapore business hours), so the test accepts
-    // both routes but checks each is complete and consistent.
-    let server = server();
-    let http = server.http();
+    // Monday 5 January 2026, 11:00 in Singapore: open.
+    let open = server_at("2026-01-05T11:00:00+08:00");
+    let http = open.http();
     let mut call = Call::from("+6591234567", SUPPORT);
     let first = call.start(&http).await;
-    if first.actions().last().map(String::as_str) == Some("hangup") {
-        assert!(
-            first.spoken().contains("We are closed now."),
-            "{}",
-            first.spoken()
-        );
-    } else {
-        assert_eq!(first.node().as_deref(), Some("main"));
-        assert!(first.spoken().starts_with("Welcome to Acme support."));
-        // A partner caller (+6591...) gets the priority lane for technical support.
-        let tech = call.press(&http, Some("1")).await;
-        assert!(
-            tech.spoken()
-                .contains("As a partner you are first in line.")
-        );
-        assert_eq!(
-            tech.params("makeCall").unwrap()["destination"],
-            "+6531580001"
-        );
-        let busy = call.transfer_result(&http, 486).await;
-        assert!(busy.spoken().starts_with("All our agents are busy."));
-    }
+    assert_eq!(first.node().as_deref(), Some("main"), "{}", first.spoken());
+    assert!(first.spoken().starts_with("Welcome to Acme support."));
+    // A partner caller (+6591...) gets the priority lane for technical support.
+    let tech = call.press(&http, Some("1")).await;
+    assert!(
+        tech.spoken()
+            .contains("As a partner you are first in line.")
+    );
+    assert_eq!(
+        tech.params("makeCall").unwrap()["destination"],
+        "+6531580001"
+    );
+    let busy = call.transfer_result(&http, 486).await;
+    assert!(busy.spoken().starts_with("All our agents are busy."));
+
+    // The same Monday at 21:00 in Singapore (13:00 UTC): closed.
+    let closed = server_at("2026-01-05T13:00:00Z");
+    let http = closed.http();
+    let mut call = Call::from("+6591234567", SUPPORT);
+    let first = call.start(&http).await;
+    assert_eq!(
+        first.actions().last().map(String::as_str),
+        Some("hangup"),
+        "{}",
+        first.spoken()
+    );
+    assert!(
+        first.spoken().contains("We are closed now."),
+        "{}",
+        first.spoken()
+    );
 }
 
 #[tokio::test]

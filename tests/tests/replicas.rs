@@ -15,8 +15,14 @@
 //!   sent to another, as a load balancer does after a connection error.
 //! * Redis killed and restarted empty mid-call: live calls go on, `/readyz` says 503 then 200,
 //!   the queued state is written again, summaries taken meanwhile are not lost.
-//! * Redis frozen for 3 s (SIGSTOP, SIGCONT; and `CLIENT PAUSE`) under load: every webhook
-//!   answered 200, new calls included, and every call's record afterwards exactly as scripted.
+//! * The fault suite, each fault for 3 s under load against one replica (`play_through_a_fault`):
+//!   Redis frozen (SIGSTOP, SIGCONT; and `CLIENT PAUSE`); the link to Redis slowed to 50-200 ms
+//!   round trips, cut (connections closed, new ones refused) and blackholed (nothing delivered,
+//!   nothing closed), through a [`Proxy`]; Redis SIGKILLed and restarted with its AOF
+//!   (`appendfsync always`); a Redis Cluster (3 masters, 3 replicas) failing over by
+//!   `CLUSTER FAILOVER` and by a master SIGKILLed. Every webhook answered 200, new calls
+//!   included; the replica back to healthy by itself; every call's record afterwards exactly as
+//!   scripted.
 //! * One event posted to two replicas (at once, or one after the other): identical answers.
 //! * A late event on a replica whose actor is behind: the session's latest answer.
 //! * Redis commands per warm webhook, from `INFO commandstats`: at most one.
@@ -24,14 +30,17 @@
 //! The tests start their own redis-server on a spare port (`RedisServer`) and kill it, and their
 //! replicas, when they end.
 
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use Input::{Keys, Silence, Start, Transfer};
 use switchboard_runtime::Record;
-use switchboard_runtime::redis::RedisStore;
-use switchboard_tests::{Answer, Balancer, Call, RedisConnection, RedisServer, Resp, Server, uuid};
+use switchboard_runtime::redis_store::RedisStore;
+use switchboard_tests::{
+    Answer, Balancer, Call, Proxy, RedisConnection, RedisServer, Resp, Server, uuid,
+};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -417,13 +426,17 @@ impl Played {
 
 /// `n` replicas on `redis`.
 fn replicas(redis: &RedisServer, n: usize) -> Replicas {
-    let url = redis.url();
+    replicas_on(&redis.url(), n)
+}
+
+/// `n` replicas on the Redis at `url` (through a proxy, or a cluster).
+fn replicas_on(url: &str, n: usize) -> Replicas {
     Replicas(
         (0..n)
             .map(|_| {
                 Server::start(&[
                     "--redis",
-                    &url,
+                    url,
                     "--redis-prefix",
                     PREFIX,
                     "--admin-token",
@@ -484,6 +497,11 @@ fn state_key(session: &str) -> String {
 fn stored(con: &mut RedisConnection, session: &str) -> Option<Record> {
     let key = state_key(session);
     let reply = con.command(&["HMGET", &key, "v", "r", "ids"]);
+    decode_stored(&key, reply)
+}
+
+/// The record in the answer to `HMGET key v r ids`.
+fn decode_stored(key: &str, reply: Resp) -> Option<Record> {
     let Resp::Array(Some(fields)) = reply else {
         panic!("HMGET {key} answered {reply:?}");
     };
@@ -504,10 +522,10 @@ fn stored(con: &mut RedisConnection, session: &str) -> Option<Record> {
 }
 
 /// Checks what every call left in Redis after `steps(call)` steps.
-fn check_all_stored(redis: &RedisServer, played: &[Played], steps: impl Fn(&Played) -> usize) {
-    let mut con = redis.connect();
-    for call in played {
-        let record = stored(&mut con, &call.call.session).unwrap_or_else(|| {
+fn check_all_stored(redis: &impl Storage, played: &[Played], steps: impl Fn(&Played) -> usize) {
+    let records = redis.records(played.iter().map(|p| p.call.session.as_str()));
+    for (call, record) in played.iter().zip(records) {
+        let record = record.unwrap_or_else(|| {
             panic!(
                 "session {} ({}): nothing stored in Redis",
                 call.call.session, call.route.name
@@ -619,7 +637,7 @@ fn keys_stored(redis: &RedisServer) -> i64 {
 }
 
 /// Sends every call's session summary; afterwards Redis holds nothing.
-async fn end_all(balancer: &Balancer, redis: &RedisServer, played: &[Played]) {
+async fn end_all(balancer: &Balancer, redis: &impl Storage, played: &[Played]) {
     for call in played {
         let (_, reply) = balancer.webhook(call.call.summary("COMPLETED")).await;
         assert_eq!(
@@ -629,11 +647,7 @@ async fn end_all(balancer: &Balancer, redis: &RedisServer, played: &[Played]) {
             String::from_utf8_lossy(&reply.body)
         );
     }
-    assert_eq!(
-        keys_stored(redis),
-        0,
-        "every summary deletes its session's state"
-    );
+    assert_eq!(redis.keys(), 0, "every summary deletes its session's state");
 }
 
 /// Plays `CALLS` calls, each on a route chosen per call, every webhook through the balancer,
@@ -990,19 +1004,36 @@ async fn redis_restarted_empty_mid_run_live_calls_go_on_and_are_stored_again() {
 /// Calls of the duplicate test.
 const DUPLICATED_CALLS: usize = 200;
 
-/// Calls in flight at once in the freeze test.
+/// Calls in flight at once in the fault tests.
 const FREEZE_IN_FLIGHT: usize = 32;
+/// How long each fault lasts, and how long the load goes on after it.
+const FAULT: Duration = Duration::from_secs(3);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_three_second_redis_freeze_under_load_answers_every_webhook_and_loses_no_step() {
-    play_through_a_redis_fault("SIGSTOP", RedisServer::pause, RedisServer::resume).await;
+    let mut redis = RedisServer::start();
+    let servers = replicas(&redis, 1);
+    play_through_a_fault(
+        "SIGSTOP",
+        &mut redis,
+        &servers[0],
+        Seen::Outage,
+        |redis| redis.pause(),
+        |redis| redis.resume(),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_three_second_client_pause_under_load_answers_every_webhook_and_loses_no_step() {
     // CLIENT PAUSE ALL: Redis runs but answers no client for 3 s, then resumes by itself.
-    play_through_a_redis_fault(
+    let mut redis = RedisServer::start();
+    let servers = replicas(&redis, 1);
+    play_through_a_fault(
         "CLIENT PAUSE",
+        &mut redis,
+        &servers[0],
+        Seen::Outage,
         |redis| {
             assert_eq!(
                 redis.command(&["CLIENT", "PAUSE", "3000", "ALL"]),
@@ -1014,12 +1045,198 @@ async fn a_three_second_client_pause_under_load_answers_every_webhook_and_loses_
     .await;
 }
 
-/// Plays whole calls against one replica while `fault` holds Redis for 3 s (then `heal`),
-/// and asserts that every webhook was answered 200 and every call's record is its script.
-async fn play_through_a_redis_fault(what: &str, fault: fn(&RedisServer), heal: fn(&RedisServer)) {
-    let redis = RedisServer::start();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_link_to_redis_under_load_answers_every_webhook_and_loses_no_step() {
+    // 25 to 100 ms each way between the replica and Redis: 50 to 200 ms a round trip, under the
+    // command timeout (1 s), so Redis stays reachable and every command just takes longer.
+    let mut redis = RedisServer::start();
+    let proxy = Proxy::start(redis.port());
+    let servers = replicas_on(&proxy.url(), 1);
+    let each_way = Duration::from_millis(25)..=Duration::from_millis(100);
+    play_through_a_fault(
+        "50-200 ms round trips",
+        &mut redis,
+        &servers[0],
+        Seen::Either,
+        |_| {
+            proxy.set_latency(each_way.clone(), each_way.clone());
+            // The link is slow now: a PING through it takes at least the shortest round trip.
+            let mut con = RedisConnection::open(proxy.port()).expect("the proxy accepts");
+            let sent = Instant::now();
+            assert_eq!(con.command(&["PING"]), Resp::Simple("PONG".to_owned()));
+            assert!(
+                sent.elapsed() >= Duration::from_millis(50),
+                "{:?}",
+                sent.elapsed()
+            );
+        },
+        |_| {
+            proxy.set_latency(
+                Duration::ZERO..=Duration::ZERO,
+                Duration::ZERO..=Duration::ZERO,
+            )
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_to_redis_cut_for_three_seconds_under_load_answers_every_webhook_and_loses_no_step()
+{
+    // The replica's connections to Redis are closed and new ones refused, while Redis itself
+    // runs on: the replica finds it unreachable at once, and returns to healthy by itself.
+    let mut redis = RedisServer::start();
+    let proxy = Proxy::start(redis.port());
+    let servers = replicas_on(&proxy.url(), 1);
+    play_through_a_fault(
+        "link cut",
+        &mut redis,
+        &servers[0],
+        Seen::Outage,
+        |_| proxy.cut(),
+        |_| proxy.restore(),
+    )
+    .await;
+    assert!(proxy.accepted() > 1, "the replica connected again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_to_redis_blackholed_for_three_seconds_under_load_answers_every_webhook_and_loses_no_step()
+ {
+    // A partition: nothing gets through either way, nothing is closed, and what was held is
+    // delivered when it heals (late answers to commands the replica gave up on after the
+    // command timeout, writes applied late that it must recognise as its own).
+    let mut redis = RedisServer::start();
+    let proxy = Proxy::start(redis.port());
+    let servers = replicas_on(&proxy.url(), 1);
+    play_through_a_fault(
+        "link blackholed",
+        &mut redis,
+        &servers[0],
+        Seen::Outage,
+        |_| proxy.blackhole(),
+        |_| proxy.restore(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_and_restarted_with_its_aof_under_load_keeps_every_state_and_loses_no_step() {
+    // Every write fsynced before Redis answers it: what a replica was told is durable is.
+    let mut redis = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
     let servers = replicas(&redis, 1);
-    let balancer = Arc::new(Balancer::new(&[&servers[0]]));
+    // What was stored when Redis was killed, to find it again when it is back.
+    let before = std::sync::Mutex::new(Vec::new());
+    let played = play_through_a_fault(
+        "killed, restarted with its AOF",
+        &mut redis,
+        &servers[0],
+        Seen::Outage,
+        |redis| {
+            *before.lock().unwrap() = versions(redis);
+            redis.kill();
+        },
+        |redis| {
+            redis.restart();
+            let after: std::collections::HashMap<String, u64> =
+                versions(redis).into_iter().collect();
+            let before = before.lock().unwrap();
+            for (key, version) in before.iter() {
+                let found = after.get(key).copied();
+                assert!(
+                    found >= Some(*version),
+                    "{key}: version {version} was stored before the kill; after the restart: \
+                     {found:?}"
+                );
+            }
+            eprintln!(
+                "redis restarted with its AOF: the {} sessions stored before the kill are all \
+                 back",
+                before.len()
+            );
+        },
+    )
+    .await;
+    // Calls that had finished before the kill wrote nothing after it: their records (checked
+    // by the run) came back from the AOF alone.
+    assert!(!before.lock().unwrap().is_empty(), "{} calls", played.len());
+}
+
+/// Every session key stored and its version.
+fn versions(redis: &RedisServer) -> Vec<(String, u64)> {
+    let mut con = redis.connect();
+    // A restarted Redis answers LOADING until it has read its AOF.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let keys = loop {
+        match con.command(&["KEYS", &format!("{PREFIX}:*")]) {
+            Resp::Array(Some(keys)) => break keys,
+            Resp::Error(e) if e.starts_with("LOADING") && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => panic!("KEYS answered {other:?}"),
+        }
+    };
+    keys.into_iter()
+        .filter_map(|key| match key {
+            Resp::Bulk(Some(key)) => String::from_utf8(key).ok(),
+            _ => None,
+        })
+        .filter_map(|key| match con.command(&["HGET", &key, "v"]) {
+            Resp::Bulk(Some(v)) => {
+                let v = String::from_utf8_lossy(&v).parse().ok()?;
+                Some((key, v))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// How a replica must see a fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// Redis unreachable (logged), then reachable and healthy again by itself.
+    Outage,
+    /// Either way: a slower Redis still answering within the command timeout, or a cluster
+    /// failing over, whose redirections the client follows, should not be an outage, but a
+    /// command caught at the wrong moment can make one. If there is one, the replica must
+    /// recover from it by itself.
+    Either,
+}
+
+/// Where a fault test reads what was stored: one server, or the nodes of a cluster.
+trait Storage {
+    /// The records of `sessions` (`None`: nothing stored), in order.
+    fn records<'a>(&self, sessions: impl Iterator<Item = &'a str>) -> Vec<Option<Record>>;
+    /// How many keys are stored.
+    fn keys(&self) -> i64;
+}
+
+impl Storage for RedisServer {
+    fn records<'a>(&self, sessions: impl Iterator<Item = &'a str>) -> Vec<Option<Record>> {
+        let mut con = self.connect();
+        sessions.map(|s| stored(&mut con, s)).collect()
+    }
+
+    fn keys(&self) -> i64 {
+        keys_stored(self)
+    }
+}
+
+/// Plays whole calls against one replica, `server` (on `redis`, perhaps through a proxy), new
+/// ones starting throughout; once the load is under way, `fault` holds for 3 s, then `heal`,
+/// and the load goes on 3 s more. Asserts that every webhook was answered 200 (the non-2xx
+/// count is printed), that the replica saw the fault as `seen` says and did not panic, that
+/// nothing is left queued or was dropped, and that every call's record is exactly its script
+/// (no step lost or applied twice); then ends every call. `fault` and `heal` may block.
+async fn play_through_a_fault<R: Storage>(
+    what: &str,
+    redis: &mut R,
+    server: &Server,
+    seen: Seen,
+    fault: impl FnOnce(&mut R),
+    heal: impl FnOnce(&mut R),
+) -> Vec<Played> {
+    let balancer = Arc::new(Balancer::new(&[server]));
     let answered = Arc::new(AtomicUsize::new(0));
     let non_2xx = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -1080,17 +1297,18 @@ async fn play_through_a_redis_fault(what: &str, fault: fn(&RedisServer), heal: f
         })
     };
 
-    // Freeze Redis once the load is under way, for 3 s, then thaw it; new calls go on
-    // starting for 3 s more (the recovery happens under load too).
+    // The fault once the load is under way, for 3 s, then the heal; new calls go on starting
+    // for 3 s more (the recovery happens under load too).
     while answered.load(Ordering::Relaxed) < 300 {
+        assert!(!load.is_finished(), "the load ended early");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    fault(&redis);
+    tokio::task::block_in_place(|| fault(redis));
     let before = answered.load(Ordering::Relaxed);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(FAULT).await;
     let during = answered.load(Ordering::Relaxed) - before;
-    heal(&redis);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::task::block_in_place(|| heal(redis));
+    tokio::time::sleep(FAULT).await;
     stop.store(true, Ordering::Relaxed);
 
     let played = match load.await {
@@ -1106,20 +1324,45 @@ async fn play_through_a_redis_fault(what: &str, fault: fn(&RedisServer), heal: f
     );
     assert_eq!(non_2xx, 0, "webhooks answered other than 200");
     assert_eq!(total, webhooks_of(&played));
-    assert!(during > 0, "the load went on while Redis was frozen");
+    assert!(during > 0, "the load went on during the fault");
 
-    // The freeze was noticed, and the replica recovered by itself.
-    let server = &servers[0];
-    assert!(
-        server.wait_for_log("Redis is unreachable", Duration::from_secs(10)),
-        "the outage is logged"
-    );
-    assert!(
-        server.wait_for_log("healthy", Duration::from_secs(30)),
-        "the recovery is logged: {:?}",
-        server.log()
-    );
-    wait_ready(&servers, 200, Duration::from_secs(10)).await;
+    if seen == Seen::Outage {
+        assert!(
+            server.wait_for_log("Redis is unreachable", Duration::from_secs(10)),
+            "the outage is logged"
+        );
+    }
+    let timeouts = metric(server, "switchboard_redis_errors_total", "kind=\"timeout\"").await;
+    let errors = metric(server, "switchboard_redis_errors_total", "").await;
+    eprintln!("redis {what}: {errors} failed Redis commands, {timeouts} of them timed out");
+    if server
+        .log()
+        .iter()
+        .any(|line| line.contains("Redis is unreachable"))
+    {
+        // The replica recovered by itself.
+        assert!(
+            server.wait_for_log("healthy", Duration::from_secs(30)),
+            "the recovery is logged: {:?}",
+            server.log()
+        );
+        wait_ready(std::slice::from_ref(server), 200, Duration::from_secs(10)).await;
+        let mut phases = Vec::new();
+        for phase in ["detection", "unreachable", "recovery"] {
+            let label = format!("phase=\"{phase}\"");
+            let sum = metric(server, "switchboard_redis_outage_phase_seconds_sum", &label).await;
+            let count = metric(
+                server,
+                "switchboard_redis_outage_phase_seconds_count",
+                &label,
+            )
+            .await;
+            phases.push(format!("{phase} {:.0} ms in {count}", sum * 1000.0));
+        }
+        eprintln!("redis {what}: outage phases {}", phases.join(", "));
+    } else {
+        eprintln!("redis {what}: no outage seen");
+    }
     assert_eq!(
         metric(server, "switchboard_store_pending_writes", "").await,
         0.0
@@ -1134,32 +1377,16 @@ async fn play_through_a_redis_fault(what: &str, fault: fn(&RedisServer), heal: f
         0.0
     );
     assert!(
-        metric(
-            server,
-            "switchboard_redis_outage_phase_seconds_count",
-            "phase=\"recovery\""
-        )
-        .await
-            >= 1.0
+        !server.log().iter().any(|line| line.contains("panicked")),
+        "the replica panicked: {:?}",
+        server.log()
     );
-
-    let mut phases = Vec::new();
-    for phase in ["detection", "unreachable", "recovery"] {
-        let label = format!("phase=\"{phase}\"");
-        let sum = metric(server, "switchboard_redis_outage_phase_seconds_sum", &label).await;
-        phases.push(format!("{phase} {:.0} ms", sum * 1000.0));
-    }
-    eprintln!("redis {what}: outage phases {}", phases.join(", "));
 
     // No step lost or applied twice: each call's record is its script, version and seq equal
     // to its steps, its events each once, in order.
-    let mut con = redis.connect();
-    for call in &played {
-        let record = stored(&mut con, &call.call.session)
-            .unwrap_or_else(|| panic!("session {} is not stored", call.call.session));
-        call.check_stored(&record, call.steps_taken());
-    }
-    end_all(&balancer, &redis, &played).await;
+    check_all_stored(redis, &played, Played::steps_taken);
+    end_all(&balancer, redis, &played).await;
+    played
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1353,4 +1580,222 @@ async fn a_late_event_gets_the_latest_answer_on_every_replica() {
         let record = stored(&mut redis.connect(), &played.call.session).unwrap();
         played.check_stored(&record, 3);
     }
+}
+
+/// A Redis Cluster started by a test: three masters, each with one replica, every slot served;
+/// a node that misses its peers for a second is failed over.
+#[derive(Debug)]
+struct Cluster {
+    nodes: Vec<RedisServer>,
+}
+
+/// A node's part in the cluster (`ROLE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Master,
+    /// A replica of the master on this port.
+    Replica(u16),
+}
+
+impl Cluster {
+    fn start() -> Self {
+        let nodes: Vec<RedisServer> = (0..6)
+            .map(|_| {
+                RedisServer::start_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "1000",
+                ])
+            })
+            .collect();
+        let output = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port())))
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .output()
+            .expect("redis-cli runs (it comes with redis-server)");
+        assert!(
+            output.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        let cluster = Self { nodes };
+        cluster.wait_until("every slot is served and every replica in sync", |c| {
+            (0..c.nodes.len()).all(|i| c.is_ok(i) && c.in_sync(i))
+        });
+        cluster
+    }
+
+    /// Every node, as seeds: the replicas find the masters from them.
+    fn url(&self) -> String {
+        self.nodes
+            .iter()
+            .map(RedisServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn info(&self, i: usize, args: &[&str]) -> Option<String> {
+        let mut con = RedisConnection::open(self.nodes[i].port()).ok()?;
+        match con.try_command(args).ok()? {
+            Resp::Bulk(Some(text)) => Some(String::from_utf8_lossy(&text).into_owned()),
+            _ => None,
+        }
+    }
+
+    /// Whether node `i` answers and sees every slot served.
+    fn is_ok(&self, i: usize) -> bool {
+        self.info(i, &["CLUSTER", "INFO"])
+            .is_some_and(|info| info.contains("cluster_state:ok"))
+    }
+
+    /// Whether node `i` is a master, or a replica whose link to its master is up.
+    fn in_sync(&self, i: usize) -> bool {
+        match self.role(i) {
+            Some(Role::Master) => true,
+            Some(Role::Replica(_)) => self
+                .info(i, &["INFO", "replication"])
+                .is_some_and(|info| info.contains("master_link_status:up")),
+            None => false,
+        }
+    }
+
+    /// Node `i`'s role, if it answers.
+    fn role(&self, i: usize) -> Option<Role> {
+        let mut con = RedisConnection::open(self.nodes[i].port()).ok()?;
+        let Resp::Array(Some(role)) = con.try_command(&["ROLE"]).ok()? else {
+            return None;
+        };
+        match role.as_slice() {
+            [Resp::Bulk(Some(kind)), ..] if kind == b"master" => Some(Role::Master),
+            [Resp::Bulk(Some(kind)), _, Resp::Integer(port), ..] if kind == b"slave" => {
+                Some(Role::Replica(u16::try_from(*port).ok()?))
+            }
+            _ => None,
+        }
+    }
+
+    /// A master and its replica, as node indices.
+    fn pair(&self) -> (usize, usize) {
+        (0..self.nodes.len())
+            .find_map(|replica| match self.role(replica) {
+                Some(Role::Replica(port)) => {
+                    let master = self.nodes.iter().position(|n| n.port() == port)?;
+                    Some((master, replica))
+                }
+                _ => None,
+            })
+            .expect("the cluster has a replica")
+    }
+
+    fn wait_until(&self, what: &str, done: impl Fn(&Self) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !done(self) {
+            assert!(
+                Instant::now() < deadline,
+                "the cluster: not within 20 s: {what}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until `replica` has taken over from `master` and every node that answers sees
+    /// every slot served.
+    fn wait_taken_over(&self, master: usize, replica: usize) {
+        let started = Instant::now();
+        self.wait_until("the replica took over", |c| {
+            c.role(replica) == Some(Role::Master)
+                && c.role(master) != Some(Role::Master)
+                && (0..c.nodes.len()).all(|i| c.role(i).is_none() || c.is_ok(i))
+        });
+        eprintln!(
+            "cluster: node {} (port {}) had taken over {:.1?} after the failover began (at most)",
+            replica,
+            self.nodes[replica].port(),
+            started.elapsed() + FAULT
+        );
+    }
+
+    /// The nodes that answer, as masters.
+    fn masters(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.role(i) == Some(Role::Master))
+            .collect()
+    }
+}
+
+impl Storage for Cluster {
+    fn records<'a>(&self, sessions: impl Iterator<Item = &'a str>) -> Vec<Option<Record>> {
+        let mut masters: Vec<RedisConnection> = self
+            .masters()
+            .into_iter()
+            .map(|i| self.nodes[i].connect())
+            .collect();
+        sessions
+            .map(|session| {
+                let key = state_key(session);
+                // The master of the key's slot answers; the others redirect (MOVED).
+                masters
+                    .iter_mut()
+                    .map(|con| con.command(&["HMGET", &key, "v", "r", "ids"]))
+                    .find(|reply| !matches!(reply, Resp::Error(e) if e.starts_with("MOVED")))
+                    .map(|reply| decode_stored(&key, reply))
+                    .unwrap_or_else(|| panic!("{key}: every master redirects it"))
+            })
+            .collect()
+    }
+
+    fn keys(&self) -> i64 {
+        self.masters()
+            .into_iter()
+            .map(|i| keys_stored(&self.nodes[i]))
+            .sum()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_failover_to_a_replica_under_load_answers_every_webhook_and_loses_no_step() {
+    // CLUSTER FAILOVER on a replica: it catches up with its master, which stops taking writes,
+    // and takes its slots over; the replica's cluster client follows the redirections.
+    let mut cluster = Cluster::start();
+    let servers = replicas_on(&cluster.url(), 1);
+    let (master, replica) = cluster.pair();
+    play_through_a_fault(
+        "cluster failover",
+        &mut cluster,
+        &servers[0],
+        Seen::Either,
+        |cluster| {
+            let mut con = cluster.nodes[replica].connect();
+            assert_eq!(
+                con.command(&["CLUSTER", "FAILOVER"]),
+                Resp::Simple("OK".to_owned())
+            );
+        },
+        |cluster| cluster.wait_taken_over(master, replica),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_master_killed_under_load_fails_over_and_loses_no_step() {
+    // SIGKILL a master: its slots are unserved until the other masters agree it failed (after
+    // the node timeout, 1 s) and its replica is elected; the replica of Switchboard is cut off
+    // from those slots meanwhile and serves their calls from memory.
+    let mut cluster = Cluster::start();
+    let servers = replicas_on(&cluster.url(), 1);
+    let (master, replica) = cluster.pair();
+    play_through_a_fault(
+        "cluster master killed",
+        &mut cluster,
+        &servers[0],
+        Seen::Outage,
+        |cluster| cluster.nodes[master].kill(),
+        |cluster| cluster.wait_taken_over(master, replica),
+    )
+    .await;
 }

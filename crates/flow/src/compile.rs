@@ -18,6 +18,7 @@ use crate::model::{
 use crate::template::{Template, is_var_name};
 use crate::yaml::{self, Pos, Value};
 
+mod fetch;
 mod language;
 mod split;
 mod subflow;
@@ -77,9 +78,25 @@ pub struct Compiled {
     pub warnings: Vec<Diagnostic>,
 }
 
+/// What the server lets flows use.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The environment variables fetch nodes may read as `{{env.NAME}}` (`fetch_env`).
+    pub fetch_env: Vec<String>,
+}
+
 /// Compiles one flow. `file` only names the source in messages. On failure, returns every
 /// diagnostic, errors and warnings, sorted by position.
 pub fn compile(source: &str, file: &str) -> Result<Compiled, Vec<Diagnostic>> {
+    compile_with(source, file, &Options::default())
+}
+
+/// [`compile`] with the server's [`Options`].
+pub fn compile_with(
+    source: &str,
+    file: &str,
+    options: &Options,
+) -> Result<Compiled, Vec<Diagnostic>> {
     let root = match yaml::parse(source) {
         Ok(root) => root,
         Err(err) => {
@@ -97,6 +114,8 @@ pub fn compile(source: &str, file: &str) -> Result<Compiled, Vec<Diagnostic>> {
         diagnostics: Vec::new(),
         node: None,
         language: None,
+        options,
+        fetch_defaults: fetch::FetchDefaults::default(),
     };
     let flow = c.flow(&root, FlowVersion::of(source));
     let mut diagnostics = c.diagnostics;
@@ -119,6 +138,9 @@ struct Compiler<'f> {
     node: Option<String>,
     /// The flow's languages, once read (texts per language are checked against them).
     language: Option<Language>,
+    options: &'f Options,
+    /// The flow's `fetch:` defaults, read before the nodes.
+    fetch_defaults: fetch::FetchDefaults,
 }
 
 impl Compiler<'_> {
@@ -303,7 +325,12 @@ impl Compiler<'_> {
     }
 
     fn repeat(&mut self, node: &yaml::Node) -> Option<Repetition> {
-        let n = self.uint(node, "repeat", 1, 3)?;
+        let n = self.uint(
+            node,
+            "repeat",
+            Repetition::MIN.into(),
+            Repetition::MAX.into(),
+        )?;
         Repetition::new(n).ok()
     }
 
@@ -345,6 +372,7 @@ impl Compiler<'_> {
                 "start",
                 "nodes",
                 "language",
+                "fetch",
             ],
         )?;
         let get = |key: &str| top.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
@@ -428,6 +456,9 @@ impl Compiler<'_> {
         }
         let languages = self.languages(get("language"), voices, &mut speech);
         let timezone = get("timezone").map_or(Some(Tz::UTC), |n| self.timezone(n));
+        if let Some(node) = get("fetch") {
+            self.fetch_defaults = self.fetch_defaults(node);
+        }
 
         let Some(nodes_node) = get("nodes") else {
             self.error(root.pos, "the flow has no 'nodes'");
@@ -544,6 +575,7 @@ impl Compiler<'_> {
             splits: nodes_split,
         };
         self.check_graph(&flow);
+        self.check_fetch_vars(&flow);
         Some(flow)
     }
 
@@ -590,8 +622,9 @@ impl Compiler<'_> {
         defaults: &Speech,
         tz: Tz,
     ) -> Option<NodeKind> {
-        const KINDS: [&str; 9] = [
+        const KINDS: [&str; 10] = [
             "menu", "say", "play", "transfer", "capture", "branch", "set", "split", "subflow",
+            "fetch",
         ];
         let Value::Map(pairs) = &value.value else {
             self.error(
@@ -645,6 +678,14 @@ impl Compiler<'_> {
             "branch" => &["branch", "default", "description"],
             "split" => &["split", "description"],
             "subflow" => &["subflow", "next", "description"],
+            "fetch" => &[
+                "fetch",
+                "next",
+                "on_error",
+                "on_timeout",
+                "cases",
+                "description",
+            ],
             _ => &["set", "next", "description"],
         };
         let entries = self.mapping(value, &format!("a {kind} node"), allowed)?;
@@ -721,6 +762,9 @@ impl Compiler<'_> {
                 .map(NodeKind::Capture),
             "split" => self.split(body, index).map(NodeKind::Split),
             "subflow" => self.subflow(body, next).map(NodeKind::Subflow),
+            "fetch" => self
+                .fetch_node(body, &entries, index, next, tz)
+                .map(|f| NodeKind::Fetch(Box::new(f))),
             "branch" => {
                 let default = match get("default") {
                     Some(n) => self.target(n, "default", index),
@@ -951,7 +995,7 @@ impl Compiler<'_> {
                                 continue;
                             };
                             if digits.is_empty()
-                                || digits.len() > 25
+                                || digits.len() > usize::from(DigitCount::MAX)
                                 || !digits
                                     .bytes()
                                     .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')
@@ -1050,12 +1094,22 @@ impl Compiler<'_> {
             }
         };
         let max_digits = match get("max_digits") {
-            Some(n) => self.uint(n, "max_digits", 1, 25),
-            None => Some(25),
+            Some(n) => self.uint(
+                n,
+                "max_digits",
+                DigitCount::MIN.into(),
+                DigitCount::MAX.into(),
+            ),
+            None => Some(DigitCount::MAX.into()),
         };
         let min_digits = match get("min_digits") {
-            Some(n) => self.uint(n, "min_digits", 1, 25),
-            None => Some(1),
+            Some(n) => self.uint(
+                n,
+                "min_digits",
+                DigitCount::MIN.into(),
+                DigitCount::MAX.into(),
+            ),
+            None => Some(DigitCount::MIN.into()),
         };
         let mut digits_ok = true;
         if let (Some(min), Some(max)) = (min_digits, max_digits)
@@ -1414,11 +1468,12 @@ impl Compiler<'_> {
                 self.node = None;
             }
         }
-        // A cycle of set/branch/split nodes never answers the platform: the call would hang.
+        // A cycle of set/branch/split/fetch nodes never answers the platform: the call would
+        // hang.
         let silent = |id: NodeId| {
             matches!(
                 flow.node(id).kind,
-                NodeKind::Set(_) | NodeKind::Branch(_) | NodeKind::Split(_)
+                NodeKind::Set(_) | NodeKind::Branch(_) | NodeKind::Split(_) | NodeKind::Fetch(_)
             )
         };
         let mut state = vec![0u8; flow.nodes.len()]; // 0 new, 1 on stack, 2 done
@@ -1443,7 +1498,7 @@ impl Compiler<'_> {
                                     let node = flow.node(next);
                                     self.node = Some(node.name.clone());
                                     self.error(node.pos, format!(
-                                        "set/branch/split nodes loop back to '{}' without saying anything; the call would never get an answer",
+                                        "set/branch/split/fetch nodes loop back to '{}' without saying anything; the call would never get an answer",
                                         node.name
                                     ));
                                     self.node = None;

@@ -6,6 +6,12 @@
 //! key press. Each answer carries a `clientActionId` naming flow, version, node and sequence
 //! number; an event echoing an older one is stale and gets the previous answer again, with no
 //! state change.
+//!
+//! A step that reaches a `fetch` node cannot finish on its own: [`advance`] then returns
+//! [`Step::Fetch`], the request and the step so far; the runtime performs the request and calls
+//! [`resume`] with the outcome, which continues from the node's target (and may stop at another
+//! fetch). [`step`] is [`advance`] for callers with no HTTP client: every fetch fails as if the
+//! backend were down. A flow without fetch nodes never sees [`Step::Fetch`].
 
 use std::sync::Arc;
 
@@ -15,6 +21,7 @@ use switchboard_protocol::{
     Action, Callflow, MakeCall, Msisdn, PlayFile, Say, SayAndCapture, Text,
 };
 
+use crate::fetch::{FetchFailure, FetchOutcome, FetchRequest, FetchResult};
 use crate::model::{
     Capture, Facts, Flow, FlowVersion, Menu, NodeId, NodeKind, Prompt, Speech, SubflowNode, Target,
 };
@@ -23,6 +30,9 @@ use crate::template::{Scope, Template};
 
 /// Most nodes one step may pass through; more means a loop of says, and the call is ended.
 const MAX_HOPS: usize = 64;
+
+/// Most fetches one step may do; a flow that needs more in one answer is a loop.
+pub const MAX_FETCHES: u8 = 8;
 
 /// Said when a flow cannot continue (a loop, or a number that is not a number after templating
 /// with no `on_error`).
@@ -115,6 +125,29 @@ pub enum Signal {
     Transfer(NodeId, TransferResult),
     /// The flow could not continue at this node and apologised.
     Failed(NodeId),
+    /// A fetch node's request ended.
+    Fetch(NodeId, FetchResult),
+}
+
+/// What a step asks for: an answer, or a request to perform first.
+#[derive(Debug)]
+pub enum Step {
+    /// The step is done.
+    Reply(Reply),
+    /// Perform [`Pending::request`], then call [`resume`] with its outcome.
+    Fetch(Box<Pending>),
+}
+
+/// A step stopped at a fetch node: the request, and what the step did before it.
+#[derive(Debug)]
+pub struct Pending {
+    /// The fetch node.
+    pub node: NodeId,
+    /// What to ask the backend.
+    pub request: FetchRequest,
+    actions: Vec<Action>,
+    trace: Trace,
+    fetches: u8,
 }
 
 /// What one step did: the nodes it entered, in order, and the signals.
@@ -200,21 +233,51 @@ impl Flows for crate::FlowSet {
     }
 }
 
-/// Runs one step of a session. See the module documentation. A flow with `subflow` nodes needs
-/// [`step_in`].
+/// Runs one step of a session; every fetch node on the way fails as if its backend were down
+/// (`on_error`). See the module documentation. A flow with `subflow` nodes needs [`step_in`].
 pub fn step(flow: &Flow, state: &mut SessionState, event: Event<'_>, now: DateTime<Utc>) -> Reply {
     step_in(&NoFlows, flow, state, event, now)
 }
 
-/// Runs one step of a session whose flow is `flow` (the one [`SessionState::flow`] names),
-/// with `flows` to enter sub-flows and return from them.
-pub fn step_in<'a>(
+/// [`step`] of a session whose flow is `flow` (the one [`SessionState::flow`] names), with
+/// `flows` to enter sub-flows and return from them.
+pub fn step_in(
+    flows: &dyn Flows,
+    flow: &Flow,
+    state: &mut SessionState,
+    event: Event<'_>,
+    now: DateTime<Utc>,
+) -> Reply {
+    let mut next = advance_in(flows, flow, state, event, now);
+    loop {
+        match next {
+            Step::Reply(reply) => return reply,
+            Step::Fetch(pending) => {
+                let down = FetchOutcome::Failed(FetchFailure::Unreachable);
+                next = resume_in(flows, flow, state, pending, down, now);
+            }
+        }
+    }
+}
+
+/// Runs one step of a session, stopping at a fetch node. See the module documentation.
+pub fn advance(
+    flow: &Flow,
+    state: &mut SessionState,
+    event: Event<'_>,
+    now: DateTime<Utc>,
+) -> Step {
+    advance_in(&NoFlows, flow, state, event, now)
+}
+
+/// [`advance`] with `flows` to enter sub-flows and return from them.
+pub fn advance_in<'a>(
     flows: &'a dyn Flows,
     flow: &'a Flow,
     state: &mut SessionState,
     event: Event<'_>,
     now: DateTime<Utc>,
-) -> Reply {
+) -> Step {
     let mut exec = Exec {
         flows,
         flow,
@@ -222,11 +285,13 @@ pub fn step_in<'a>(
         now,
         actions: Vec::with_capacity(4),
         trace: Trace::default(),
+        fetching: None,
+        fetches: 0,
     };
     match event {
         Event::Start => {
             if exec.state.seq > 0 {
-                return exec.stale();
+                return Step::Reply(exec.stale());
             }
             exec.goto(Target::Node(flow.start));
         }
@@ -238,16 +303,73 @@ pub fn step_in<'a>(
             if let Some(seq) = action_id.and_then(ActionId::parse).map(|id| id.seq)
                 && seq < exec.state.seq
             {
-                return exec.stale();
+                return Step::Reply(exec.stale());
             }
             if exec.state.seq == 0 {
                 // A completion before any answer: only a misdirected event can do this.
-                return exec.stale();
+                return Step::Reply(exec.stale());
             }
             exec.completed(dtmf.filter(|d| !d.is_empty()), sip_code);
         }
     }
-    exec.finish()
+    exec.pause_or_finish()
+}
+
+/// Continues a step stopped at a fetch node with the request's `outcome`.
+pub fn resume(
+    flow: &Flow,
+    state: &mut SessionState,
+    pending: Box<Pending>,
+    outcome: FetchOutcome<'_>,
+    now: DateTime<Utc>,
+) -> Step {
+    resume_in(&NoFlows, flow, state, pending, outcome, now)
+}
+
+/// [`resume`] with `flows` to enter sub-flows and return from them. The fetch node must be one
+/// of `flow` (the checker keeps fetch nodes out of flows that call or are called as sub-flows).
+// Taken back as [`Step::Fetch`] handed it out, so callers need not unbox it.
+#[allow(clippy::boxed_local)]
+pub fn resume_in<'a>(
+    flows: &'a dyn Flows,
+    flow: &'a Flow,
+    state: &mut SessionState,
+    pending: Box<Pending>,
+    outcome: FetchOutcome<'_>,
+    now: DateTime<Utc>,
+) -> Step {
+    let Pending {
+        node,
+        actions,
+        trace,
+        fetches,
+        ..
+    } = *pending;
+    let mut exec = Exec {
+        flows,
+        flow,
+        state,
+        now,
+        actions,
+        trace,
+        fetching: None,
+        fetches,
+    };
+    let kind = flow.nodes.get(usize::from(node)).map(|n| &n.kind);
+    let Some(NodeKind::Fetch(fetch)) = kind else {
+        // Only a caller mixing up flows gets here.
+        exec.trace.signals.push(crate::Signal::Failed(node));
+        exec.apologise();
+        return Step::Reply(exec.finish());
+    };
+    let state = &mut *exec.state;
+    let caller = state.caller.as_str();
+    let (target, result) = fetch.settle(outcome, &mut state.vars, |condition, vars| {
+        condition.holds(&Facts { now, caller, vars })
+    });
+    exec.trace.signals.push(crate::Signal::Fetch(node, result));
+    exec.goto(target);
+    exec.pause_or_finish()
 }
 
 struct Exec<'a> {
@@ -257,9 +379,26 @@ struct Exec<'a> {
     now: DateTime<Utc>,
     actions: Vec<Action>,
     trace: Trace,
+    /// Set when `goto` stopped at a fetch node.
+    fetching: Option<(NodeId, FetchRequest)>,
+    /// Fetches so far in this step.
+    fetches: u8,
 }
 
 impl<'a> Exec<'a> {
+    fn pause_or_finish(mut self) -> Step {
+        match self.fetching.take() {
+            Some((node, request)) => Step::Fetch(Box::new(Pending {
+                node,
+                request,
+                actions: self.actions,
+                trace: self.trace,
+                fetches: self.fetches,
+            })),
+            None => Step::Reply(self.finish()),
+        }
+    }
+
     fn stale(self) -> Reply {
         let callflow = self.state.last_reply.clone().unwrap_or_else(|| {
             Arc::new(Callflow {
@@ -490,6 +629,18 @@ impl<'a> Exec<'a> {
                         return;
                     }
                 },
+                NodeKind::Fetch(fetch) => {
+                    if self.fetches >= MAX_FETCHES {
+                        self.trace.signals.push(crate::Signal::Failed(id));
+                        self.apologise();
+                        return;
+                    }
+                    self.fetches += 1;
+                    // The same on every replica that runs this step: seq, count, node.
+                    let key = format!("{}-{}-{}", self.state.seq, self.fetches, node.name);
+                    self.fetching = Some((id, fetch.request(&scope(self.state), key)));
+                    return;
+                }
                 NodeKind::Menu(menu) => {
                     self.state.reset_counters();
                     self.prompt_menu(id, menu);
@@ -698,7 +849,7 @@ fn scope(state: &SessionState) -> Scope<'_> {
 }
 
 fn render_text(template: &Template, state: &SessionState) -> Option<Text> {
-    Text::sanitize_owned(template.render(&scope(state)))
+    template.speak(&scope(state))
 }
 
 /// A `sayAndCapture` with our settings: the platform tries once and we count retries.

@@ -12,7 +12,9 @@
 //! * [`template`]: `{{caller}}`, `{{called}}`, `{{digits}}`, `{{vars.NAME}}`.
 //! * [`state`]: [`SessionState`], the small plain data a session is, and the `clientActionId`
 //!   codec.
-//! * [`engine`]: [`step`], the state machine.
+//! * [`engine`]: [`step`], the state machine; [`advance`] and [`resume`] for flows whose
+//!   fetch nodes need the runtime to do a request in the middle of a step.
+//! * [`fetch`]: the fetch node, the request it asks for and how its answer is settled.
 //! * [`set`]: [`FlowSet`], routing by number and versions across reloads.
 //! * [`split`]: the stable choice of an A/B split's branch.
 //!
@@ -20,6 +22,7 @@
 
 pub mod compile;
 pub mod engine;
+pub mod fetch;
 pub mod model;
 pub mod set;
 pub mod split;
@@ -27,10 +30,10 @@ pub mod state;
 pub mod template;
 pub mod yaml;
 
-pub use compile::{Compiled, Diagnostic, Severity, compile};
+pub use compile::{Compiled, DEFAULT_VOICE, Diagnostic, Options, Severity, compile, compile_with};
 pub use engine::{
-    Disposition, Event, FlowChange, Flows, NoFlows, Reply, Signal, Trace, TransferResult, step,
-    step_in,
+    Disposition, Event, FlowChange, Flows, NoFlows, Pending, Reply, Signal, Step, Trace,
+    TransferResult, advance, advance_in, resume, resume_in, step, step_in,
 };
 pub use model::{Flow, FlowVersion, NodeId, NodeKind, Target};
 pub use set::FlowSet;

@@ -157,6 +157,8 @@ pub enum NodeKind {
     Split(Split),
     /// Run nodes of another flow until one goes to `return`.
     Subflow(SubflowNode),
+    /// Look something up over HTTP (performed by the runtime; see [`crate::fetch`]).
+    Fetch(Box<crate::fetch::FetchNode>),
 }
 
 impl NodeKind {
@@ -172,6 +174,7 @@ impl NodeKind {
             Self::Set(_) => "set",
             Self::Split(_) => "split",
             Self::Subflow(_) => "subflow",
+            Self::Fetch(_) => "fetch",
         }
     }
 
@@ -192,6 +195,7 @@ impl NodeKind {
             Self::Set(s) => vec![s.next],
             Self::Split(s) => s.branches.iter().map(|(_, t)| *t).collect(),
             Self::Subflow(s) => vec![s.next],
+            Self::Fetch(f) => f.targets(),
         }
     }
 }

@@ -566,6 +566,52 @@ fn subflow_mistakes_are_reported_at_the_calling_node() {
 }
 
 #[test]
+fn fetch_nodes_are_refused_in_flows_that_run_or_are_run_as_sub_flows() {
+    let fetch = "  look: { fetch: { url: \"http://127.0.0.1:9/x\" }, next: bye, on_error: bye }\n";
+    let caller = format!(
+        "id: c\nstart: main\nnodes:\n  main: {{ subflow: {{ flow: d }}, next: look }}\n{fetch}  bye: {{ say: Bye }}\n"
+    );
+    let callee = "id: d\nstart: hi\nnodes:\n  hi: { say: Hi, next: return }\n";
+    let found: Vec<String> = FlowSet::new(vec![
+        compiled(&caller, "c.yaml"),
+        compiled(callee, "d.yaml"),
+    ])
+    .unwrap_err()
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("c.yaml:5:3: node 'look': flow 'c' runs sub-flows, and fetch nodes"),
+        "{found:?}"
+    );
+    let callee_fetching =
+        format!("id: d\nstart: look\nnodes:\n{fetch}  bye: {{ say: Bye, next: return }}\n");
+    let caller = "id: c\nstart: main\nnodes:\n  main: { subflow: { flow: d }, next: bye }\n  bye: { say: Bye }\n";
+    let found: Vec<String> = FlowSet::new(vec![
+        compiled(caller, "c.yaml"),
+        compiled(&callee_fetching, "d.yaml"),
+    ])
+    .unwrap_err()
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains("flow 'd' is run as a sub-flow"),
+        "{found:?}"
+    );
+    // Alone, the fetching flow loads.
+    assert!(
+        FlowSet::new(vec![compiled(
+            &callee_fetching.replace("next: return", "next: hangup"),
+            "d.yaml"
+        )])
+        .is_ok()
+    );
+}
+
+#[test]
 fn calls_nesting_deeper_than_the_limit_are_refused() {
     // f0 calls f1 calls ... calls f{n}.
     let chain = |n: usize| -> Vec<Flow> {

@@ -12,16 +12,24 @@
 //! `clientRequestId`, which the platform uses to recognise a repeat. A timeout after the
 //! request went out is *not* retried: the session may exist, and the caller must decide.
 //!
+//! **TLS.** An `https://` base URL (8x8's own, `https://voice.8x8.com`) is reached over rustls
+//! with ring, trusting the system's certificate authorities, or only those of
+//! [`ApiConfig::ca_file`] (a private CA, or a test's); `http://` stays for a local emulator or
+//! a proxy.
+//!
 //! The API key is never logged: [`ApiConfig`]'s `Debug` prints it redacted, and errors never
 //! include request headers.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Uri};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -36,6 +44,9 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 pub struct ApiConfig {
     /// `https://voice.8x8.com` or the emulator's `http://127.0.0.1:9000`; no trailing path.
     pub base_url: String,
+    /// PEM file of the certificate authorities trusted for an `https://` base URL instead of
+    /// the system's (a private CA, or a test's).
+    pub ca_file: Option<PathBuf>,
     /// The sub-account (`subAccountId`) the calls are placed from.
     pub sub_account: String,
     /// The sub-account's API key, sent as `Authorization: Bearer`.
@@ -52,6 +63,7 @@ impl fmt::Debug for ApiConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ApiConfig")
             .field("base_url", &self.base_url)
+            .field("ca_file", &self.ca_file)
             .field("sub_account", &self.sub_account)
             .field("api_key", &"<redacted>")
             .field("timeout", &self.timeout)
@@ -62,7 +74,8 @@ impl fmt::Debug for ApiConfig {
 }
 
 impl ApiConfig {
-    /// A configuration with the default timeout (10 s), 3 retries and 200 ms first backoff.
+    /// A configuration with the default timeout (10 s), 3 retries and 200 ms first backoff,
+    /// trusting the system's certificate authorities.
     pub fn new(
         base_url: impl Into<String>,
         sub_account: impl Into<String>,
@@ -70,6 +83,7 @@ impl ApiConfig {
     ) -> Self {
         Self {
             base_url: base_url.into(),
+            ca_file: None,
             sub_account: sub_account.into(),
             api_key: api_key.into(),
             timeout: Duration::from_secs(10),
@@ -238,17 +252,23 @@ pub struct CallflowsClient {
     config: ApiConfig,
     url: Uri,
     authorization: HeaderValue,
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl CallflowsClient {
-    /// A client for `config`; fails on a base URL or key that cannot make a request. Only
-    /// `http://` URLs are supported (put a TLS-terminating proxy in front for `https://`).
+    /// A client for `config`; fails on a base URL, key or CA file that cannot make a
+    /// request.
     pub fn new(config: ApiConfig) -> Result<Self, ApiError> {
         let base = config.base_url.trim_end_matches('/');
-        if !base.starts_with("http://") {
+        if !base.starts_with("http://") && !base.starts_with("https://") {
             return Err(ApiError::Config(format!(
-                "base URL {base:?} must start with http://"
+                "base URL {base:?} must start with https:// (or http:// for a local emulator)"
+            )));
+        }
+        if config.ca_file.is_some() && !base.starts_with("https://") {
+            return Err(ApiError::Config(format!(
+                "a CA file is set but the base URL {base:?} is not https://; write https://, or \
+                 unset the CA file"
             )));
         }
         let url: Uri = format!("{base}/api/v1/subaccounts/{}/callflows", config.sub_account)
@@ -267,6 +287,13 @@ impl CallflowsClient {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(config.timeout));
+        // The TLS layer below takes https:// URLs.
+        connector.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config(config.ca_file.as_deref())?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let http = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(30))
@@ -346,6 +373,50 @@ impl CallflowsClient {
             Ok(Ok((status, body))) => classify(status, &body, attempts),
         }
     }
+}
+
+/// rustls with ring, trusting `ca_file`'s certificates, or the system's without one.
+fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, ApiError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| {
+                ApiError::Config(format!("CA file {}: cannot read it: {e}", path.display()))
+            })?;
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert = cert.map_err(|e| {
+                    ApiError::Config(format!("CA file {}: not PEM: {e}", path.display()))
+                })?;
+                roots.add(cert).map_err(|e| {
+                    ApiError::Config(format!(
+                        "CA file {}: a certificate is unusable: {e}",
+                        path.display()
+                    ))
+                })?;
+            }
+            if roots.is_empty() {
+                return Err(ApiError::Config(format!(
+                    "CA file {}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                    path.display()
+                )));
+            }
+        }
+        None => {
+            // A certificate the system has but rustls cannot use is skipped, not fatal.
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ApiError::Config(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// Turns an answer into a result, or a retry when the platform did not create the session.
@@ -481,6 +552,17 @@ mod tests {
     #[test]
     fn a_bad_base_url_is_a_config_error() {
         let err = CallflowsClient::new(ApiConfig::new("voice.8x8.com", "a", "k")).unwrap_err();
-        assert!(err.to_string().contains("must start with http://"), "{err}");
+        assert!(
+            err.to_string().contains("must start with https://"),
+            "{err}"
+        );
+        let mut config = ApiConfig::new("http://127.0.0.1:9", "a", "k");
+        config.ca_file = Some("/nonexistent/ca.pem".into());
+        let err = CallflowsClient::new(config).unwrap_err();
+        assert!(err.to_string().contains("is not https://"), "{err}");
+        let mut config = ApiConfig::new("https://127.0.0.1:9", "a", "k");
+        config.ca_file = Some("/nonexistent/ca.pem".into());
+        let err = CallflowsClient::new(config).unwrap_err();
+        assert!(err.to_string().contains("cannot read it"), "{err}");
     }
 }

@@ -11,9 +11,14 @@
 //! * **retries**: a busy or unanswered call, or a transient API failure, is tried again after
 //!   the policy's delay, at most the policy's number of times;
 //! * **pause / resume / cancel**: a paused campaign dials no one; a cancelled one never again
-//!   (rows not yet finished end `canceled`).
+//!   (rows not yet finished end `canceled`);
+//! * **deadline**: a row dialling for longer than the policy's `call_deadline` without an
+//!   outcome (its session summary never came) is given up: it ends `TIMED_OUT` and frees its
+//!   concurrency slot. It is not retried: the call may have reached the callee, and calling
+//!   again could call someone twice.
 //!
-//! The schedule is serializable: the runner stores it, and a replica taking over continues it.
+//! The schedule is serializable, and [`Schedule::restore`] rebuilds one from its stored parts:
+//! the runner stores every row's [`Entry`], and a replica taking over continues from them.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -88,6 +93,17 @@ pub struct Policy {
     pub no_answer: Retry,
     /// After the API failed transiently (5xx, unreachable, timeout).
     pub transient: Retry,
+    /// A row dialling this long without an outcome ends `TIMED_OUT` (its slot is freed).
+    #[serde(with = "millis", default = "default_call_deadline")]
+    pub call_deadline: Duration,
+}
+
+/// One hour: longer than any reminder call, short enough that a lost summary does not hold a
+/// slot for the rest of the day.
+pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(3600);
+
+fn default_call_deadline() -> Duration {
+    DEFAULT_CALL_DEADLINE
 }
 
 impl Policy {
@@ -102,6 +118,12 @@ impl Policy {
         if self.concurrency == 0 {
             return Err("concurrency: must be at least 1".to_owned());
         }
+        if self.call_deadline < Duration::from_secs(1) {
+            return Err(format!(
+                "call_deadline: {:?} is shorter than a second; a call needs time to ring",
+                self.call_deadline
+            ));
+        }
         if let Some(window) = &self.window
             && window.end <= window.start
         {
@@ -111,6 +133,10 @@ impl Policy {
             ));
         }
         Ok(())
+    }
+
+    fn deadline(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.call_deadline).unwrap_or(chrono::Duration::MAX)
     }
 
     fn interval(&self) -> chrono::Duration {
@@ -142,6 +168,8 @@ pub enum Attempted {
         /// What happened.
         message: String,
     },
+    /// No outcome came within the policy's `call_deadline`.
+    TimedOut,
 }
 
 /// Where a row is.
@@ -167,7 +195,11 @@ pub struct Entry {
     pub not_before: Option<DateTime<Utc>>,
     /// The last attempt's result.
     pub last: Option<Attempted>,
-    /// The final outcome once done: a session status, `REJECTED`, `TRANSIENT` or `CANCELED`.
+    /// When the attempt under way started (for the deadline).
+    #[serde(default)]
+    pub dialled_at: Option<DateTime<Utc>>,
+    /// The final outcome once done: a session status, `REJECTED`, `TRANSIENT`, `TIMED_OUT` or
+    /// `CANCELED`.
     pub outcome: Option<String>,
 }
 
@@ -221,6 +253,7 @@ impl Schedule {
                 attempts: 0,
                 not_before: None,
                 last: None,
+                dialled_at: None,
                 outcome: None,
             })
             .collect();
@@ -231,6 +264,29 @@ impl Schedule {
             state: State::Running,
             next_slot: None,
         }
+    }
+
+    /// A schedule from its stored parts: the rows' entries, the state and the next dial slot
+    /// (see [`Schedule::next_slot`]). `None` when the entries do not match the zones.
+    pub fn restore(
+        policy: Policy,
+        zones: Vec<Tz>,
+        entries: Vec<Entry>,
+        state: State,
+        next_slot: Option<DateTime<Utc>>,
+    ) -> Option<Self> {
+        (entries.len() == zones.len()).then_some(Self {
+            policy,
+            zones,
+            entries,
+            state,
+            next_slot,
+        })
+    }
+
+    /// No dial before then (the rate's spacing); stored with the entries.
+    pub fn next_slot(&self) -> Option<DateTime<Utc>> {
+        self.next_slot
     }
 
     /// The policy.
@@ -270,6 +326,7 @@ impl Schedule {
         entry.status = Status::Dialling;
         entry.attempts += 1;
         entry.not_before = None;
+        entry.dialled_at = Some(now);
         self.next_slot = Some(now + self.policy.interval());
         Some(row)
     }
@@ -311,6 +368,17 @@ impl Schedule {
         Some(self.next_slot.map_or(earliest, |slot| slot.max(earliest)))
     }
 
+    /// When the first dialling row reaches its `call_deadline` (see [`Schedule::expire`]), in
+    /// every state: a paused campaign's calls go on.
+    pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
+        let deadline = self.policy.deadline();
+        self.entries
+            .iter()
+            .filter(|e| e.status == Status::Dialling)
+            .filter_map(|e| e.dialled_at.and_then(|at| at.checked_add_signed(deadline)))
+            .min()
+    }
+
     /// Records how row `row`'s attempt ended; a retry is scheduled if the policy has one left.
     /// An outcome for a row that is not dialling (a late or repeated report) is ignored, and
     /// `false` returned.
@@ -330,8 +398,11 @@ impl Schedule {
             },
             Attempted::Rejected { .. } => (None, "REJECTED".to_owned()),
             Attempted::Transient { .. } => (Some(self.policy.transient), "TRANSIENT".to_owned()),
+            // The call may have reached the callee: never again.
+            Attempted::TimedOut => (None, "TIMED_OUT".to_owned()),
         };
         entry.last = Some(result);
+        entry.dialled_at = None;
         match retry.filter(|r| !canceled && entry.attempts <= r.max) {
             Some(retry) => {
                 entry.status = Status::Pending;
@@ -345,6 +416,26 @@ impl Schedule {
             }
         }
         true
+    }
+
+    /// Gives up the rows dialling for the policy's `call_deadline` or longer at `now`: they end
+    /// `TIMED_OUT` (see the module documentation). Returns them.
+    pub fn expire(&mut self, now: DateTime<Utc>) -> Vec<usize> {
+        let deadline = self.policy.deadline();
+        let late: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| {
+                let entry = &self.entries[i];
+                entry.status == Status::Dialling
+                    && entry
+                        .dialled_at
+                        .and_then(|at| at.checked_add_signed(deadline))
+                        .is_some_and(|due| due <= now)
+            })
+            .collect();
+        for &row in &late {
+            self.finished(row, Attempted::TimedOut, now);
+        }
+        late
     }
 
     /// Stops dialling until [`Schedule::resume`] (calls in progress go on).
@@ -432,6 +523,7 @@ mod tests {
             busy: Retry::default(),
             no_answer: Retry::default(),
             transient: Retry::default(),
+            call_deadline: DEFAULT_CALL_DEADLINE,
         }
     }
 
@@ -587,6 +679,69 @@ mod tests {
         let json = serde_json::to_string(&s).unwrap();
         let back: Schedule = serde_json::from_str(&json).unwrap();
         assert_eq!(back, s, "the schedule survives a store round trip");
+    }
+
+    #[test]
+    fn a_row_without_an_outcome_by_its_deadline_times_out_and_frees_its_slot() {
+        let mut p = policy(10.0, 1);
+        p.call_deadline = Duration::from_secs(120);
+        p.no_answer = Retry {
+            max: 3,
+            delay: Duration::from_secs(1),
+        };
+        let mut s = Schedule::new(p, vec![Tz::UTC; 2]);
+        let t0 = at("2026-03-02T10:00:00Z");
+        assert_eq!(s.due(t0), Some(0));
+        let t1 = t0 + chrono::Duration::seconds(1);
+        assert_eq!(s.due(t1), None, "the only slot is taken");
+        assert_eq!(s.wake_at(t1), None, "no dial before an outcome");
+        assert_eq!(
+            s.next_deadline(),
+            Some(t0 + chrono::Duration::seconds(120)),
+            "the deadline wakes the runner though no outcome will come"
+        );
+        assert!(s.expire(t0 + chrono::Duration::seconds(119)).is_empty());
+        let t2 = t0 + chrono::Duration::seconds(120);
+        assert_eq!(s.expire(t2), vec![0]);
+        assert_eq!(s.entries()[0].outcome.as_deref(), Some("TIMED_OUT"));
+        assert_eq!(s.entries()[0].attempts, 1, "not retried");
+        assert_eq!(s.due(t2), Some(1), "the slot is free");
+        assert!(
+            !s.finished(0, ended("COMPLETED"), t2),
+            "a summary after the deadline is ignored"
+        );
+        s.pause();
+        assert_eq!(
+            s.next_deadline(),
+            Some(t2 + chrono::Duration::seconds(120)),
+            "a paused campaign's calls still time out"
+        );
+    }
+
+    #[test]
+    fn a_restored_schedule_continues_where_the_stored_one_was() {
+        let mut s = Schedule::new(policy(1.0, 5), vec![Tz::UTC; 3]);
+        let t0 = at("2026-03-02T10:00:00Z");
+        assert_eq!(s.due(t0), Some(0));
+        let back = Schedule::restore(
+            s.policy().clone(),
+            vec![Tz::UTC; 3],
+            s.entries().to_vec(),
+            s.state(),
+            s.next_slot(),
+        )
+        .unwrap();
+        assert_eq!(back, s);
+        assert!(
+            Schedule::restore(
+                s.policy().clone(),
+                vec![Tz::UTC; 2],
+                s.entries().to_vec(),
+                State::Running,
+                None
+            )
+            .is_none()
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! the platform.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -188,12 +189,29 @@ pub(crate) fn check_speed(speed: f64) -> Result<(), ScalarError> {
     }
 }
 
+/// How a string newtype holds its value: owned, or shared when many answers repeat it.
+trait Repr {
+    fn into_string(self) -> String;
+}
+
+impl Repr for String {
+    fn into_string(self) -> String {
+        self
+    }
+}
+
+impl Repr for Arc<str> {
+    fn into_string(self) -> String {
+        self.as_ref().to_owned()
+    }
+}
+
 macro_rules! string_newtype {
-    ($(#[$doc:meta])* $name:ident, $check:expr) => {
+    ($(#[$doc:meta])* $name:ident, repr = $repr:ty, $check:expr) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+        #[serde(try_from = "String")]
+        pub struct $name($repr);
 
         impl $name {
             /// Checks `value` and wraps it.
@@ -201,12 +219,20 @@ macro_rules! string_newtype {
                 let value = value.into();
                 let check: fn(&str) -> Result<(), ScalarError> = $check;
                 check(&value)?;
-                Ok(Self(value))
+                Ok(Self(value.into()))
             }
 
             /// The value as sent on the wire.
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+        }
+
+        // By hand rather than `#[serde(into = "String")]`, which clones the value (an
+        // allocation) every time an answer is serialized.
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
             }
         }
 
@@ -219,7 +245,7 @@ macro_rules! string_newtype {
 
         impl From<$name> for String {
             fn from(value: $name) -> String {
-                value.0
+                Repr::into_string(value.0)
             }
         }
 
@@ -235,16 +261,24 @@ macro_rules! string_newtype {
             }
         }
     };
+    ($(#[$doc:meta])* $name:ident, $check:expr) => {
+        string_newtype!($(#[$doc])* $name, repr = String, $check);
+    };
 }
 
 string_newtype!(
     /// Text the platform speaks: 1..=3000 characters without control characters.
+    ///
+    /// Shared, not owned: a flow's fixed prompts are checked once at load and every answer that
+    /// speaks one holds a reference to it, so a live call's last answer costs no copy of it.
     Text,
+    repr = Arc<str>,
     check_text
 );
 string_newtype!(
-    /// A text-to-speech voice profile such as `en-US-BenjaminRUS`.
+    /// A text-to-speech voice profile such as `en-US-BenjaminRUS` (shared like [`Text`]).
     VoiceProfile,
+    repr = Arc<str>,
     check_voice_profile
 );
 string_newtype!(
@@ -277,7 +311,7 @@ impl Text {
     }
 
     /// [`Text::sanitize`] of a string the caller no longer needs: when it is speakable as it
-    /// is (the common case: a prompt from a flow), it becomes the text without a copy.
+    /// is (the common case), it is checked once and not rewritten.
     pub fn sanitize_owned(input: String) -> Option<Self> {
         if !input.chars().any(is_unspeakable) && input.chars().nth(MAX_TEXT_CHARS).is_none() {
             return Self::new(input).ok();

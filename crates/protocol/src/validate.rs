@@ -30,8 +30,8 @@ use serde_json::{Map, Value};
 use crate::callflow::{Callflow, MAX_ACTIONS};
 use crate::code::StatusCode;
 use crate::scalar::{
-    self, MAX_TEXT_CHARS, Msisdn, ScalarError, check_client_action_id, check_file_url,
-    check_msisdn, check_text, check_voice_profile,
+    self, DigitCount, MAX_TEXT_CHARS, Msisdn, Repetition, ScalarError, check_client_action_id,
+    check_file_url, check_msisdn, check_text, check_voice_profile,
 };
 
 /// What the callflow is for.
@@ -471,7 +471,13 @@ impl Validator<'_> {
                 self.unknown_keys(p, params, &["text", "voiceProfile", "repetition", "speed"]);
                 self.text(p, params, "text", true);
                 self.voice(p, params);
-                self.int(p, params, "repetition", 1, 3);
+                self.int(
+                    p,
+                    params,
+                    "repetition",
+                    Repetition::MIN.into(),
+                    Repetition::MAX.into(),
+                );
                 self.speed(p, params);
             }
             "sayAndCapture" => self.say_and_capture(p, params),
@@ -505,7 +511,13 @@ impl Validator<'_> {
                 if let Some(url) = self.string(p, params, "fileUrl", true) {
                     self.scalar(p.key("fileUrl"), check_file_url(url));
                 }
-                self.int(p, params, "repetition", 1, 3);
+                self.int(
+                    p,
+                    params,
+                    "repetition",
+                    Repetition::MIN.into(),
+                    Repetition::MAX.into(),
+                );
             }
             _ => unreachable!("action names are matched above"),
         }
@@ -536,8 +548,9 @@ impl Validator<'_> {
         self.text(p, params, "failureMessage", false);
         self.speed(p, params);
         let on_hash = self.bool(p, params, "completeOnHash");
-        let min = self.int(p, params, "minDigits", 1, 25);
-        let max = self.int(p, params, "maxDigits", 1, 25);
+        let digits = (DigitCount::MIN.into(), DigitCount::MAX.into());
+        let min = self.int(p, params, "minDigits", digits.0, digits.1);
+        let max = self.int(p, params, "maxDigits", digits.0, digits.1);
         let digit = self.int(p, params, "digitTimeout", 1, u64::from(u32::MAX));
         let overall = self.int(p, params, "overallTimeout", 1, u64::from(u32::MAX));
         self.int(p, params, "noOfTries", 1, u64::from(u8::MAX));

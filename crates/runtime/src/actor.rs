@@ -11,7 +11,9 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use switchboard_flow::{ActionId, Disposition, Event, Flow, SessionState, Trace, step, step_in};
+use switchboard_flow::{
+    ActionId, Disposition, Event, Flow, SessionState, Step, Trace, advance, step_in,
+};
 use switchboard_protocol::webhook::CallStatus;
 use switchboard_protocol::{Action, CallAction, Callflow, SessionSummary, Text, VoiceProfile};
 
@@ -147,7 +149,7 @@ impl Handler<End> for SessionActor {
                     .store
                     .end(&session)
                     .await
-                    .map_err(|e| RuntimeError::Store(e.0))?;
+                    .map_err(RuntimeError::from)?;
                 let record = match (stored, cached) {
                     (Some(stored), Some(cached)) if cached.version > stored.version => Some(cached),
                     (Some(stored), _) => Some(stored),
@@ -213,7 +215,7 @@ async fn deliver(
                 Some(record)
             }
             Ok(None) => None,
-            Err(err) => return (None, Err(RuntimeError::Store(err.0))),
+            Err(err) => return (None, Err(RuntimeError::Store(err))),
         },
     };
     // The first event of an outbound call: the session registered under its ticket.
@@ -227,7 +229,7 @@ async fn deliver(
             .await
         {
             Ok(found) => registered = found,
-            Err(err) => return (None, Err(RuntimeError::Store(err.0))),
+            Err(err) => return (None, Err(RuntimeError::Store(err))),
         }
     }
     let event = match action.call_status {
@@ -269,10 +271,22 @@ async fn deliver(
             next.state.session.push_str(session);
         }
         let reply = if subflows {
-            // Sub-flows are entered and returned from through the whole set.
+            // Sub-flows are entered and returned from through the whole set (the checker keeps
+            // fetch nodes out of flows that call or are called as sub-flows).
             step_in(&*shared.flows(), &flow, &mut next.state, event, now)
         } else {
-            step(&flow, &mut next.state, event, now)
+            match advance(&flow, &mut next.state, event, now) {
+                Step::Reply(reply) => reply,
+                // A fetch node: the request runs inside this atomic handler, so a duplicate or
+                // late copy of the event waits for its answer instead of asking the backend
+                // again.
+                Step::Fetch(pending) => {
+                    shared
+                        .fetcher
+                        .complete(session, &flow, &mut next.state, pending, now)
+                        .await
+                }
+            }
         };
         let body = Bytes::from(reply.callflow.to_json());
         if reply.disposition == Disposition::Stale {
@@ -342,7 +356,7 @@ async fn deliver(
                 }
                 record = current;
             }
-            Err(err) => return (None, Err(RuntimeError::Store(err.0))),
+            Err(err) => return (None, Err(RuntimeError::Store(err))),
         }
     }
     (None, Err(RuntimeError::Conflict))

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use switchboard_flow::{Compiled, Diagnostic, Flow, FlowSet, Severity, compile};
+use switchboard_flow::{Compiled, Diagnostic, Flow, FlowSet, Options, Severity, compile_with};
 
 /// Flows loaded from a path, with the warnings they had.
 #[derive(Debug)]
@@ -58,6 +58,11 @@ pub fn flow_files(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
 
 /// Reads and compiles every flow under each path. All errors of all files are returned together.
 pub fn load(paths: &[PathBuf]) -> Result<Loaded, Vec<Diagnostic>> {
+    load_with(paths, &Options::default())
+}
+
+/// [`load`] with the server's [`Options`] (the `fetch_env` allow-list).
+pub fn load_with(paths: &[PathBuf], options: &Options) -> Result<Loaded, Vec<Diagnostic>> {
     let mut flows = Vec::new();
     let mut warnings = Vec::new();
     let mut errors = Vec::new();
@@ -78,7 +83,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, Vec<Diagnostic>> {
                     continue;
                 }
             };
-            match compile(&source, &name) {
+            match compile_with(&source, &name, options) {
                 Ok(Compiled { flow, warnings: w }) => {
                     warnings.extend(w);
                     flows.push(flow);
@@ -97,7 +102,15 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, Vec<Diagnostic>> {
 
 /// Loads `paths` into a set (checking that no two flows share an id or a number).
 pub fn load_set(paths: &[PathBuf]) -> Result<(FlowSet, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let loaded = load(paths)?;
+    load_set_with(paths, &Options::default())
+}
+
+/// [`load_set`] with compile `options` (the server's `fetch_env`).
+pub fn load_set_with(
+    paths: &[PathBuf],
+    options: &Options,
+) -> Result<(FlowSet, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let loaded = load_with(paths, options)?;
     let set = FlowSet::new(loaded.flows)?;
     Ok((set, loaded.warnings))
 }

@@ -7,15 +7,26 @@
 //! * `actor`: the session actor and the processing of one webhook (de-duplication, rehydration,
 //!   the flow step, the compare-and-set write).
 //! * [`store`]: the [`SessionStore`] trait and [`MemoryStore`], the embedded default.
-//! * [`redis`]: [`redis::RedisStore`], session state in Redis or a Redis Cluster, so any replica
+//! * [`redis_store`]: [`redis_store::RedisStore`], session state in Redis or a Redis Cluster, so any replica
 //!   serves any webhook.
+//! * [`campaign`]: [`campaign::CampaignStore`], campaign state shared by replicas and the
+//!   lease that lets one of them dial, in memory or in Redis.
 //! * [`outbound`]: registering a session before the Callflows API call that places it.
+//! * [`clock`]: the time of day flows see, injectable ([`RuntimeConfig::clock`]).
 //! * [`catalog`]: reading flow files from disk into a [`switchboard_flow::FlowSet`].
+//! * [`fetch`]: the HTTP client that performs fetch nodes' requests for the actor
+//!   ([`FetchConfig`]).
 
 mod actor;
+pub mod campaign;
 pub mod catalog;
+pub mod clock;
+pub mod fetch;
 pub mod outbound;
-pub mod redis;
+pub mod redis_store;
+/// The former name of [`redis_store`] (it shadowed the `redis` crate); kept so existing paths
+/// (`switchboard_runtime::redis_store::RedisStore`) still resolve.
+pub use redis_store as redis;
 pub mod registry;
 pub mod store;
 
@@ -25,8 +36,9 @@ use bytes::Bytes;
 use switchboard_flow::{Flow, Trace};
 use switchboard_protocol::{Callflow, SessionStatus};
 
+pub use fetch::{FetchConfig, Fetched, Fetcher};
 pub use registry::{Counters, Runtime, RuntimeConfig, SessionView};
-pub use store::{MemoryStore, Record, SessionStore, StoreError};
+pub use store::{MemoryStore, Record, SessionStore, StoreError, StoreErrorKind};
 
 /// The answer to a `CALL_ACTION`.
 #[derive(Debug, Clone)]
@@ -101,9 +113,24 @@ pub enum RuntimeError {
     #[error("the session was changed concurrently too many times")]
     Conflict,
     /// The store failed.
-    #[error("{0}")]
-    Store(String),
-    /// The runtime could not start.
-    #[error("{0}")]
-    Config(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why the runtime could not start: a start-up error, never a webhook's.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configured voice is not a voice profile.
+    #[error("voice: {0}")]
+    Voice(#[from] switchboard_protocol::ScalarError),
+    /// The actor system's thread could not be spawned.
+    #[error("cannot start the actor thread: {0}")]
+    Thread(#[from] std::io::Error),
+    /// The actor system stopped before it was ready.
+    #[error("the actor system failed to start")]
+    ActorSystem,
+    /// The HTTP client of fetch nodes could not be built.
+    #[error("the fetch client: {0}")]
+    Fetch(String),
 }

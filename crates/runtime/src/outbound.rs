@@ -113,4 +113,34 @@ impl Runtime {
             actions: reply.callflow.actions.clone(),
         })
     }
+
+    /// [`Runtime::register_outbound`] for an attempt that may have been registered already
+    /// (a campaign continuing after the replica that dialled it stopped): a ticket registered
+    /// before is not an error, and the callflow of its first step is made again. If the
+    /// platform created that call, the request it goes out with repeats the ticket as its
+    /// `clientRequestId` and is answered with the call already made.
+    pub async fn register_outbound_again(
+        &self,
+        call: Outbound<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Callflow, OutboundError> {
+        let again = call.clone();
+        match self.register_outbound(call, now).await {
+            Err(OutboundError::Duplicate(_)) => {}
+            other => return other,
+        }
+        let flows = self.flows();
+        let flow = flows
+            .latest(again.flow)
+            .ok_or_else(|| OutboundError::UnknownFlow(again.flow.to_owned()))?;
+        let mut state = SessionState::new(flow, again.to, again.from);
+        state.vars = again.vars;
+        let reply = step(flow, &mut state, switchboard_flow::Event::Start, now);
+        let ticket = ClientActionId::new(ticket_key(again.ticket))
+            .map_err(|_| OutboundError::BadTicket(again.ticket.to_owned()))?;
+        Ok(Callflow {
+            client_action_id: Some(ticket),
+            actions: reply.callflow.actions.clone(),
+        })
+    }
 }

@@ -28,16 +28,22 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use bytes::Bytes;
-use chrono::Utc;
 use dashmap::DashMap;
 use switchboard_flow::{FlowSet, Trace};
 use switchboard_protocol::{CallAction, SessionSummary, VoiceProfile};
 
 use crate::actor::{Deliver, End, Inspect, Passivate, SessionActor, say_and_hang_up};
+use crate::clock::Clock;
 use crate::store::{Record, SessionStore};
-use crate::{Answer, AnswerKind, Ended, RuntimeError};
+use crate::{Answer, AnswerKind, Ended, RuntimeError, StartError};
 
-/// How the runtime runs.
+/// What a caller of a number no flow claims hears, unless configured.
+pub const DEFAULT_FALLBACK_TEXT: &str = "Sorry, this number is not in service. Goodbye.";
+/// What a caller hears when the call cannot be continued, unless configured.
+pub const DEFAULT_APOLOGY_TEXT: &str =
+    "We are sorry, we could not continue your call. Please call again. Goodbye.";
+
+/// How the runtime runs. Its [`Default`] holds the server's defaults of the same keys.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// Shards (arbiters); 0 means one per core.
@@ -57,6 +63,11 @@ pub struct RuntimeConfig {
     pub voice: String,
     /// How long one webhook may wait for its session's actor.
     pub request_timeout: Duration,
+    /// The time of day flows see (business hours); the system clock unless a test or a
+    /// rehearsal sets another.
+    pub clock: Arc<dyn Clock>,
+    /// How fetch nodes' requests are made.
+    pub fetch: crate::FetchConfig,
 }
 
 impl Default for RuntimeConfig {
@@ -66,12 +77,12 @@ impl Default for RuntimeConfig {
             mailbox: 16,
             idle_timeout: Duration::from_secs(600),
             max_sessions: 500_000,
-            fallback_text: "Sorry, this number is not in service. Goodbye.".to_owned(),
-            apology_text:
-                "We are sorry, we could not continue your call. Please call again. Goodbye."
-                    .to_owned(),
-            voice: "en-US-BenjaminRUS".to_owned(),
+            fallback_text: DEFAULT_FALLBACK_TEXT.to_owned(),
+            apology_text: DEFAULT_APOLOGY_TEXT.to_owned(),
+            voice: switchboard_flow::DEFAULT_VOICE.to_owned(),
             request_timeout: Duration::from_secs(5),
+            clock: crate::clock::system(),
+            fetch: crate::FetchConfig::default(),
         }
     }
 }
@@ -144,6 +155,8 @@ pub(crate) struct Shared {
     voice: VoiceProfile,
     /// The time base of [`Slot::last_active`].
     epoch: Instant,
+    /// Performs fetch nodes' requests.
+    pub(crate) fetcher: crate::fetch::Fetcher,
 }
 
 impl Shared {
@@ -220,9 +233,8 @@ impl Runtime {
         config: RuntimeConfig,
         flows: FlowSet,
         store: Arc<dyn SessionStore>,
-    ) -> Result<Self, RuntimeError> {
-        let voice = VoiceProfile::new(config.voice.clone())
-            .map_err(|e| RuntimeError::Config(format!("voice: {e}")))?;
+    ) -> Result<Self, StartError> {
+        let voice = VoiceProfile::new(config.voice.clone())?;
         let shards = if config.shards == 0 {
             std::thread::available_parallelism().map_or(2, usize::from)
         } else {
@@ -238,13 +250,12 @@ impl Runtime {
                     let _ = tx.send((System::current(), arbiters));
                 });
                 let _ = system.run();
-            })
-            .map_err(|e| RuntimeError::Config(format!("cannot start the actor thread: {e}")))?;
-        let (system, arbiters) = rx
-            .recv()
-            .map_err(|_| RuntimeError::Config("the actor system failed to start".to_owned()))?;
+            })?;
+        let (system, arbiters) = rx.recv().map_err(|_| StartError::ActorSystem)?;
         let handles: Vec<ArbiterHandle> = arbiters.iter().map(Arbiter::handle).collect();
         let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
+        let fetcher =
+            crate::fetch::Fetcher::new(config.fetch.clone()).map_err(StartError::Fetch)?;
         let shared = Arc::new(Shared {
             config,
             store,
@@ -254,6 +265,7 @@ impl Runtime {
             shard_actors: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
             voice,
             epoch: Instant::now(),
+            fetcher,
         });
         for (index, shard) in handles.iter().enumerate() {
             // First on each shard's queue, so it runs before any webhook the shard serves.
@@ -296,7 +308,7 @@ impl Runtime {
                 })?;
             let request = handle.addr.send(Deliver {
                 action: Arc::clone(&action),
-                now: Utc::now(),
+                now: self.shared.config.clock.now(),
             });
             match tokio::time::timeout(self.shared.config.request_timeout, request).await {
                 Ok(Ok(result)) => return result,
@@ -325,12 +337,7 @@ impl Runtime {
                 Err(_) => self.forget(&session, handle.incarnation),
             }
         }
-        let record = self
-            .shared
-            .store
-            .end(&session)
-            .await
-            .map_err(|e| RuntimeError::Store(e.0))?;
+        let record = self.shared.store.end(&session).await?;
         Ok(Ended {
             flow: record.as_ref().map(|r| r.state.flow.clone()),
             node: record.as_ref().map(|r| r.state.ended_at().to_owned()),
@@ -357,12 +364,7 @@ impl Runtime {
                 record,
             }));
         }
-        let record = self
-            .shared
-            .store
-            .load(session)
-            .await
-            .map_err(|e| RuntimeError::Store(e.0))?;
+        let record = self.shared.store.load(session).await?;
         Ok(record.map(|record| SessionView {
             session_id: session.to_owned(),
             live: false,

@@ -97,10 +97,150 @@ pub enum Commit {
     Deferred,
 }
 
-/// A store failure (the store is unreachable, or answered something we cannot read).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("session store: {0}")]
-pub struct StoreError(pub String);
+/// A store failure, by kind. Each variant says what the store was asked (`context`: the
+/// operation, the session and the store's address, never a password) and keeps the client's
+/// error as its [`source`](std::error::Error::source). The HTTP layer answers each kind with
+/// its own 503 code and logs the message; the message itself is never sent to a client.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store did not answer within its command timeout.
+    #[error("session store: {context}: no answer within {after:?}")]
+    Timeout {
+        /// What was asked of whom.
+        context: String,
+        /// The timeout.
+        after: Duration,
+    },
+    /// The connection failed, was refused or dropped.
+    #[error("session store: {context}: the connection failed: {source}")]
+    Connection {
+        /// What was asked of whom.
+        context: String,
+        /// The client's error.
+        source: Cause,
+    },
+    /// The store answered that it cannot serve now: loading its data, a read-only replica after
+    /// a failover, a cluster down or resharding.
+    #[error("session store: {context}: the store cannot serve now: {source}")]
+    Busy {
+        /// What was asked of whom.
+        context: String,
+        /// The client's error.
+        source: Cause,
+    },
+    /// The store refused the command, or answered something the protocol does not allow.
+    #[error("session store: {context}: {source}")]
+    Protocol {
+        /// What was asked of whom.
+        context: String,
+        /// The client's error.
+        source: Cause,
+    },
+    /// A stored record could not be decoded.
+    #[error("session store: {context}: {detail}")]
+    Codec {
+        /// Which record.
+        context: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The store has been unreachable so long that the writes queued for it reached their
+    /// limit; this write was refused.
+    #[error("session store: {context}")]
+    Backlog {
+        /// Why, with the limit.
+        context: String,
+    },
+}
+
+/// The kind of a [`StoreError`]: its HTTP code (`store_<label>`) and metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StoreErrorKind {
+    /// [`StoreError::Timeout`].
+    Timeout,
+    /// [`StoreError::Connection`].
+    Connection,
+    /// [`StoreError::Busy`].
+    Busy,
+    /// [`StoreError::Protocol`].
+    Protocol,
+    /// [`StoreError::Codec`].
+    Codec,
+    /// [`StoreError::Backlog`].
+    Backlog,
+}
+
+impl StoreErrorKind {
+    /// Every kind, for metrics registered at zero.
+    pub const ALL: [Self; 6] = [
+        Self::Timeout,
+        Self::Connection,
+        Self::Busy,
+        Self::Protocol,
+        Self::Codec,
+        Self::Backlog,
+    ];
+
+    /// The label: `timeout`, `connection`, `busy`, `protocol`, `codec` or `backlog`.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Connection => "connection",
+            Self::Busy => "busy",
+            Self::Protocol => "protocol",
+            Self::Codec => "codec",
+            Self::Backlog => "backlog",
+        }
+    }
+}
+
+impl StoreError {
+    /// The kind.
+    pub const fn kind(&self) -> StoreErrorKind {
+        match self {
+            Self::Timeout { .. } => StoreErrorKind::Timeout,
+            Self::Connection { .. } => StoreErrorKind::Connection,
+            Self::Busy { .. } => StoreErrorKind::Busy,
+            Self::Protocol { .. } => StoreErrorKind::Protocol,
+            Self::Codec { .. } => StoreErrorKind::Codec,
+            Self::Backlog { .. } => StoreErrorKind::Backlog,
+        }
+    }
+}
+
+/// Two errors are equal when they are of one kind and say the same (the sources are compared
+/// by their messages).
+impl PartialEq for StoreError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind() == other.kind() && self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for StoreError {}
+
+/// The store client's error behind a [`StoreError`], shared so the error stays cloneable.
+#[derive(Debug, Clone)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    /// Wraps the client's error.
+    pub fn new(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Arc::new(err))
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
 
 /// Durable session state shared by the replicas of a deployment.
 pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use redis::Commands;
-use switchboard_runtime::redis::{RedisConfig, RedisStore};
+use switchboard_runtime::redis_store::{RedisConfig, RedisStore};
 use switchboard_runtime::store::Commit;
 use switchboard_runtime::{Answer, MemoryStore, Record, SessionStore};
 

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use switchboard_runtime::redis::{RedisConfig, RedisStore};
-use switchboard_runtime::{Answer, AnswerKind, MemoryStore, Record, RuntimeError, SessionStore};
+use switchboard_runtime::redis_store::{RedisConfig, RedisStore};
+use switchboard_runtime::{
+    Answer, AnswerKind, MemoryStore, Record, RuntimeError, SessionStore, StoreErrorKind,
+};
 
 const BOOKING: [&str; 3] = ["1", "1", "4"];
 
@@ -191,7 +193,10 @@ async fn the_write_queue_is_bounded_and_a_write_that_does_not_fit_is_refused_and
         a.call_action(step(&s, 1, previous)).await.unwrap();
     }
     match a.call_action(step("bound-2", 1, &first[2])).await {
-        Err(RuntimeError::Store(message)) => assert!(message.contains("max_pending"), "{message}"),
+        Err(RuntimeError::Store(err)) => {
+            assert_eq!(err.kind(), StoreErrorKind::Backlog, "{err}");
+            assert!(err.to_string().contains("max_pending"), "{err}");
+        }
         other => panic!("expected the queue to be full, got {other:?}"),
     }
     assert_eq!((store.pending_writes(), store.writes_dropped()), (2, 1));

@@ -12,7 +12,7 @@ use metrics::{
     Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
     SharedString, Unit,
 };
-use switchboard_runtime::redis::{RedisConfig, RedisStore};
+use switchboard_runtime::redis_store::{RedisConfig, RedisStore};
 use switchboard_runtime::{RuntimeError, SessionStore};
 
 /// One metric: a counter's total, a gauge's value (as f64 bits) or a histogram's sample count.

@@ -11,9 +11,11 @@ use common::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use redis::Commands;
-use switchboard_runtime::redis::{RecordFormat, RedisConfig, RedisStore};
+use switchboard_runtime::redis_store::{RecordFormat, RedisConfig, RedisStore};
 use switchboard_runtime::store::Commit;
-use switchboard_runtime::{Answer, AnswerKind, MemoryStore, Record, Runtime, SessionStore};
+use switchboard_runtime::{
+    Answer, AnswerKind, MemoryStore, Record, Runtime, SessionStore, StoreErrorKind,
+};
 
 fn record(version: u64, node: &str, events: &[&str]) -> Record {
     let flows = restaurant();
@@ -147,14 +149,17 @@ async fn an_unreachable_redis_is_not_a_constructor_error_but_fails_ping_and_cold
     let url = format!("redis://127.0.0.1:{port}");
     let store = RedisStore::new(RedisConfig::new(url.clone())).expect("no connection at start");
     let err = store.ping().await.unwrap_err();
-    assert!(err.0.contains(&url), "{err}");
+    assert!(err.to_string().contains(&url), "{err}");
+    // A refused connection is told from a timeout, and keeps the client's error as its source.
+    assert_eq!(err.kind(), StoreErrorKind::Connection, "{err}");
+    assert!(std::error::Error::source(&err).is_some(), "{err:?}");
     assert!(!store.is_reachable());
     // Nothing is known of a session while Redis is away: the runtime resumes it from its
     // clientActionId.
     assert!(store.load("cold").await.unwrap().is_none());
 
     let err = RedisStore::new(RedisConfig::new("redis://host:notaport")).unwrap_err();
-    assert!(err.0.contains("redis://host:notaport"), "{err}");
+    assert!(err.to_string().contains("redis://host:notaport"), "{err}");
 }
 
 /// The caller's keys for each route, and what the last answer says.

@@ -270,3 +270,41 @@ async fn a_session_begun_on_a_shard_thread_lives_on_that_shard() {
     assert_eq!(runtime.shard_actors(), [3, 5]);
     runtime.shutdown();
 }
+
+/// Business hours follow the runtime's clock, not the wall clock: the support line at 11:00
+/// and at 21:00 on a Monday in Singapore, on a clock that starts at each.
+#[tokio::test]
+async fn business_hours_follow_the_injected_clock() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../flows/support.yaml");
+    let support = || {
+        switchboard_runtime::catalog::load_set(std::slice::from_ref(&path))
+            .expect("support.yaml loads")
+            .0
+    };
+    let spoken =
+        |answer: &switchboard_runtime::Answer| String::from_utf8_lossy(&answer.body).into_owned();
+    let call = CallAction {
+        destination: "+6568880001".to_owned().into(),
+        ..received("hours")
+    };
+    for (time, expect) in [
+        ("2026-01-05T11:00:00+08:00", "Welcome to Acme support."),
+        ("2026-01-05T21:00:00+08:00", "We are closed now."),
+    ] {
+        let start = chrono::DateTime::parse_from_rfc3339(time).unwrap().to_utc();
+        let config = RuntimeConfig {
+            shards: 1,
+            clock: Arc::new(switchboard_runtime::clock::ShiftedClock::starting_at(start)),
+            ..Default::default()
+        };
+        let runtime = Runtime::start(config, support(), MemoryStore::new(Duration::from_secs(60)))
+            .expect("starts");
+        let answer = runtime.call_action(call.clone()).await.unwrap();
+        assert_eq!(answer.kind, AnswerKind::Started);
+        assert!(
+            spoken(&answer).contains(expect),
+            "at {time}: {}",
+            spoken(&answer)
+        );
+    }
+}

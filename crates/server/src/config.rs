@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use switchboard_runtime::redis::RecordFormat;
+use switchboard_runtime::redis_store::RecordFormat;
 
 /// Every key, with its environment variable and a one-line description (for errors and docs).
 pub const KEYS: &[(&str, &str)] = &[
@@ -96,7 +96,11 @@ pub const KEYS: &[(&str, &str)] = &[
     ("log_format", "text or json"),
     (
         "callflows_url",
-        "base URL of the 8x8 Callflows API for outbound calls (e.g. http://proxy:9000)",
+        "base URL of the 8x8 Callflows API for outbound calls (e.g. https://voice.8x8.com)",
+    ),
+    (
+        "callflows_ca_file",
+        "PEM file of the CAs trusted for an https:// callflows_url (unset: the system's)",
     ),
     (
         "callflows_sub_account",
@@ -109,6 +113,38 @@ pub const KEYS: &[(&str, &str)] = &[
     (
         "outbound_from",
         "default caller id of outbound calls, E.164",
+    ),
+    (
+        "clock_start",
+        "for tests and rehearsals: the server's clock starts at this RFC 3339 time and runs from there (business hours, calling windows)",
+    ),
+    (
+        "fetch_env",
+        "comma-separated environment variables fetch nodes may read as {{env.NAME}}",
+    ),
+    (
+        "fetch_max_body",
+        "largest answer body of a fetch node's backend, in bytes",
+    ),
+    (
+        "fetch_per_host",
+        "most fetch requests in flight to one backend host",
+    ),
+    (
+        "answer_budget",
+        "a webhook's answer budget; fetches end in time to answer within it",
+    ),
+    (
+        "campaign_lease",
+        "time to live of a campaign's dialling lease: how soon another replica continues a dead one's campaign",
+    ),
+    (
+        "campaign_poll",
+        "how often a campaign's holder reads outcomes left in the store, and replicas look for campaigns to continue",
+    ),
+    (
+        "campaign_call_deadline",
+        "a campaign call with no session summary this long ends TIMED_OUT and frees its slot (per campaign: call_deadline)",
     ),
 ];
 
@@ -178,6 +214,23 @@ pub struct Config {
     pub callflows: Option<switchboard_outbound::ApiConfig>,
     /// Default caller id of outbound calls.
     pub outbound_from: Option<String>,
+    /// For tests and rehearsals: the time the server's clock reads at start; `None`, the
+    /// system clock.
+    pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
+    /// Environment variables fetch nodes may read (`{{env.NAME}}`).
+    pub fetch_env: Vec<String>,
+    /// Largest fetch answer body, bytes.
+    pub fetch_max_body: usize,
+    /// Most fetch requests in flight per backend host.
+    pub fetch_per_host: usize,
+    /// A webhook's answer budget, which bounds its fetches.
+    pub answer_budget: Duration,
+    /// A campaign's dialling lease lives this long unless renewed.
+    pub campaign_lease: Duration,
+    /// How often campaign state is polled from the store.
+    pub campaign_poll: Duration,
+    /// Default per-call deadline of campaigns.
+    pub campaign_call_deadline: Duration,
 }
 
 /// How log lines are written.
@@ -191,6 +244,10 @@ pub enum LogFormat {
 
 impl Default for Config {
     fn default() -> Self {
+        // The runtime's and the store's defaults are the server's: defined once, there.
+        let runtime = switchboard_runtime::RuntimeConfig::default();
+        let redis = switchboard_runtime::redis_store::RedisConfig::default();
+        let http = crate::conn::HttpLimits::default();
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             flows: None,
@@ -198,33 +255,39 @@ impl Default for Config {
             redis_url: None,
             redis_cluster: false,
             redis_ca_file: None,
-            redis_prefix: "switchboard".to_owned(),
+            redis_prefix: redis.prefix,
             redis_compress: false,
             redis_record_format: RecordFormat::Binary,
-            session_ttl: Duration::from_secs(2 * 3600),
-            shards: 0,
-            mailbox: 16,
-            idle_timeout: Duration::from_secs(600),
-            max_sessions: 500_000,
+            session_ttl: redis.ttl,
+            shards: runtime.shards,
+            mailbox: runtime.mailbox,
+            idle_timeout: runtime.idle_timeout,
+            max_sessions: runtime.max_sessions,
             body_limit: 64 * 1024,
-            max_header_bytes: crate::conn::HttpLimits::default().max_header_bytes,
-            max_headers: crate::conn::HttpLimits::default().max_headers,
-            header_read_timeout: crate::conn::HttpLimits::default().header_read_timeout,
-            max_connections: crate::conn::HttpLimits::default().max_connections,
-            request_timeout: Duration::from_secs(5),
+            max_header_bytes: http.max_header_bytes,
+            max_headers: http.max_headers,
+            header_read_timeout: http.header_read_timeout,
+            max_connections: http.max_connections,
+            request_timeout: runtime.request_timeout,
             shutdown_grace: Duration::from_secs(10),
             webhook_auth: None,
             admin_token: None,
             allow_ips: Vec::new(),
             trusted_proxy_header: None,
-            fallback_text: "Sorry, this number is not in service. Goodbye.".to_owned(),
-            apology_text:
-                "We are sorry, we could not continue your call. Please call again. Goodbye."
-                    .to_owned(),
-            voice: "en-US-BenjaminRUS".to_owned(),
+            fallback_text: runtime.fallback_text,
+            apology_text: runtime.apology_text,
+            voice: runtime.voice,
             log_format: LogFormat::Text,
             callflows: None,
             outbound_from: None,
+            clock_start: None,
+            fetch_env: Vec::new(),
+            fetch_max_body: 64 * 1024,
+            fetch_per_host: 64,
+            answer_budget: Duration::from_secs(3),
+            campaign_lease: Duration::from_secs(15),
+            campaign_poll: Duration::from_secs(1),
+            campaign_call_deadline: switchboard_outbound::schedule::DEFAULT_CALL_DEADLINE,
         }
     }
 }
@@ -413,6 +476,52 @@ impl Config {
         p.parse_opt("outbound_from", &mut c.outbound_from, |s| {
             switchboard_outbound::list::normalize(s)
         })?;
+        p.parse_opt("clock_start", &mut c.clock_start, parse_time)?;
+        p.parse("fetch_env", &mut c.fetch_env, parse_env_names)?;
+        p.parse("fetch_max_body", &mut c.fetch_max_body, |s| {
+            parse_count(s, 1024, 16 << 20)
+        })?;
+        p.parse("fetch_per_host", &mut c.fetch_per_host, |s| {
+            parse_count(s, 1, 100_000)
+        })?;
+        p.parse("answer_budget", &mut c.answer_budget, parse_duration)?;
+        if c.answer_budget < Duration::from_millis(100) || c.answer_budget >= c.request_timeout {
+            return Err(p.error(
+                "answer_budget",
+                format!(
+                    "must be at least 100ms and shorter than request_timeout ({:?}), got {:?}",
+                    c.request_timeout, c.answer_budget
+                ),
+            ));
+        }
+        p.parse("campaign_lease", &mut c.campaign_lease, parse_duration)?;
+        p.parse("campaign_poll", &mut c.campaign_poll, parse_duration)?;
+        p.parse(
+            "campaign_call_deadline",
+            &mut c.campaign_call_deadline,
+            parse_duration,
+        )?;
+        if c.campaign_lease < Duration::from_millis(300) {
+            return Err(p.error(
+                "campaign_lease",
+                "must be at least 300ms (it is renewed every third of it)".to_owned(),
+            ));
+        }
+        if c.campaign_poll.is_zero() || c.campaign_poll >= c.campaign_lease {
+            return Err(p.error(
+                "campaign_poll",
+                format!(
+                    "must be longer than zero and shorter than campaign_lease ({:?})",
+                    c.campaign_lease
+                ),
+            ));
+        }
+        if c.campaign_call_deadline < Duration::from_secs(1) {
+            return Err(p.error(
+                "campaign_call_deadline",
+                "must be at least 1s: a call needs time to ring".to_owned(),
+            ));
+        }
         if c.idle_timeout.is_zero()
             || c.request_timeout.is_zero()
             || c.session_ttl.is_zero()
@@ -439,14 +548,29 @@ fn parse_callflows(p: &Parser<'_>) -> Result<Option<switchboard_outbound::ApiCon
     let mut sub_account: Option<String> = None;
     let mut key: Option<String> = None;
     p.parse_opt("callflows_url", &mut url, |s| {
-        if s.starts_with("http://") {
+        if s.starts_with("https://") || s.starts_with("http://") {
             Ok(s.trim_end_matches('/').to_owned())
         } else {
             Err(format!(
-                "{s:?} must be an http:// URL (reach 8x8's https endpoint through a TLS proxy)"
+                "{s:?} must be an https:// URL (e.g. https://voice.8x8.com), or http:// for a \
+                 local emulator"
             ))
         }
     })?;
+    let mut ca_file: Option<PathBuf> = None;
+    p.parse_opt("callflows_ca_file", &mut ca_file, |s| Ok(PathBuf::from(s)))?;
+    if let (Some(path), Some(url)) = (&ca_file, &url)
+        && !url.starts_with("https://")
+    {
+        return Err(p.error(
+            "callflows_ca_file",
+            format!(
+                "{} is set but callflows_url {url:?} is not https://; write https://, or unset \
+                 callflows_ca_file",
+                path.display()
+            ),
+        ));
+    }
     p.parse_opt("callflows_sub_account", &mut sub_account, |s| {
         if s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -461,9 +585,11 @@ fn parse_callflows(p: &Parser<'_>) -> Result<Option<switchboard_outbound::ApiCon
     p.parse_opt("callflows_api_key", &mut key, parse_secret)?;
     match (url, sub_account, key) {
         (None, None, None) => Ok(None),
-        (Some(url), Some(sub_account), Some(key)) => Ok(Some(
-            switchboard_outbound::ApiConfig::new(url, sub_account, key),
-        )),
+        (Some(url), Some(sub_account), Some(key)) => {
+            let mut api = switchboard_outbound::ApiConfig::new(url, sub_account, key);
+            api.ca_file = ca_file;
+            Ok(Some(api))
+        }
         (url, sub_account, _) => {
             let missing = if url.is_none() {
                 "callflows_url"
@@ -550,21 +676,28 @@ fn parse_count(s: &str, min: usize, max: usize) -> Result<usize, String> {
     }
 }
 
-/// `500ms`, `10s`, `10m`, `2h`.
+/// `500ms`, `10s`, `10m`, `2h`, and whatever else `humantime` reads (`1h 30m`, `2days`); a
+/// space between the number and its unit is allowed (`10 s`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let err =
-        || format!("{s:?} is not a duration; write a number and a unit: 500ms, 10s, 10m or 2h");
-    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
-    let (digits, unit) = s.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| err())?;
-    let ms = match unit.trim() {
-        "ms" => n,
-        "s" => n.saturating_mul(1000),
-        "m" | "min" => n.saturating_mul(60_000),
-        "h" => n.saturating_mul(3_600_000),
-        _ => return Err(err()),
-    };
-    Ok(Duration::from_millis(ms))
+    let text = s.trim();
+    humantime::parse_duration(text)
+        .or_else(|first| {
+            let joined: String = text.split_whitespace().collect();
+            humantime::parse_duration(&joined).map_err(|_| first)
+        })
+        .map_err(|e| {
+            format!(
+                "{s:?} is not a duration ({e}); write a number and a unit: 500ms, 10s, 10m or 2h"
+            )
+        })
+}
+
+fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| {
+            format!("{s:?} is not an RFC 3339 time ({e}); write e.g. 2026-01-05T09:30:00+08:00")
+        })
 }
 
 fn parse_redis_url(s: &str) -> Result<String, String> {
@@ -630,6 +763,19 @@ fn parse_networks(s: &str) -> Result<Vec<IpNet>, String> {
         networks.push(network);
     }
     Ok(networks)
+}
+
+fn parse_env_names(s: &str) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if !switchboard_flow::template::is_env_name(name) {
+            return Err(format!(
+                "{name:?} is not an environment variable name; use capitals, digits and '_', like BANK_API_TOKEN"
+            ));
+        }
+        names.push(name.to_owned());
+    }
+    Ok(names)
 }
 
 fn parse_header(s: &str) -> Result<String, String> {
@@ -802,8 +948,13 @@ mod tests {
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert!(parse_duration("2d").is_err());
+        assert_eq!(parse_duration("10min"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("10 s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
         assert!(parse_duration("s").is_err());
+        assert!(parse_duration("10").is_err(), "a unit is required");
+        let err = parse_duration("10 parsecs").unwrap_err();
+        assert!(err.contains("write a number and a unit"), "{err}");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use switchboard_flow::{Diagnostic, Flow, FlowSet, compile};
+use switchboard_flow::{Diagnostic, Flow, FlowSet, Options, compile_with};
 use switchboard_runtime::catalog;
 
 /// The bundled example flows: (file name, source).
@@ -30,9 +30,15 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ),
 ];
 
-/// Where flows are read from.
+/// Where flows are read from, and what the server lets them use.
+#[derive(Debug, Clone)]
+pub struct FlowSource {
+    origin: Origin,
+    options: Options,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FlowSource {
+enum Origin {
     /// The examples compiled into the binary.
     Bundled,
     /// A flow file or a directory of them.
@@ -42,7 +48,16 @@ pub enum FlowSource {
 impl FlowSource {
     /// The source for a configured path (`None`: the bundled examples).
     pub fn new(path: Option<PathBuf>) -> Self {
-        path.map_or(Self::Bundled, Self::Path)
+        Self {
+            origin: path.map_or(Origin::Bundled, Origin::Path),
+            options: Options::default(),
+        }
+    }
+
+    /// The same source, compiled with `options` (the `fetch_env` allow-list).
+    pub fn with_options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
     }
 
     /// Reads and compiles every flow into a set; all problems of all files are returned
@@ -60,17 +75,17 @@ impl FlowSource {
     }
 
     fn compile(&self) -> Result<(Vec<Flow>, Vec<Diagnostic>), Vec<Diagnostic>> {
-        match self {
-            Self::Path(path) => {
-                let loaded = catalog::load(std::slice::from_ref(path))?;
+        match &self.origin {
+            Origin::Path(path) => {
+                let loaded = catalog::load_with(std::slice::from_ref(path), &self.options)?;
                 Ok((loaded.flows, loaded.warnings))
             }
-            Self::Bundled => {
+            Origin::Bundled => {
                 let mut flows = Vec::new();
                 let mut warnings = Vec::new();
                 let mut errors = Vec::new();
                 for (name, source) in BUNDLED {
-                    match compile(source, name) {
+                    match compile_with(source, name, &self.options) {
                         Ok(compiled) => {
                             warnings.extend(compiled.warnings);
                             flows.push(compiled.flow);
@@ -89,9 +104,9 @@ impl FlowSource {
 
     /// A description for logs.
     pub fn describe(&self) -> String {
-        match self {
-            Self::Bundled => "the bundled example flows".to_owned(),
-            Self::Path(path) => path.display().to_string(),
+        match &self.origin {
+            Origin::Bundled => "the bundled example flows".to_owned(),
+            Origin::Path(path) => path.display().to_string(),
         }
     }
 }
@@ -102,7 +117,7 @@ mod tests {
 
     #[test]
     fn the_bundled_flows_compile_without_warnings() {
-        let (set, warnings) = FlowSource::Bundled.load().expect("bundled flows compile");
+        let (set, warnings) = FlowSource::new(None).load().expect("bundled flows compile");
         assert_eq!(set.len(), BUNDLED.len());
         assert!(warnings.is_empty(), "{warnings:?}");
         assert!(set.for_number("+6568888888").is_some());

@@ -111,38 +111,43 @@ impl Dialer {
     /// Registers the session and places the call.
     pub async fn call(&self, runtime: &Runtime, request: CallRequest) -> Result<Placed, CallError> {
         let ticket = self.ticket();
-        self.call_with_ticket(runtime, request, &ticket).await
+        self.call_with_ticket(runtime, request, &ticket, false)
+            .await
     }
 
     /// [`Dialer::call`] with a given ticket (a campaign's, stable across its retries of one
-    /// attempt so the platform sees a repeat as one request).
+    /// attempt so the platform sees a repeat as one request). `again`: the ticket may have
+    /// been registered already (a campaign attempt requested again after its replica
+    /// stopped), which is then no error.
     pub async fn call_with_ticket(
         &self,
         runtime: &Runtime,
         request: CallRequest,
         ticket: &str,
+        again: bool,
     ) -> Result<Placed, CallError> {
         let client = self.client.as_ref().ok_or(CallError::NotConfigured)?;
         let (to, from) = self.check(runtime, &request)?;
-        let first = runtime
-            .register_outbound(
-                Outbound {
-                    flow: &request.flow,
-                    from: &from,
-                    to: &to,
-                    vars: request.vars,
-                    ticket,
-                },
-                chrono::Utc::now(),
-            )
-            .await
-            .map_err(|e| match e {
-                OutboundError::Store(err) => CallError::Register(err.to_string()),
-                other => CallError::Invalid {
-                    field: "flow",
-                    message: other.to_string(),
-                },
-            })?;
+        let call = Outbound {
+            flow: &request.flow,
+            from: &from,
+            to: &to,
+            vars: request.vars,
+            ticket,
+        };
+        let now = chrono::Utc::now();
+        let first = if again {
+            runtime.register_outbound_again(call, now).await
+        } else {
+            runtime.register_outbound(call, now).await
+        };
+        let first = first.map_err(|e| match e {
+            OutboundError::Store(err) => CallError::Register(err.to_string()),
+            other => CallError::Invalid {
+                field: "flow",
+                message: other.to_string(),
+            },
+        })?;
         let mut callflow = vec![make_call(&from, &to)?];
         callflow.extend(first.actions);
         let created = client

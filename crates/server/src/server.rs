@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_flow::Diagnostic;
-use switchboard_runtime::redis::{RedisConfig, RedisStore};
+use switchboard_runtime::campaign::{CampaignStore, MemoryCampaigns};
+use switchboard_runtime::redis_store::{RedisConfig, RedisStore};
 use switchboard_runtime::{MemoryStore, Runtime, RuntimeConfig, SessionStore};
 use switchboard_telemetry::{BuildInfo, Telemetry};
 use tokio::net::TcpListener;
@@ -36,16 +37,19 @@ pub enum StartError {
     },
     /// The store could not be set up.
     #[error("the session store could not be set up: {0}")]
-    Store(String),
+    Store(#[from] switchboard_runtime::redis_store::OpenError),
     /// The runtime could not start.
     #[error("the session runtime could not start: {0}")]
-    Runtime(String),
+    Runtime(#[from] switchboard_runtime::StartError),
     /// Metrics could not be set up.
     #[error("metrics could not be set up: {0}")]
     Telemetry(String),
     /// The Callflows API client could not be built.
     #[error("{0}")]
     Outbound(String),
+    /// An environment variable the configuration names is not set.
+    #[error("{0}")]
+    Env(String),
 }
 
 /// The running build: the crate version and the commit it was built from.
@@ -61,10 +65,15 @@ pub fn build_info() -> BuildInfo {
 /// Builds the shared state: installs metrics, loads the flows, opens the store, starts the
 /// runtime. Must run inside a tokio runtime (the Redis store spawns its connection tasks).
 pub fn build(config: &Config) -> Result<Arc<App>, StartError> {
-    build_with_clock(config, Arc::new(crate::campaign::SystemClock))
+    let clock: Arc<dyn crate::campaign::Clock> = match config.clock_start {
+        Some(start) => Arc::new(switchboard_runtime::clock::ShiftedClock::starting_at(start)),
+        None => Arc::new(crate::campaign::SystemClock),
+    };
+    build_with_clock(config, clock)
 }
 
-/// [`build`] with the campaigns on `clock` (a test moves it across calling windows).
+/// [`build`] with the flows and the campaigns on `clock` (a test moves it across business
+/// hours and calling windows).
 pub fn build_with_clock(
     config: &Config,
     clock: Arc<dyn crate::campaign::Clock>,
@@ -72,7 +81,14 @@ pub fn build_with_clock(
     // First: the Redis store takes its metric handles when it is built.
     let telemetry =
         Telemetry::install(build_info()).map_err(|e| StartError::Telemetry(e.to_string()))?;
-    let source = FlowSource::new(config.flows.clone());
+    telemetry.register_refusals(
+        crate::http::webhook::AUTH_FAILURE_REASONS,
+        crate::http::webhook::BAD_REQUEST_REASONS,
+    );
+    register_outbound_series();
+    let source = FlowSource::new(config.flows.clone()).with_options(switchboard_flow::Options {
+        fetch_env: config.fetch_env.clone(),
+    });
     let (flows, warnings) = source.load().map_err(|diagnostics| StartError::Flows {
         origin: source.describe(),
         diagnostics,
@@ -82,11 +98,30 @@ pub fn build_with_clock(
     }
     tracing::info!(flows = flows.len(), source = %source.describe(), "flows loaded");
     telemetry.on_flows(&flows);
-    let store = open_store(config)?;
-    let runtime = Runtime::start(runtime_config(config), flows, store)
-        .map_err(|e| StartError::Runtime(e.to_string()))?;
+    let (store, campaign_store) = open_store(config)?;
+    let runtime = Arc::new(Runtime::start(
+        runtime_config(config, Arc::clone(&clock))?,
+        flows,
+        store,
+    )?);
+    let dialer = Arc::new(dialer(config)?);
+    let campaigns = Arc::new(crate::campaign::Campaigns::new(
+        clock,
+        campaign_store,
+        crate::campaign::Settings {
+            lease: config.campaign_lease,
+            poll: config.campaign_poll,
+            call_deadline: config.campaign_call_deadline,
+        },
+        Arc::clone(&runtime),
+        Arc::clone(&dialer),
+    ));
+    if dialer.is_configured() {
+        // Campaigns another replica (or this one, before a restart) left are continued here.
+        tokio::spawn(Arc::clone(&campaigns).watch());
+    }
     Ok(Arc::new(App {
-        runtime: Arc::new(runtime),
+        runtime,
         flows: source,
         auth: WebhookAuth {
             header: config.webhook_auth.clone(),
@@ -103,8 +138,8 @@ pub fn build_with_clock(
         },
         reloading: Mutex::new(()),
         telemetry,
-        dialer: Arc::new(dialer(config)?),
-        campaigns: Arc::new(crate::campaign::Campaigns::new(clock)),
+        dialer,
+        campaigns,
     }))
 }
 
@@ -123,8 +158,48 @@ fn dialer(config: &Config) -> Result<crate::outbound::Dialer, StartError> {
     ))
 }
 
-fn runtime_config(config: &Config) -> RuntimeConfig {
-    RuntimeConfig {
+/// Registers the outbound and campaign counters at zero for their usual label values, so they
+/// exist before the first call is placed (a rate over them is 0, not "no data"). Rarer values
+/// (an HTTP status of the API) appear when first counted.
+fn register_outbound_series() {
+    use switchboard_telemetry::catalogue;
+    for result in ["created", "unreachable", "timeout"] {
+        metrics::counter!(catalogue::OUTBOUND_REQUESTS, "result" => result).increment(0);
+    }
+    metrics::counter!(catalogue::CAMPAIGN_ROWS).increment(0);
+    metrics::counter!(catalogue::CAMPAIGN_ATTEMPTS).increment(0);
+    for outcome in [
+        "COMPLETED",
+        "BUSY",
+        "NO_ANSWER",
+        "FAILED",
+        "CANCELED",
+        "REJECTED",
+        "TRANSIENT",
+    ] {
+        metrics::counter!(catalogue::CAMPAIGN_ROWS_DONE, "outcome" => outcome).increment(0);
+    }
+}
+
+fn runtime_config(
+    config: &Config,
+    clock: Arc<dyn crate::campaign::Clock>,
+) -> Result<RuntimeConfig, StartError> {
+    // The allow-listed values, read once: a missing one is a start-up error, not a failed call.
+    let mut env = std::collections::BTreeMap::new();
+    for name in &config.fetch_env {
+        match std::env::var(name) {
+            Ok(value) => {
+                env.insert(name.clone(), value);
+            }
+            Err(_) => {
+                return Err(StartError::Env(format!(
+                    "fetch_env allow-lists {name}, but the environment has no {name}; set it or remove it from fetch_env"
+                )));
+            }
+        }
+    }
+    Ok(RuntimeConfig {
         shards: config.shards,
         mailbox: config.mailbox,
         idle_timeout: config.idle_timeout,
@@ -133,10 +208,20 @@ fn runtime_config(config: &Config) -> RuntimeConfig {
         apology_text: config.apology_text.clone(),
         voice: config.voice.clone(),
         request_timeout: config.request_timeout,
-    }
+        clock,
+        fetch: switchboard_runtime::FetchConfig {
+            max_body: config.fetch_max_body,
+            per_host: config.fetch_per_host,
+            answer_budget: config.answer_budget,
+            env,
+        },
+    })
 }
 
-fn open_store(config: &Config) -> Result<Arc<dyn SessionStore>, StartError> {
+/// The session store and the campaign store: both Redis, or both this process's memory.
+fn open_store(
+    config: &Config,
+) -> Result<(Arc<dyn SessionStore>, Arc<dyn CampaignStore>), StartError> {
     if let Some(url) = &config.redis_url {
         let store = RedisStore::new(RedisConfig {
             url: url.clone(),
@@ -147,9 +232,8 @@ fn open_store(config: &Config) -> Result<Arc<dyn SessionStore>, StartError> {
             format: config.redis_record_format,
             ca_file: config.redis_ca_file.clone(),
             ..RedisConfig::default()
-        })
-        .map_err(|e| StartError::Store(e.to_string()))?;
-        return Ok(store);
+        })?;
+        return Ok((store.clone(), store));
     }
     let store = MemoryStore::new(config.session_ttl);
     let sweeper = Arc::downgrade(&store);
@@ -167,7 +251,7 @@ fn open_store(config: &Config) -> Result<Arc<dyn SessionStore>, StartError> {
             }
         }
     });
-    Ok(store)
+    Ok((store, Arc::new(MemoryCampaigns::new())))
 }
 
 /// Serves webhooks on `listener` and `/metrics` on `metrics`, if given, until `shutdown`
@@ -251,6 +335,9 @@ pub async fn serve(
     if let Some(task) = metrics_task {
         task.abort();
     }
+    // Another replica continues the campaigns dialled here without waiting for the leases to
+    // lapse.
+    app.campaigns.release_all().await;
     let unflushed = app.runtime.store().flush().await;
     if unflushed > 0 {
         tracing::error!(

@@ -100,50 +100,53 @@ async fn pause_resume_and_cancel() {
         busy: Retry::default(),
         no_answer: Retry::default(),
         transient: Retry::default(),
+        call_deadline: Duration::from_secs(3600),
     };
-    let id = app.campaigns.start(
-        app.runtime.clone(),
-        app.dialer.clone(),
-        "reminder".to_owned(),
-        None,
-        list::parse(&csv, None).unwrap(),
-        policy,
-    );
+    let id = app
+        .campaigns
+        .start(
+            "reminder".to_owned(),
+            None,
+            list::parse(&csv, None).unwrap(),
+            policy,
+        )
+        .await
+        .unwrap();
     wait_for_calls(&emulator, 1);
 
-    assert!(app.campaigns.control(&id, Control::Pause));
+    assert!(app.campaigns.control(&id, Control::Pause).await.unwrap());
     clock.set("2026-03-02T10:00:05Z");
     app.campaigns.wake_all();
-    let view = app.campaigns.view(&id).unwrap();
+    let view = app.campaigns.view(&id).await.unwrap().unwrap();
     assert_eq!(view.state, State::Paused);
     assert_eq!(view.next_dial, None, "a paused campaign dials no one");
 
-    assert!(app.campaigns.control(&id, Control::Resume));
+    assert!(app.campaigns.control(&id, Control::Resume).await.unwrap());
     wait_for_calls(&emulator, 2);
-    assert!(app.campaigns.control(&id, Control::Cancel));
+    assert!(app.campaigns.control(&id, Control::Cancel).await.unwrap());
     clock.set("2026-03-02T10:00:10Z");
     app.campaigns.wake_all();
-    let view = app.campaigns.view(&id).unwrap();
+    let view = app.campaigns.view(&id).await.unwrap().unwrap();
     assert_eq!(view.state, State::Canceled);
     assert_eq!(view.progress.outcomes.get("CANCELED"), Some(&2), "{view:?}");
     assert_eq!(created(&emulator).len(), 2);
-    assert!(!app.campaigns.control("nope", Control::Pause));
+    assert!(!app.campaigns.control("nope", Control::Pause).await.unwrap());
 
     // The two calls placed finish as they will: the callee pressed 2.
-    let mut view = app.campaigns.view(&id).unwrap();
+    let mut view = app.campaigns.view(&id).await.unwrap().unwrap();
     for _ in 0..300 {
         if view.finished {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        view = app.campaigns.view(&id).unwrap();
+        view = app.campaigns.view(&id).await.unwrap().unwrap();
     }
     assert_eq!(
         view.progress.outcomes.get("COMPLETED"),
         Some(&2),
         "{view:?}"
     );
-    let export = app.campaigns.export(&id).unwrap();
+    let export = app.campaigns.export(&id).await.unwrap().unwrap();
     assert_eq!(export[0].result.digits.as_deref(), Some("2"));
     assert_eq!(export[0].result.node.as_deref(), Some("reschedule"));
 }

@@ -107,15 +107,13 @@ async fn a_closing_window_holds_dialling_until_it_reopens() {
         busy: Retry::default(),
         no_answer: Retry::default(),
         transient: Retry::default(),
+        call_deadline: Duration::from_secs(3600),
     };
-    let id = app.campaigns.start(
-        app.runtime.clone(),
-        app.dialer.clone(),
-        "reminder".to_owned(),
-        None,
-        rows,
-        policy,
-    );
+    let id = app
+        .campaigns
+        .start("reminder".to_owned(), None, rows, policy)
+        .await
+        .unwrap();
 
     // One call per second of the clock, while the window is open.
     wait_for_calls(&emulator, 1);
@@ -127,12 +125,12 @@ async fn a_closing_window_holds_dialling_until_it_reopens() {
     // 17:00: closed. The campaign waits for Tuesday 09:00 Singapore time (01:00 UTC).
     clock.set("2026-03-02T09:00:00Z");
     app.campaigns.wake_all();
-    let view = app.campaigns.view(&id).unwrap();
+    let view = app.campaigns.view(&id).await.unwrap().unwrap();
     assert_eq!(view.progress.pending, 2, "{view:?}");
     assert_eq!(view.next_dial, Some(at("2026-03-03T01:00:00Z")), "{view:?}");
     clock.set("2026-03-03T00:59:59Z");
     app.campaigns.wake_all();
-    let view = app.campaigns.view(&id).unwrap();
+    let view = app.campaigns.view(&id).await.unwrap().unwrap();
     assert_eq!(view.next_dial, Some(at("2026-03-03T01:00:00Z")), "{view:?}");
     assert_eq!(
         created(&emulator).len(),
@@ -152,13 +150,13 @@ async fn a_closing_window_holds_dialling_until_it_reopens() {
     assert_eq!(dialled, want, "each row once, in list order");
 
     // The last summary finishes the campaign.
-    let mut view = app.campaigns.view(&id).unwrap();
+    let mut view = app.campaigns.view(&id).await.unwrap().unwrap();
     for _ in 0..300 {
         if view.finished {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        view = app.campaigns.view(&id).unwrap();
+        view = app.campaigns.view(&id).await.unwrap().unwrap();
     }
     assert!(view.finished, "{view:?}");
     assert_eq!(

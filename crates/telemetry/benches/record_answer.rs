@@ -7,6 +7,9 @@
 //! * `record_answer/transfer_busy`: a busy transfer (a signal, two visits, three actions).
 //! * `record_answer/duplicate`: a repeated delivery (no flow work at all).
 
+// `criterion_group!` defines a public function it cannot document.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::Arc;

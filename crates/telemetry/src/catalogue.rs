@@ -51,6 +51,12 @@ names! {
     CAMPAIGN_ATTEMPTS = "switchboard_campaign_attempts_total";
     /// Campaign rows finished, by outcome.
     CAMPAIGN_ROWS_DONE = "switchboard_campaign_rows_done_total";
+    /// Campaigns whose dialling lease this replica holds.
+    CAMPAIGN_LEASES = "switchboard_campaign_leases";
+    /// Campaigns this replica continued from the store (after a restart, or another replica).
+    CAMPAIGN_TAKEOVERS = "switchboard_campaign_takeovers_total";
+    /// Campaign rows whose outcome did not come within the call deadline.
+    CAMPAIGN_TIMEOUTS = "switchboard_campaign_timeouts_total";
     /// Time to answer one webhook, from the body read to the answer made.
     WEBHOOK_DURATION = "switchboard_webhook_duration_seconds";
     /// Time to answer any HTTP request.
@@ -101,6 +107,8 @@ names! {
     MAILBOX_FULL = "switchboard_mailbox_full_total";
     /// Compare-and-set conflicts on the session store.
     STORE_CONFLICTS = "switchboard_store_conflicts_total";
+    /// Webhooks refused with a 503 because the session store failed, by kind of failure.
+    STORE_ERRORS = "switchboard_store_errors_total";
     /// Session actors per shard.
     SHARD_ACTORS = "switchboard_shard_actors";
     /// Flow loads and reloads by result.
@@ -121,6 +129,10 @@ names! {
     REDIS_UNREACHABLE = "switchboard_redis_unreachable";
     /// Durations of an outage's phases: detection, unreachable, recovery (the Redis store).
     REDIS_OUTAGE_PHASE = "switchboard_redis_outage_phase_seconds";
+    /// Time of fetch nodes' HTTP requests (recorded by the runtime).
+    FETCH_DURATION = "switchboard_fetch_duration_seconds";
+    /// Fetch nodes' requests by outcome (recorded by the runtime).
+    FETCH_REQUESTS = "switchboard_fetch_requests_total";
 }
 
 /// Buckets of every `_seconds` histogram: 100µs to 5s. Answers take well under a
@@ -298,6 +310,12 @@ pub const CATALOGUE: &[MetricDoc] = &[
         "Webhooks refused with 503 because the session's mailbox was full.",
     ),
     own(
+        STORE_ERRORS,
+        Counter,
+        &["kind"],
+        "Webhooks answered 503 because the session store failed, by kind (timeout, connection, busy, protocol, codec, backlog).",
+    ),
+    own(
         STORE_CONFLICTS,
         Counter,
         &[],
@@ -354,6 +372,18 @@ pub const CATALOGUE: &[MetricDoc] = &[
         "Redis outages: time to detect, time unreachable, time to flush the queue.",
     ),
     external(
+        FETCH_DURATION,
+        Histogram,
+        &["flow", "node"],
+        "Time of fetch nodes' HTTP requests, from sending to the answer read (or the deadline).",
+    ),
+    external(
+        FETCH_REQUESTS,
+        Counter,
+        &["flow", "node", "outcome"],
+        "Fetch nodes' requests by outcome: ok, status_case, http_error, bad_json, missing_field, timeout, unreachable, too_large, bad_request.",
+    ),
+    external(
         OUTBOUND_REQUESTS,
         Counter,
         &["result"],
@@ -376,6 +406,24 @@ pub const CATALOGUE: &[MetricDoc] = &[
         Counter,
         &["outcome"],
         "Campaign rows finished, by outcome (COMPLETED, BUSY, NO_ANSWER, REJECTED, CANCELED, ...).",
+    ),
+    external(
+        CAMPAIGN_LEASES,
+        Gauge,
+        &[],
+        "Campaigns whose dialling lease this replica holds (only the holder dials).",
+    ),
+    external(
+        CAMPAIGN_TAKEOVERS,
+        Counter,
+        &[],
+        "Campaigns this replica continued from the store: after a restart, another replica's shutdown or lapsed lease, or a resume.",
+    ),
+    external(
+        CAMPAIGN_TIMEOUTS,
+        Counter,
+        &[],
+        "Campaign calls given up because no session summary came within the call deadline.",
     ),
 ];
 

@@ -211,6 +211,8 @@ impl FlowFigures {
                     self.transfers[transfer_index(result)].add(1);
                     Some(())
                 }
+                // Fetch outcomes are counted by the runtime, which also times the request.
+                Signal::Fetch(..) => None,
             };
         }
     }

@@ -35,7 +35,7 @@ use metrics::{
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusRecorder};
 use switchboard_flow::FlowSet;
 use switchboard_protocol::Action;
-use switchboard_runtime::{Answer, AnswerKind, Counters, Ended, RuntimeError};
+use switchboard_runtime::{Answer, AnswerKind, Counters, Ended, RuntimeError, StoreErrorKind};
 
 pub use funnel::{FlowReport, NodeReport};
 
@@ -79,7 +79,7 @@ impl EventKind {
 
 /// How a webhook was answered, for the `outcome` label: an [`AnswerKind`], or the
 /// [`RuntimeError`] that made it a 503.
-const OUTCOMES: [&str; 12] = [
+const OUTCOMES: [&str; 11] = [
     "started",
     "advanced",
     "resumed",
@@ -91,7 +91,6 @@ const OUTCOMES: [&str; 12] = [
     "timeout",
     "conflict",
     "store_error",
-    "config_error",
 ];
 
 const fn answer_outcome(kind: AnswerKind) -> usize {
@@ -112,7 +111,6 @@ const fn failure_outcome(error: &RuntimeError) -> usize {
         RuntimeError::Timeout => 8,
         RuntimeError::Conflict => 9,
         RuntimeError::Store(_) => 10,
-        RuntimeError::Config(_) => 11,
     }
 }
 
@@ -165,6 +163,8 @@ pub struct Telemetry {
     passivated: Counter,
     rehydrated: Counter,
     conflicts: Counter,
+    /// By [`StoreErrorKind`], in the order of [`StoreErrorKind::ALL`].
+    store_errors: [Counter; StoreErrorKind::ALL.len()],
     mailbox_full: Counter,
     resumed: Counter,
     unresolved: Counter,
@@ -250,6 +250,8 @@ impl Telemetry {
             passivated: plain(names::SESSIONS_PASSIVATED),
             rehydrated: plain(names::SESSIONS_REHYDRATED),
             conflicts: plain(names::STORE_CONFLICTS),
+            store_errors: StoreErrorKind::ALL
+                .map(|kind| counter(r, names::STORE_ERRORS, &[("kind", kind.label())])),
             mailbox_full: plain(names::MAILBOX_FULL),
             resumed: counter(r, names::SESSIONS_RESUMED, &[("result", "resumed")]),
             unresolved: counter(r, names::SESSIONS_RESUMED, &[("result", "unresolved")]),
@@ -339,6 +341,12 @@ impl Telemetry {
     /// Records a `CALL_ACTION` that got no answer (a 503 the platform will retry).
     pub fn record_failure(&self, event: EventKind, error: &RuntimeError, elapsed: Duration) {
         self.webhook[event.index()][failure_outcome(error)].record(elapsed.as_secs_f64());
+        if let RuntimeError::Store(err) = error {
+            let kind = err.kind();
+            if let Some(i) = StoreErrorKind::ALL.iter().position(|k| *k == kind) {
+                self.store_errors[i].increment(1);
+            }
+        }
     }
 
     /// Records a session summary: its status, and the node the caller was at when the call
@@ -373,6 +381,29 @@ impl Telemetry {
                 )
             })
             .increment(1);
+    }
+
+    /// Registers the refusal counters at zero for every reason the server can give, so
+    /// `switchboard_auth_failures_total` and `switchboard_bad_requests_total` exist (at 0)
+    /// before the first refusal: a rate over them is 0, not "no data", and an alert on them
+    /// fires on a first burst.
+    pub fn register_refusals(&self, auth: &[&'static str], bad: &[&'static str]) {
+        for &reason in auth {
+            counter(
+                self.recorder.as_ref(),
+                names::AUTH_FAILURES,
+                &[("reason", reason)],
+            )
+            .increment(0);
+        }
+        for &reason in bad {
+            counter(
+                self.recorder.as_ref(),
+                names::BAD_REQUESTS,
+                &[("reason", reason)],
+            )
+            .increment(0);
+        }
     }
 
     /// Records a request refused as malformed; `reason` is a fixed label (`invalid_json`,

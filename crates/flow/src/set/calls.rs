@@ -32,6 +32,41 @@ pub(super) fn check(flows: &HashMap<&str, &Flow>) -> Vec<Diagnostic> {
             }
         }
     }
+    // Not yet supported: a look-up inside a sub-flow call (the runtime performs a fetch for the
+    // flow a session is on, not the one a call stack leads to). Refused rather than left to
+    // fail at run time.
+    let called: HashSet<&str> = ids
+        .iter()
+        .flat_map(|id| flows[id].nodes.iter())
+        .filter_map(|node| match &node.kind {
+            NodeKind::Subflow(call) => Some(call.flow.as_str()),
+            _ => None,
+        })
+        .collect();
+    for id in &ids {
+        let flow = flows[id];
+        let role = if flow.calls_subflows {
+            "runs sub-flows"
+        } else if called.contains(id) {
+            "is run as a sub-flow"
+        } else {
+            continue;
+        };
+        for node in &flow.nodes {
+            if matches!(node.kind, NodeKind::Fetch(_)) {
+                checker.error(
+                    flow,
+                    node,
+                    node.pos,
+                    format!(
+                        "flow '{}' {role}, and fetch nodes cannot be combined with sub-flows yet; \
+                         move the look-up into a flow without subflow nodes that no subflow runs",
+                        flow.id
+                    ),
+                );
+            }
+        }
+    }
     for id in &ids {
         let flow = flows[id];
         let depth = checker.depth(flow, flow.start);

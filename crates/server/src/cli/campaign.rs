@@ -89,6 +89,10 @@ pub(crate) struct StartArgs {
     /// Wait before a no-answer retry.
     #[arg(long, value_name = "DURATION", default_value = "30m")]
     no_answer_delay: String,
+    /// A call with no outcome this long ends TIMED_OUT and frees its slot (default: the
+    /// server's campaign_call_deadline).
+    #[arg(long, value_name = "DURATION")]
+    call_deadline: Option<String>,
     /// Print the progress every second until the campaign is done.
     #[arg(long)]
     wait: bool,
@@ -195,6 +199,7 @@ async fn start(args: &StartArgs) -> Result<Outcome, String> {
         ("window", &args.window),
         ("days", &args.days),
         ("timezone", &args.timezone),
+        ("call_deadline", &args.call_deadline),
     ] {
         if let Some(value) = value {
             query.push((key, value.clone()));

@@ -112,10 +112,22 @@ pub(crate) struct ServeArgs {
     /// Log format: text or json [default: text]. RUST_LOG sets the levels.
     #[arg(long, value_name = "FORMAT")]
     log_format: Option<String>,
+    /// Comma-separated environment variables fetch nodes may read as {{env.NAME}}.
+    #[arg(long, value_name = "NAMES")]
+    fetch_env: Option<String>,
+    /// Largest answer body of a fetch node's backend, in bytes [default: 65536].
+    #[arg(long, value_name = "BYTES")]
+    fetch_max_body: Option<String>,
+    /// Most fetch requests in flight to one backend host [default: 64].
+    #[arg(long, value_name = "N")]
+    fetch_per_host: Option<String>,
+    /// A webhook's answer budget: fetches end in time to answer within it [default: 3s].
+    #[arg(long, value_name = "DURATION")]
+    answer_budget: Option<String>,
 }
 
 impl ServeArgs {
-    fn flags(&self) -> [(&'static str, &Option<String>); 29] {
+    fn flags(&self) -> [(&'static str, &Option<String>); 33] {
         [
             ("listen", &self.listen),
             ("flows", &self.flows),
@@ -146,6 +158,10 @@ impl ServeArgs {
             ("apology_text", &self.apology_text),
             ("voice", &self.voice),
             ("log_format", &self.log_format),
+            ("fetch_env", &self.fetch_env),
+            ("fetch_max_body", &self.fetch_max_body),
+            ("fetch_per_host", &self.fetch_per_host),
+            ("answer_budget", &self.answer_budget),
         ]
     }
 
@@ -314,4 +330,52 @@ fn spawn_reload_on_sighup(app: &std::sync::Arc<http::App>) {
             let _ = http::admin::reload_flows(&app).await;
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    /// The `[default: X]` of a flag's help is the default itself: given explicitly, X changes
+    /// nothing. So the help cannot drift from `Config::default()`, where the defaults live.
+    #[test]
+    fn the_defaults_in_the_help_are_the_configs_defaults() {
+        let descriptive = ["flows", "redis_ca_file"];
+        let mut checked = 0;
+        for arg in Cli::command().get_arguments() {
+            let key = arg.get_id().as_str().to_owned();
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            let Some((_, rest)) = help.split_once("[default: ") else {
+                continue;
+            };
+            let Some((value, _)) = rest.split_once(']') else {
+                continue;
+            };
+            let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
+            if descriptive.contains(&key.as_str()) {
+                continue;
+            }
+            let mut values = Values::new();
+            values
+                .set(&key, value.clone(), Source::Flag(format!("--{key}")))
+                .unwrap();
+            let config = Config::from_values(&values)
+                .unwrap_or_else(|e| panic!("--{key}'s default {value:?} does not parse: {e}"));
+            assert_eq!(
+                config,
+                Config::default(),
+                "--{key}'s help says [default: {value}], which is not Config::default()"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 15, "only {checked} defaults found in the help");
+    }
 }

@@ -16,6 +16,7 @@ pub mod render;
 
 use std::collections::{BTreeMap, VecDeque};
 
+use switchboard_flow::fetch::CaseTest;
 use switchboard_flow::model::{Condition, VarTest};
 use switchboard_flow::{Flow, NodeKind, Target};
 
@@ -313,6 +314,30 @@ fn transitions(kind: &NodeKind) -> Vec<(Target, String, EdgeKind)> {
                 (*target, format!("{percent:.0}%"), EdgeKind::Next)
             })
             .collect(),
+        NodeKind::Fetch(f) => {
+            let mut out: Vec<_> = f
+                .cases
+                .iter()
+                .map(|(test, target)| {
+                    let label = match test {
+                        CaseTest::Status(codes) => format!(
+                            "status {}",
+                            codes
+                                .iter()
+                                .map(u16::to_string)
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        ),
+                        CaseTest::When(condition) => describe(condition),
+                    };
+                    (*target, label, EdgeKind::Next)
+                })
+                .collect();
+            out.push((f.next, "ok".to_owned(), EdgeKind::Next));
+            out.push((f.on_error, "error".to_owned(), EdgeKind::Error));
+            out.push((f.on_timeout, "timeout".to_owned(), EdgeKind::NoAnswer));
+            out
+        }
     }
 }
 
@@ -341,6 +366,8 @@ fn node_text(kind: &NodeKind) -> String {
             .map(|(name, value)| format!("{name}={value}"))
             .collect::<Vec<_>>()
             .join(", "),
+        // The URL as written: `{{env.NAME}}` shows its name, never a value.
+        NodeKind::Fetch(f) => format!("{} {}", f.method.as_str(), f.url),
     };
     shorten(&text, PROMPT_CHARS)
 }

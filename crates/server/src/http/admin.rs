@@ -17,16 +17,16 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::extract::State;
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::App;
-use super::auth::check_admin;
 use super::error::ApiError;
+use super::extract::{Admin, Path, Query};
 use crate::graph::{Funnel, Graph, render};
 
 /// Most session ids in one page.
@@ -55,11 +55,10 @@ fn default_limit() -> usize {
 }
 
 async fn sessions(
+    _: Admin,
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
     Query(page): Query<Page>,
 ) -> Result<Json<Value>, ApiError> {
-    check_admin(app.admin_token.as_deref(), &headers)?;
     let limit = page.limit.min(MAX_PAGE);
     let (count, ids) = app.runtime.sessions(page.offset, limit);
     Ok(Json(json!({
@@ -71,19 +70,19 @@ async fn sessions(
 }
 
 async fn session(
+    _: Admin,
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    check_admin(app.admin_token.as_deref(), &headers)?;
     let view = app.runtime.session(&id).await?;
     let view = view.ok_or_else(|| ApiError::NotFound(format!("session {id}")))?;
-    serde_json::to_value(view)
-        .map(Json)
-        .map_err(|e| ApiError::Unavailable {
+    serde_json::to_value(view).map(Json).map_err(|e| {
+        tracing::error!(session = %id, error = %e, "the session could not be serialized");
+        ApiError::Unavailable {
             code: "internal",
-            message: format!("the session could not be shown: {e}"),
-        })
+            message: format!("session {id} could not be shown; the server logs say why"),
+        }
+    })
 }
 
 /// A flow as the API shows it.
@@ -123,17 +122,15 @@ pub fn flow_infos(app: &App) -> Vec<FlowInfo> {
         .collect()
 }
 
-async fn flows(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    check_admin(app.admin_token.as_deref(), &headers)?;
+async fn flows(_: Admin, State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "flows": flow_infos(&app) })))
 }
 
 async fn report(
+    _: Admin,
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<switchboard_telemetry::FlowReport>, ApiError> {
-    check_admin(app.admin_token.as_deref(), &headers)?;
     app.telemetry
         .report(&id)
         .map(Json)
@@ -141,11 +138,10 @@ async fn report(
 }
 
 async fn graph_svg(
+    _: Admin,
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    check_admin(app.admin_token.as_deref(), &headers)?;
     let flows = app.runtime.flows();
     let flow = flows
         .latest(&id)
@@ -178,8 +174,7 @@ async fn graph_svg(
         .into_response())
 }
 
-async fn reload(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    check_admin(app.admin_token.as_deref(), &headers)?;
+async fn reload(_: Admin, State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError> {
     let warnings = reload_flows(&app).await?;
     Ok(Json(json!({
         "flows": flow_infos(&app),
@@ -196,9 +191,14 @@ pub async fn reload_flows(app: &Arc<App>) -> Result<Vec<String>, ApiError> {
     // Reading and compiling files is blocking work.
     let result = tokio::task::spawn_blocking(move || source.reload(&current))
         .await
-        .map_err(|e| ApiError::Unavailable {
-            code: "internal",
-            message: format!("the reload did not finish: {e}"),
+        .map_err(|e| {
+            tracing::error!(error = %e, "the flow reload task failed");
+            ApiError::Unavailable {
+                code: "internal",
+                message: "the reload did not finish; the previous flows keep serving, and the \
+                          server logs say why"
+                    .to_owned(),
+            }
         })?;
     match result {
         Ok((set, warnings)) => {

@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use switchboard_protocol::WebhookError;
-use switchboard_runtime::RuntimeError;
+use switchboard_runtime::{RuntimeError, StoreError, StoreErrorKind};
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +51,8 @@ pub enum ApiError {
     FlowErrors(Vec<String>),
     /// 503: try again shortly.
     Unavailable {
-        /// `busy`, `timeout`, `conflict`, `store_unavailable`.
+        /// `busy`, `timeout`, `conflict`, or `store_<kind>` (`store_timeout`,
+        /// `store_connection`, `store_busy`, `store_protocol`, `store_codec`, `store_backlog`).
         code: &'static str,
         /// What is wrong.
         message: String,
@@ -87,7 +88,8 @@ impl ApiError {
         }
     }
 
-    fn message(&self) -> String {
+    /// What the client is told.
+    pub fn message(&self) -> String {
         match self {
             Self::BadRequest { message, .. }
             | Self::Unauthorized { message, .. }
@@ -121,19 +123,55 @@ impl From<WebhookError> for ApiError {
 
 impl From<RuntimeError> for ApiError {
     fn from(err: RuntimeError) -> Self {
-        let code = match err {
-            RuntimeError::Busy => "busy",
-            RuntimeError::Timeout => "timeout",
-            RuntimeError::Conflict => "conflict",
-            RuntimeError::Store(_) | RuntimeError::Config(_) => "store_unavailable",
-        };
-        let message = match err {
-            RuntimeError::Store(_) | RuntimeError::Config(_) => {
-                "session state is unavailable right now; retry shortly".to_owned()
+        match err {
+            RuntimeError::Store(err) => Self::from(err),
+            RuntimeError::Busy | RuntimeError::Timeout | RuntimeError::Conflict => {
+                let code = match err {
+                    RuntimeError::Busy => "busy",
+                    RuntimeError::Timeout => "timeout",
+                    _ => "conflict",
+                };
+                Self::Unavailable {
+                    code,
+                    message: err.to_string(),
+                }
             }
-            other => other.to_string(),
+        }
+    }
+}
+
+/// A store failure is a 503 whose code names its kind (`store_timeout`, `store_connection`,
+/// ...); the message says what that means for the client, never the store's address or the
+/// client library's words (those are logged).
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        let (code, message) = match err.kind() {
+            StoreErrorKind::Timeout => (
+                "store_timeout",
+                "the session store did not answer in time; retry shortly",
+            ),
+            StoreErrorKind::Connection => (
+                "store_connection",
+                "the session store cannot be reached right now; retry shortly",
+            ),
+            StoreErrorKind::Busy => (
+                "store_busy",
+                "the session store cannot serve right now (loading or failing over); retry shortly",
+            ),
+            StoreErrorKind::Protocol => (
+                "store_protocol",
+                "the session store refused the request; retry shortly",
+            ),
+            StoreErrorKind::Codec => ("store_codec", "the session's stored state cannot be read"),
+            StoreErrorKind::Backlog => (
+                "store_backlog",
+                "the session store has been unreachable too long and this node's queue of writes is full; retry shortly",
+            ),
         };
-        Self::Unavailable { code, message }
+        Self::Unavailable {
+            code,
+            message: message.to_owned(),
+        }
     }
 }
 
@@ -192,16 +230,45 @@ mod tests {
 
     #[test]
     fn a_busy_session_is_a_503_with_retry_after_and_no_internals() {
+        let refused = StoreError::Connection {
+            context: "cannot load session s-1 from Redis at 10.0.0.5:6379".to_owned(),
+            source: switchboard_runtime::store::Cause::new(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "connection refused (os error 111)",
+            )),
+        };
         for err in [
             RuntimeError::Busy,
             RuntimeError::Timeout,
-            RuntimeError::Store("redis: connection refused at 10.0.0.5".to_owned()),
+            RuntimeError::Store(refused.clone()),
         ] {
             let response = ApiError::from(err).into_response();
             assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
             assert_eq!(response.headers()[header::RETRY_AFTER], "1");
         }
-        let store = ApiError::from(RuntimeError::Store("10.0.0.5 refused".to_owned()));
-        assert!(!store.message().contains("10.0.0.5"));
+        let store = ApiError::from(RuntimeError::Store(refused));
+        assert_eq!(store.code(), "store_connection");
+        assert!(!store.message().contains("10.0.0.5"), "{}", store.message());
+        assert!(!store.message().contains("os error"), "{}", store.message());
+    }
+
+    #[test]
+    fn each_kind_of_store_failure_has_its_own_code() {
+        let timeout = StoreError::Timeout {
+            context: "cannot write session s-1 to Redis at 10.0.0.5:6379".to_owned(),
+            after: std::time::Duration::from_secs(1),
+        };
+        let backlog = StoreError::Backlog {
+            context: "Redis at 10.0.0.5:6379 is unreachable and 1000 sessions ...".to_owned(),
+        };
+        let codec = StoreError::Codec {
+            context: "session s-1".to_owned(),
+            detail: "bad JSON record".to_owned(),
+        };
+        let codes: Vec<_> = [timeout, backlog, codec]
+            .into_iter()
+            .map(|e| ApiError::from(e).code())
+            .collect();
+        assert_eq!(codes, ["store_timeout", "store_backlog", "store_codec"]);
     }
 }

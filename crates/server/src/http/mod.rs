@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod auth;
 pub mod error;
+pub mod extract;
 mod outbound;
 pub mod ui;
 pub mod webhook;
@@ -118,7 +119,13 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
         "store": {
             "kind": store.kind(),
             "ok": store_check.is_ok(),
-            "error": store_check.err().map(|e| e.to_string()),
+            // The kind of failure, not the store's words (its address, the client's error):
+            // this route is unauthenticated. The whole error is logged.
+            "error": store_check.err().map(|e| {
+                tracing::warn!(error = %e, "not ready: the session store does not answer");
+                let refusal = ApiError::from(e);
+                format!("{}: {}", refusal.code(), refusal.message())
+            }),
         },
     });
     let status = if ready {

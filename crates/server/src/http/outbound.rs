@@ -71,6 +71,9 @@ struct CampaignQuery {
     #[serde(default = "default_transient_retries")]
     transient_retries: u32,
     transient_delay: Option<String>,
+    /// A call without an outcome this long ends `TIMED_OUT` (default: the server's
+    /// `campaign_call_deadline`).
+    call_deadline: Option<String>,
 }
 
 fn default_rate() -> f64 {
@@ -173,7 +176,13 @@ fn parse_days(text: &str) -> Result<Vec<Weekday>, String> {
     Ok(days)
 }
 
-fn policy(query: &CampaignQuery) -> Result<Policy, Invalid> {
+fn policy(query: &CampaignQuery, call_deadline: std::time::Duration) -> Result<Policy, Invalid> {
+    let call_deadline = match query.call_deadline.as_deref() {
+        Some(text) => {
+            crate::config::parse_duration(text).map_err(|m| invalid("call_deadline", m))?
+        }
+        None => call_deadline,
+    };
     let policy = Policy {
         rate: query.rate,
         concurrency: query.concurrency,
@@ -193,6 +202,7 @@ fn policy(query: &CampaignQuery) -> Result<Policy, Invalid> {
             max: query.transient_retries,
             delay: delay("transient_delay", query.transient_delay.as_deref(), "1m")?,
         },
+        call_deadline,
     };
     policy.check().map_err(|message| {
         let field = message.split(':').next().unwrap_or("policy").to_owned();
@@ -233,7 +243,7 @@ async fn start_campaign(
             ),
         );
     }
-    let policy = match policy(&query) {
+    let policy = match policy(&query, app.campaigns.settings().call_deadline) {
         Ok(policy) => policy,
         Err(invalid) => return invalid.into_response(),
     };
@@ -269,14 +279,10 @@ async fn start_campaign(
         }
     };
     let count = rows.len();
-    let id = app.campaigns.start(
-        Arc::clone(&app.runtime),
-        Arc::clone(&app.dialer),
-        query.flow,
-        from,
-        rows,
-        policy,
-    );
+    let id = match app.campaigns.start(query.flow, from, rows, policy).await {
+        Ok(id) => id,
+        Err(err) => return unavailable(&err.to_string()),
+    };
     tracing::info!(campaign = %id, rows = count, "campaign started");
     (StatusCode::CREATED, Json(json!({"id": id, "rows": count}))).into_response()
 }
@@ -289,10 +295,24 @@ async fn campaign(
     if let Err(err) = check_admin(app.admin_token.as_deref(), &headers) {
         return err.into_response();
     }
-    match app.campaigns.view(&id) {
-        Some(view) => Json(view).into_response(),
-        None => ApiError::NotFound(format!("campaign {id}")).into_response(),
+    view(&app, &id).await
+}
+
+async fn view(app: &App, id: &str) -> Response {
+    match app.campaigns.view(id).await {
+        Ok(Some(view)) => Json(view).into_response(),
+        Ok(None) => ApiError::NotFound(format!("campaign {id}")).into_response(),
+        Err(err) => unavailable(&err.to_string()),
     }
+}
+
+/// The campaign store failed: a 503 saying so.
+fn unavailable(message: &str) -> Response {
+    ApiError::Unavailable {
+        code: "store_unavailable",
+        message: format!("{message}; try again shortly"),
+    }
+    .into_response()
 }
 
 async fn control(
@@ -314,12 +334,10 @@ async fn control(
             .into_response();
         }
     };
-    if !app.campaigns.control(&id, action) {
-        return ApiError::NotFound(format!("campaign {id}")).into_response();
-    }
-    match app.campaigns.view(&id) {
-        Some(view) => Json(view).into_response(),
-        None => ApiError::NotFound(format!("campaign {id}")).into_response(),
+    match app.campaigns.control(&id, action).await {
+        Ok(true) => view(&app, &id).await,
+        Ok(false) => ApiError::NotFound(format!("campaign {id}")).into_response(),
+        Err(err) => unavailable(&err.to_string()),
     }
 }
 
@@ -338,8 +356,10 @@ async fn export(
     if let Err(err) = check_admin(app.admin_token.as_deref(), &headers) {
         return err.into_response();
     }
-    let Some(rows) = app.campaigns.export(&id) else {
-        return ApiError::NotFound(format!("campaign {id}")).into_response();
+    let rows = match app.campaigns.export(&id).await {
+        Ok(Some(rows)) => rows,
+        Ok(None) => return ApiError::NotFound(format!("campaign {id}")).into_response(),
+        Err(err) => return unavailable(&err.to_string()),
     };
     match query.format.as_deref().unwrap_or("json") {
         "json" => Json(json!({"id": id, "rows": rows})).into_response(),

@@ -23,6 +23,21 @@ use switchboard_telemetry::EventKind;
 use super::App;
 use super::error::ApiError;
 
+/// Every `reason` of `switchboard_auth_failures_total` this handler records.
+pub const AUTH_FAILURE_REASONS: &[&str] =
+    &["missing_credentials", "bad_credentials", "ip_not_allowed"];
+
+/// Every `reason` of `switchboard_bad_requests_total` this handler records.
+pub const BAD_REQUEST_REASONS: &[&str] = &[
+    "invalid_json",
+    "missing_field",
+    "invalid_field",
+    "unknown_event_type",
+    "unreadable_body",
+    "body_too_large",
+    "unsupported_media_type",
+];
+
 /// The webhook handler.
 pub async fn webhook(State(app): State<Arc<App>>, request: Request) -> Response {
     let started = Instant::now();
@@ -32,11 +47,13 @@ pub async fn webhook(State(app): State<Arc<App>>, request: Request) -> Response 
             tracing::debug!(code = err.code(), status = %err.status(), "webhook refused");
             match &err {
                 ApiError::Unauthorized { code, .. } | ApiError::Forbidden { code, .. } => {
+                    debug_assert!(AUTH_FAILURE_REASONS.contains(code), "{code}");
                     app.telemetry.record_auth_failure(code);
                 }
                 ApiError::BadRequest { .. }
                 | ApiError::PayloadTooLarge { .. }
                 | ApiError::UnsupportedMediaType { .. } => {
+                    debug_assert!(BAD_REQUEST_REASONS.contains(&err.code()), "{}", err.code());
                     app.telemetry.record_bad_request(err.code());
                 }
                 _ => {}
@@ -108,7 +125,8 @@ async fn handle(app: &App, request: Request, started: Instant) -> Result<Respons
             })?;
             if let Some((ticket, where_ended)) = campaign {
                 app.campaigns
-                    .on_summary(&ticket, ended.status.label(), where_ended);
+                    .on_summary(&ticket, ended.status.label(), where_ended)
+                    .await;
             }
             app.telemetry.record_ended(&ended);
             tracing::info!(

@@ -20,6 +20,10 @@ pub(crate) struct CheckArgs {
     /// Flow files (.yaml, .yml, .json) or directories holding them.
     #[arg(value_name = "PATH", required = true)]
     paths: Vec<PathBuf>,
+    /// Comma-separated environment variables fetch nodes may read as {{env.NAME}}, as the
+    /// server's fetch_env setting allows.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    fetch_env: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -47,7 +51,10 @@ pub(crate) fn check(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) 
     let mut report = Vec::new();
     let mut flows = Vec::new();
     for file in &files {
-        match catalog::load(std::slice::from_ref(file)) {
+        let options = switchboard_flow::Options {
+            fetch_env: args.fetch_env.clone(),
+        };
+        match catalog::load_with(std::slice::from_ref(file), &options) {
             Ok(loaded) => {
                 for flow in &loaded.flows {
                     report.push(Line::Summary(summary(flow)));
@@ -157,6 +164,7 @@ mod tests {
     fn check_reports_unreadable_paths_with_exit_2() {
         let args = CheckArgs {
             paths: vec![PathBuf::from("/nonexistent/flows")],
+            fetch_env: Vec::new(),
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         assert_eq!(check(&args, &mut out, &mut err), Outcome::Failed);

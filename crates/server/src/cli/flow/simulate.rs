@@ -3,19 +3,21 @@
 //! what the caller hears and which keys are expected, and runs every callflow it gets through
 //! the protocol validator, so an author sees a violation before a caller does.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
+use switchboard_flow::fetch::{FetchFailure, FetchOutcome, FetchRequest, FetchResult};
 use switchboard_flow::model::{Capture, Menu};
 use switchboard_flow::{
-    Awaiting, Event, Flow, NodeKind, Reply, SessionState, Severity, Signal, Target, TransferResult,
-    step,
+    Awaiting, Event, Flow, NodeKind, Reply, SessionState, Severity, Signal, Step, Target,
+    TransferResult, advance, resume,
 };
 use switchboard_protocol::{Action, Mode, Msisdn, SayAndCapture, validate_callflow};
-use switchboard_runtime::catalog;
+use switchboard_runtime::{Fetched, Fetcher, catalog};
 
 use super::{count, flow_files, is_read_error, read_reason, target_name};
 use crate::cli::Outcome;
@@ -66,6 +68,22 @@ pub(crate) struct SimulateArgs {
     /// default: now.
     #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
     at: Option<DateTime<Utc>>,
+    /// Answer the fetch requests whose URL starts with URL_PREFIX with the content of FILE
+    /// instead of asking the backend (repeatable; the longest matching prefix wins). Requests
+    /// no mock matches go to the real URL.
+    #[arg(long, value_name = "URL_PREFIX=FILE")]
+    mock: Vec<String>,
+    /// The HTTP status of mocked answers.
+    #[arg(long, value_name = "CODE", default_value_t = 200, value_parser = clap::value_parser!(u16).range(100..=599))]
+    mock_status: u16,
+    /// How long mocked answers take, in milliseconds; longer than a node's timeout_ms, the
+    /// fetch times out (on_timeout).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    mock_delay: u64,
+    /// Comma-separated environment variables fetch nodes may read as {{env.NAME}}, as the
+    /// server's fetch_env setting allows.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    fetch_env: Vec<String>,
 }
 
 /// How a simulated transfer ends.
@@ -284,6 +302,13 @@ pub(crate) fn simulate(
             "Interactive call: type the caller's keys when asked (- for silence, an empty line or Ctrl-D hangs up)."
         );
     }
+    let backend = match Backend::new(args) {
+        Ok(backend) => backend,
+        Err(reason) => {
+            let _ = writeln!(err, "switchboard: {reason}");
+            return Outcome::Failed;
+        }
+    };
     let flow = match load_one(args, out) {
         Ok(flow) => flow,
         Err(Loading::Rejected) => return Outcome::Rejected,
@@ -307,6 +332,7 @@ pub(crate) fn simulate(
         transfer: args.transfer,
         script,
         violations: 0,
+        backend,
     };
     match call.run(out) {
         Ok(Ended {
@@ -358,7 +384,10 @@ enum Loading {
 /// `--called`. Compile errors and warnings are printed on `out`.
 fn load_one(args: &SimulateArgs, out: &mut dyn Write) -> Result<Flow, Loading> {
     let files = flow_files(&args.file).map_err(Loading::Failed)?;
-    let loaded = match catalog::load(&files) {
+    let options = switchboard_flow::Options {
+        fetch_env: args.fetch_env.clone(),
+    };
+    let loaded = match catalog::load_with(&files, &options) {
         Ok(loaded) => loaded,
         Err(diagnostics) => {
             if let Some(read) = diagnostics.iter().find(|d| is_read_error(d)) {
@@ -435,6 +464,108 @@ struct Simulation<'a, 'i> {
     transfer: TransferChoice,
     script: Script<'i>,
     violations: usize,
+    backend: Backend,
+}
+
+/// Where a simulated call's fetch requests are answered: canned answers, or the real URL.
+struct Backend {
+    /// (URL prefix, body), longest prefix first.
+    mocks: Vec<(String, Bytes)>,
+    status: u16,
+    delay_ms: u64,
+    /// The allow-listed environment variables that are set.
+    env: BTreeMap<String, String>,
+    /// Made at the first request that no mock answers.
+    live: Option<(tokio::runtime::Runtime, Fetcher)>,
+}
+
+impl Backend {
+    fn new(args: &SimulateArgs) -> Result<Self, String> {
+        let mut mocks = Vec::new();
+        for mock in &args.mock {
+            let Some((prefix, file)) = mock.rsplit_once('=') else {
+                return Err(format!(
+                    "--mock {mock:?}: write URL_PREFIX=FILE, e.g. --mock http://127.0.0.1:9000/accounts/=balance.json"
+                ));
+            };
+            let body =
+                std::fs::read(file).map_err(|e| format!("--mock: cannot read '{file}': {e}"))?;
+            mocks.push((prefix.to_owned(), Bytes::from(body)));
+        }
+        mocks.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+        let env = args
+            .fetch_env
+            .iter()
+            .filter_map(|name| Some((name.clone(), std::env::var(name).ok()?)))
+            .collect();
+        Ok(Self {
+            mocks,
+            status: args.mock_status,
+            delay_ms: args.mock_delay,
+            env,
+            live: None,
+        })
+    }
+
+    /// The answer to `request`, and a line saying where it came from.
+    fn answer(&mut self, request: &FetchRequest) -> (Fetched, String) {
+        // Matched on the URL as written, so a mock needs no secret.
+        let shown = request.url.to_string();
+        if let Some((prefix, body)) = self.mocks.iter().find(|(p, _)| shown.starts_with(p)) {
+            if self.delay_ms > u64::from(request.timeout_ms) {
+                let line = format!(
+                    "mock {prefix}: answers after {} ms, past the node's timeout_ms ({})",
+                    self.delay_ms, request.timeout_ms
+                );
+                return (Fetched::Failed(FetchOutcome::TimedOut), line);
+            }
+            let line = format!("mock {prefix}: {} ({} bytes)", self.status, body.len());
+            let fetched = Fetched::Answer {
+                status: self.status,
+                body: body.clone(),
+            };
+            return (fetched, line);
+        }
+        if self.live.is_none() {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let down = Fetched::Failed(FetchOutcome::Failed(FetchFailure::Unreachable));
+                    return (down, format!("cannot start an HTTP client: {e}"));
+                }
+            };
+            let config = switchboard_runtime::FetchConfig {
+                env: self.env.clone(),
+                ..Default::default()
+            };
+            match Fetcher::new(config) {
+                Ok(fetcher) => self.live = Some((runtime, fetcher)),
+                Err(e) => {
+                    let down = Fetched::Failed(FetchOutcome::Failed(FetchFailure::Unreachable));
+                    return (down, format!("cannot start an HTTP client: {e}"));
+                }
+            }
+        }
+        let Some((runtime, fetcher)) = &self.live else {
+            unreachable!("made above");
+        };
+        let fetched = runtime.block_on(async {
+            let deadline = tokio::time::Instant::now()
+                + std::time::Duration::from_millis(request.timeout_ms.into());
+            fetcher.fetch("simulate", request, deadline).await
+        });
+        let line = match &fetched {
+            Fetched::Answer { status, body } => format!("{status} ({} bytes)", body.len()),
+            Fetched::Failed(FetchOutcome::TimedOut) => {
+                format!("no answer within {} ms", request.timeout_ms)
+            }
+            Fetched::Failed(other) => format!("failed: {other:?}"),
+        };
+        (fetched, line)
+    }
 }
 
 impl Simulation<'_, '_> {
@@ -471,7 +602,7 @@ impl Simulation<'_, '_> {
         }
         writeln!(out)?;
         writeln!(out, "── the call arrives (CALL_RECEIVED)")?;
-        let reply = step(flow, &mut self.state, Event::Start, self.now);
+        let reply = self.step(Event::Start, out)?;
         self.show(&reply, out)?;
         let mut last = reply.callflow;
         let mut idle = 0;
@@ -514,16 +645,14 @@ impl Simulation<'_, '_> {
                     (sent, None)
                 }
             };
-            let reply = step(
-                flow,
-                &mut self.state,
+            let reply = self.step(
                 Event::Completed {
                     action_id,
                     dtmf: dtmf.as_deref(),
                     sip_code,
                 },
-                self.now,
-            );
+                out,
+            )?;
             self.show(&reply, out)?;
             last = reply.callflow;
         }
@@ -532,6 +661,35 @@ impl Simulation<'_, '_> {
             "!! stopped after {MAX_IDLE_ANSWERS} answers in a row without a key: the flow keeps going on its own"
         )?;
         Ok(self.ended(true))
+    }
+
+    /// One step, with its fetch requests answered by the backend.
+    fn step(&mut self, event: Event<'_>, out: &mut dyn Write) -> io::Result<Reply> {
+        let mut next = advance(self.flow, &mut self.state, event, self.now);
+        loop {
+            match next {
+                Step::Reply(reply) => return Ok(reply),
+                Step::Fetch(pending) => {
+                    let request = &pending.request;
+                    writeln!(
+                        out,
+                        "   fetch '{}': {} {}",
+                        self.flow.node(pending.node).name,
+                        request.method.as_str(),
+                        request.url
+                    )?;
+                    let (fetched, line) = self.backend.answer(request);
+                    writeln!(out, "   answer: {line}")?;
+                    next = resume(
+                        self.flow,
+                        &mut self.state,
+                        pending,
+                        fetched.outcome(),
+                        self.now,
+                    );
+                }
+            }
+        }
     }
 
     fn ended(&self, looped: bool) -> Ended {
@@ -761,6 +919,24 @@ impl Simulation<'_, '_> {
                     TransferResult::Failed => "failed: on_error",
                 }
             ),
+            Signal::Fetch(id, result) => {
+                let target = match &node(id).kind {
+                    NodeKind::Fetch(f) => match result {
+                        FetchResult::Ok => "next (or a case)".to_owned(),
+                        FetchResult::Status => "a status case".to_owned(),
+                        FetchResult::Timeout => {
+                            format!("on_timeout {}", target_name(flow, f.on_timeout))
+                        }
+                        _ => format!("on_error {}", target_name(flow, f.on_error)),
+                    },
+                    _ => String::new(),
+                };
+                format!(
+                    "fetch '{}' ended: {} -> {target}",
+                    node(id).name,
+                    result.label()
+                )
+            }
             Signal::Failed(id) => format!(
                 "!! the flow cannot continue at '{}' (a number that is not E.164 after templating, an empty prompt, or a loop) and apologises",
                 node(id).name
@@ -841,6 +1017,16 @@ mod tests {
     }
 
     fn simulate_with(file: &Path, digits: Option<&str>, stdin: &str) -> (Outcome, String, String) {
+        simulate_mocked(file, digits, stdin, Vec::new(), 0)
+    }
+
+    fn simulate_mocked(
+        file: &Path,
+        digits: Option<&str>,
+        stdin: &str,
+        mock: Vec<String>,
+        mock_delay: u64,
+    ) -> (Outcome, String, String) {
         let args = SimulateArgs {
             file: file.to_owned(),
             digits: digits.map(str::to_owned),
@@ -851,6 +1037,10 @@ mod tests {
             called: None,
             session: DEFAULT_SESSION.to_owned(),
             at: None,
+            mock,
+            mock_status: 200,
+            mock_delay,
+            fetch_env: Vec::new(),
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let monday_morning = parse_time("2026-11-23T10:00:00+08:00").unwrap();
@@ -926,6 +1116,33 @@ mod tests {
     }
 
     #[test]
+    fn a_fetch_is_answered_from_a_mock_file_or_times_out_after_its_delay() {
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let flow = repo.join("flows/lookup/balance.yaml");
+        let mock = format!(
+            "http://127.0.0.1:8091/accounts/={}",
+            repo.join("loadtest/accounts-12345678.json").display()
+        );
+        let (outcome, out, err) =
+            simulate_mocked(&flow, Some("12345678#"), "", vec![mock.clone()], 0);
+        assert_eq!(outcome, Outcome::Success, "{out}{err}");
+        assert!(
+            out.contains("fetch 'lookup': GET http://127.0.0.1:8091/accounts/12345678"),
+            "{out}"
+        );
+        assert!(
+            out.contains("Hello Ana. Your balance is 1520.75 pounds."),
+            "{out}"
+        );
+        let (_, out, _) = simulate_mocked(&flow, Some("12345678#"), "", vec![mock], 2000);
+        assert!(out.contains("past the node's timeout_ms (1500)"), "{out}");
+        assert!(
+            out.contains("Sorry, we cannot look up your balance right now."),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn a_callflow_the_platform_would_reject_is_shown_loudly_and_counted() {
         let file = flows_dir().join("restaurant.yaml");
         let loaded = catalog::load(&[file]).unwrap();
@@ -938,6 +1155,13 @@ mod tests {
             transfer: TransferChoice::Answered,
             script: Script::Listed(VecDeque::new()),
             violations: 0,
+            backend: Backend {
+                mocks: Vec::new(),
+                status: 200,
+                delay_ms: 0,
+                env: BTreeMap::new(),
+                live: None,
+            },
         };
         // Nothing may follow a hangup (-1012): not a callflow `step` makes, but the check
         // must catch it if one ever does.

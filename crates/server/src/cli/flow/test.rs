@@ -44,6 +44,11 @@ pub(crate) struct TestArgs {
     /// Also write the results as JUnit XML to this file, for CI systems.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Comma-separated environment variables fetch nodes may read as {{env.NAME}}, as the
+    /// server's fetch_env setting allows. The cases run with no backend: every fetch takes its
+    /// on_error target.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    fetch_env: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -707,7 +712,10 @@ pub(crate) fn test(args: &TestArgs, out: &mut dyn Write, err: &mut dyn Write) ->
             }
         }
     }
-    let results: Vec<FileResult> = files.iter().map(|f| run_file(f)).collect();
+    let options = switchboard_flow::Options {
+        fetch_env: args.fetch_env.clone(),
+    };
+    let results: Vec<FileResult> = files.iter().map(|f| run_file(f, &options)).collect();
     let report = report(&results);
     if let Err(reason) = out.write_all(report.as_bytes()).and_then(|()| out.flush()) {
         let _ = writeln!(err, "switchboard: cannot write the result: {reason}");
@@ -762,7 +770,7 @@ fn test_files(path: &Path) -> Result<Vec<PathBuf>, String> {
 }
 
 /// Runs one test file.
-fn run_file(path: &Path) -> FileResult {
+fn run_file(path: &Path, options: &switchboard_flow::Options) -> FileResult {
     let mut result = FileResult {
         file: path.display().to_string(),
         flow: None,
@@ -784,7 +792,7 @@ fn run_file(path: &Path) -> FileResult {
             return result;
         }
     };
-    let (set, flow) = match load_flow(&spec) {
+    let (set, flow) = match load_flow(&spec, options) {
         Ok(loaded) => loaded,
         Err(reason) => {
             result.error = Some(reason);
@@ -822,8 +830,11 @@ fn run_file(path: &Path) -> FileResult {
 /// The flow a spec tests, compiled as the server would, in a set with the flows it may call:
 /// the flows of its directory when it has `subflow` nodes (checked together, as the server
 /// checks them), else only itself.
-fn load_flow(spec: &Spec) -> Result<(FlowSet, Arc<Flow>), String> {
-    let flow = load_file(spec)?;
+fn load_flow(
+    spec: &Spec,
+    options: &switchboard_flow::Options,
+) -> Result<(FlowSet, Arc<Flow>), String> {
+    let flow = load_file(spec, options)?;
     let id = flow.id.clone();
     let set = if flow.calls_subflows {
         let dir = spec
@@ -831,7 +842,7 @@ fn load_flow(spec: &Spec) -> Result<(FlowSet, Arc<Flow>), String> {
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        catalog::load_set(&[dir.to_owned()]).map(|(set, _)| set)
+        catalog::load_set_with(&[dir.to_owned()], options).map(|(set, _)| set)
     } else {
         FlowSet::new(vec![flow])
     };
@@ -855,8 +866,8 @@ fn load_flow(spec: &Spec) -> Result<(FlowSet, Arc<Flow>), String> {
 }
 
 /// The flow file a spec names, compiled.
-fn load_file(spec: &Spec) -> Result<Flow, String> {
-    match catalog::load(std::slice::from_ref(&spec.flow)) {
+fn load_file(spec: &Spec, options: &switchboard_flow::Options) -> Result<Flow, String> {
+    match catalog::load_with(std::slice::from_ref(&spec.flow), options) {
         Ok(mut loaded) if loaded.flows.len() == 1 => Ok(loaded.flows.remove(0)),
         Ok(loaded) => Err(format!(
             "{}: '{}' holds {} flows; name one flow file with `flow:`",

@@ -5,7 +5,7 @@
 //! * One hash per session, `{prefix}:{<sessionId>}:state`, fields `v` (version), `ids` (the
 //!   answered eventIds, `|id|id|`) and `r` (the [`Record`]). The hash tag keeps every key of a
 //!   session in one cluster slot. Its TTL is set again on every write.
-//! * Every write is one `EVALSHA` of `redis/commit.lua` (compare-and-set on `v` plus the
+//! * Every write is one `EVALSHA` of `redis_store/commit.lua` (compare-and-set on `v` plus the
 //!   eventId check; on `NOSCRIPT`, after a Redis restart, `SCRIPT LOAD` and again): a warm
 //!   webhook costs one round trip, and a replica with a live actor never reads before writing.
 //! * `r` is the record (state and version, with one answer, the last, inside the state) in a
@@ -13,7 +13,7 @@
 //!   with `compress`; every form is read (`codec`). The eventIds are only in `ids`, which the
 //!   script appends to, so a warm webhook sends its own eventId and not the session's list.
 //! * The summary deletes the hash and reads what it held in one `EVALSHA` of
-//!   `redis/end.lua`.
+//!   `redis_store/end.lua`.
 //!
 //! # When Redis is lost
 //! A failed command marks Redis down. While it is down, writes are queued here (write-behind,
@@ -28,9 +28,10 @@
 //! [`RedisConfig::max_pending`], is dropped with an error log and
 //! `switchboard_store_writes_dropped_total`: nothing is lost silently.
 //!
-//! Submodules: `codec` (how a record is laid out in the hash), `link` (the connection, one
+//! Submodules: `campaign` (campaign state and the dialling lease, see
+//! [`crate::campaign`]), `codec` (how a record is laid out in the hash), `link` (the connection, one
 //! server or a cluster, and what its errors mean), `queue` (write-behind entries), `telemetry`
-//! (metric handles); the scripts are `redis/commit.lua` and `redis/end.lua`.
+//! (metric handles); the scripts are `redis_store/commit.lua` and `redis_store/end.lua`.
 //!
 //! # Metrics
 //! Handles are made once, in [`RedisStore::new`], so install the recorder before calling it:
@@ -41,32 +42,35 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use ::redis::aio::ConnectionManagerConfig;
 use ::redis::cluster::ClusterClientBuilder;
-use ::redis::{Client, IntoConnectionInfo, RedisError, RedisResult, Script, TlsCertificates};
+use ::redis::{Client, RedisResult, Script};
 use tokio::sync::Notify;
 
 use crate::store::{BoxFuture, Commit, EVENTS_KEPT, Record, SessionStore, StoreError};
 
+mod campaign;
 mod codec;
+mod config;
 mod link;
 mod queue;
 mod telemetry;
 
 pub use codec::RecordFormat;
+pub use config::{OpenError, RedisConfig};
+use config::{bad_url, endpoints, read_ca, redact, tls_roots};
 use link::{ClusterLink, ErrorClass, Failure, Link, SingleLink, with_connection};
 use queue::{Pending, Queued, is_own};
 use telemetry::{Command, Metrics};
 
 /// The compare-and-set script (see the file for its contract).
-const COMMIT_SCRIPT: &str = include_str!("redis/commit.lua");
+const COMMIT_SCRIPT: &str = include_str!("redis_store/commit.lua");
 /// The summary's delete, returning what was stored.
-const END_SCRIPT: &str = include_str!("redis/end.lua");
+const END_SCRIPT: &str = include_str!("redis_store/end.lua");
 
 /// The flusher's pause between probes while Redis is down: doubles from the first to the last.
 const PROBE_FIRST: Duration = Duration::from_millis(100);
@@ -83,63 +87,6 @@ struct Outage {
     down_since: Option<Instant>,
     /// Redis answered again at; the queue is being flushed.
     recovering_since: Option<Instant>,
-}
-
-/// Where Redis is and how sessions are kept in it.
-#[derive(Debug, Clone)]
-pub struct RedisConfig {
-    /// `redis://[user:password@]host:port[/db]`. Cluster mode when [`Self::cluster`] is set,
-    /// when several comma-separated nodes are given (`redis://a:7000,redis://b:7000`, or
-    /// `a:7000,b:7000`), or with the `redis+cluster://` scheme.
-    pub url: String,
-    /// Talk to a Redis Cluster (also implied by the URL, see [`Self::url`]).
-    pub cluster: bool,
-    /// Prefix of every key: `{prefix}:{<sessionId>}:state`.
-    pub prefix: String,
-    /// A session's state lives this long after its last write.
-    pub ttl: Duration,
-    /// Most time one Redis command may take before Redis is considered down.
-    pub command_timeout: Duration,
-    /// Most sessions with writes queued while Redis is down; beyond it a write fails (503).
-    pub max_pending: usize,
-    /// A queued write not made durable within this time is dropped (logged and counted).
-    pub max_pending_age: Duration,
-    /// Store records zlib-compressed: less Redis memory per session, for more replica CPU per
-    /// webhook (see `docs/architecture.md`). Off by default.
-    pub compress: bool,
-    /// How records are written: compact binary (the default), or JSON while replicas of a
-    /// version before the binary layout still run (every form is read).
-    pub format: RecordFormat,
-    /// PEM file of the certificate authorities that sign Redis's TLS certificate (a private
-    /// CA, or a test's). `None`: the system's trust store. Only with `rediss://` URLs.
-    pub ca_file: Option<PathBuf>,
-}
-
-impl Default for RedisConfig {
-    fn default() -> Self {
-        Self {
-            url: "redis://127.0.0.1:6379".to_owned(),
-            cluster: false,
-            prefix: "switchboard".to_owned(),
-            ttl: Duration::from_secs(2 * 3600),
-            command_timeout: Duration::from_secs(1),
-            max_pending: 10_000,
-            max_pending_age: Duration::from_secs(300),
-            compress: false,
-            format: RecordFormat::Binary,
-            ca_file: None,
-        }
-    }
-}
-
-impl RedisConfig {
-    /// The defaults, with `url`.
-    pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            ..Self::default()
-        }
-    }
 }
 
 /// Session state in Redis. See the module documentation.
@@ -191,10 +138,10 @@ impl RedisStore {
     /// A store for `config`. Connects lazily: an unreachable Redis is not an error here (the
     /// first [`SessionStore::ping`] reports it); only a malformed URL is. Must be called inside
     /// a Tokio runtime, which runs the write-behind flusher.
-    pub fn new(config: RedisConfig) -> Result<Arc<Self>, StoreError> {
+    pub fn new(config: RedisConfig) -> Result<Arc<Self>, OpenError> {
         let (nodes, cluster) = endpoints(&config)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-            StoreError(
+            OpenError::Invalid(
                 "RedisStore::new must be called inside a Tokio runtime (it starts the task that \
                  flushes writes queued while Redis is down)"
                     .to_owned(),
@@ -271,8 +218,10 @@ impl RedisStore {
     /// Reads a record as stored in the `r` field of a session's hash (for tools and tests),
     /// with its eventIds from the `ids` field when given (a binary `r` holds none).
     pub fn decode_record(stored: &[u8], ids: Option<&[u8]>) -> Result<Record, StoreError> {
-        codec::decode(stored, ids)
-            .map_err(|e| StoreError(format!("not a stored session record: {e}")))
+        codec::decode(stored, ids).map_err(|detail| StoreError::Codec {
+            context: "not a stored session record".to_owned(),
+            detail,
+        })
     }
 
     /// Sessions whose latest write is queued, waiting for Redis.
@@ -403,6 +352,7 @@ impl RedisStore {
             Err(_) => Failure {
                 kind: ErrorClass::Timeout,
                 message: format!("no answer within {:?}", self.timeout),
+                source: None,
             },
         };
         self.metrics.error(failure.kind).increment(1);
@@ -413,7 +363,7 @@ impl RedisStore {
     }
 
     /// The compare-and-set, one `EVALSHA`. `ids`: how the stored eventIds become the
-    /// record's (see `redis/commit.lua`).
+    /// record's (see `redis_store/commit.lua`).
     async fn cas(
         &self,
         session: &str,
@@ -469,6 +419,7 @@ impl RedisStore {
             Failure {
                 kind: ErrorClass::Decode,
                 message: format!("the record at {key} is not a session record: {e}"),
+                source: None,
             }
         })
     }
@@ -498,7 +449,7 @@ impl RedisStore {
                 queue.len()
             );
             self.drop_write(session, &why);
-            return Err(StoreError(why));
+            return Err(StoreError::Backlog { context: why });
         }
         let mut pending = Pending::new(Queued::Write {
             base,
@@ -614,10 +565,10 @@ impl RedisStore {
             Err(failure) if failure.unavailable() => {
                 self.defer(&mut queue, session, base, record, true)
             }
-            Err(failure) => Err(StoreError(format!(
-                "cannot write session {session} to Redis at {}: {}",
-                self.target, failure.message
-            ))),
+            Err(failure) => Err(failure.into_store_error(
+                format!("cannot write session {session} to Redis at {}", self.target),
+                self.timeout,
+            )),
         }
     }
 
@@ -653,16 +604,19 @@ impl RedisStore {
             Ok(found) => found,
             Err(failure) if failure.unavailable() => return Ok(None),
             Err(failure) => {
-                return Err(StoreError(format!(
-                    "cannot load session {session} from Redis at {}: {}",
-                    self.target, failure.message
-                )));
+                return Err(failure.into_store_error(
+                    format!(
+                        "cannot load session {session} from Redis at {}",
+                        self.target
+                    ),
+                    self.timeout,
+                ));
             }
         };
         found
             .map(|r| {
                 self.decode(&key, &r, ids.as_deref())
-                    .map_err(|f| StoreError(f.message))
+                    .map_err(|f| f.into_store_error(format!("session {session}"), self.timeout))
             })
             .transpose()
     }
@@ -694,15 +648,18 @@ impl RedisStore {
                 self.publish_pending(&queue);
                 Ok(queued)
             }
-            Err(failure) => Err(StoreError(format!(
-                "cannot delete session {session} from Redis at {}: {}",
-                self.target, failure.message
-            ))),
+            Err(failure) => Err(failure.into_store_error(
+                format!(
+                    "cannot delete session {session} from Redis at {}",
+                    self.target
+                ),
+                self.timeout,
+            )),
         }
     }
 
     /// Deletes a session's state and returns the record it held, in one round trip
-    /// (`redis/end.lua`). A record that cannot be decoded is deleted all the same (and counted).
+    /// (`redis_store/end.lua`). A record that cannot be decoded is deleted all the same (and counted).
     async fn take(&self, session: &str) -> Result<Option<Record>, Failure> {
         let key = self.state_key(session);
         let mut invocation = self.end_script.key(&key);
@@ -731,6 +688,15 @@ impl RedisStore {
     }
 
     async fn probe(&self) -> Result<(), StoreError> {
+        // While Redis is down, each probe gets a new connection: a connection manager whose
+        // reconnect failed answers the next command with that old failure and only then
+        // reconnects, in the background, so reusing it would see Redis back one probe late
+        // (up to 2 s more) after a refused or closed connection.
+        if !self.is_reachable()
+            && let Link::Single(single) = &self.link
+        {
+            single.reset();
+        }
         let command = ::redis::cmd("PING");
         match self
             .timed(Command::Ping, async {
@@ -742,10 +708,13 @@ impl RedisStore {
                 self.mark_up();
                 Ok(())
             }
-            Err(failure) => Err(StoreError(format!(
-                "Redis at {} does not answer PING: {}; is it running and reachable?",
-                self.target, failure.message
-            ))),
+            Err(failure) => Err(failure.into_store_error(
+                format!(
+                    "Redis at {} does not answer PING (is it running and reachable?)",
+                    self.target
+                ),
+                self.timeout,
+            )),
         }
     }
 
@@ -984,136 +953,9 @@ enum Ids {
     Replace,
 }
 
-/// The node URLs of `config` and whether to use cluster mode.
-fn endpoints(config: &RedisConfig) -> Result<(Vec<String>, bool), StoreError> {
-    let mut cluster = config.cluster;
-    let mut nodes = Vec::new();
-    for part in config
-        .url
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        let node = if let Some(rest) = part.strip_prefix("redis+cluster://") {
-            cluster = true;
-            format!("redis://{rest}")
-        } else if part.contains("://") {
-            part.to_owned()
-        } else {
-            format!("redis://{part}")
-        };
-        if let Err(err) = node.as_str().into_connection_info() {
-            return Err(bad_url(&redact(&node), &err));
-        }
-        nodes.push(node);
-    }
-    if nodes.is_empty() {
-        return Err(StoreError(
-            "the Redis URL is empty; set it to redis://host:port (or several comma-separated \
-             nodes for a cluster)"
-                .to_owned(),
-        ));
-    }
-    Ok((nodes.clone(), cluster || nodes.len() > 1))
-}
-
-/// The CA file's PEM text, checked: it must be readable, hold a certificate, and go with
-/// `rediss://` URLs only (a CA for a plain-text connection is a configuration mistake).
-fn read_ca(path: Option<&Path>, nodes: &[String]) -> Result<Option<Vec<u8>>, StoreError> {
-    let Some(path) = path else {
-        return Ok(None);
-    };
-    if let Some(plain) = nodes.iter().find(|n| !n.starts_with("rediss://")) {
-        return Err(StoreError(format!(
-            "redis_ca_file {} is set but the Redis URL {:?} is not TLS; write rediss://host:port, \
-             or unset redis_ca_file",
-            path.display(),
-            redact(plain)
-        )));
-    }
-    let pem = std::fs::read(path).map_err(|e| {
-        StoreError(format!(
-            "redis_ca_file {}: cannot read it: {e}",
-            path.display()
-        ))
-    })?;
-    if !pem
-        .windows(b"-----BEGIN CERTIFICATE-----".len())
-        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
-    {
-        return Err(StoreError(format!(
-            "redis_ca_file {}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-            path.display()
-        )));
-    }
-    Ok(Some(pem))
-}
-
-/// Trust `pem`'s certificate authorities (and no client certificate).
-fn tls_roots(pem: &[u8]) -> TlsCertificates {
-    TlsCertificates {
-        client_tls: None,
-        root_cert: Some(pem.to_vec()),
-    }
-}
-
-fn bad_url(url: &str, err: &RedisError) -> StoreError {
-    StoreError(format!(
-        "invalid Redis URL {url:?}: {err}; expected redis://[user:password@]host:port[/db], \
-         rediss://... for TLS, several comma-separated nodes, or redis+cluster://host:port \
-         for a cluster"
-    ))
-}
-
-/// `url` with its password masked.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((user_info, host)) => {
-            let user = user_info
-                .split_once(':')
-                .map_or(user_info, |(user, _)| user);
-            format!("{scheme}://{user}:***@{host}")
-        }
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn parse(url: &str) -> Result<(Vec<String>, bool), StoreError> {
-        endpoints(&RedisConfig::new(url))
-    }
-
-    #[test]
-    fn one_url_is_one_server() {
-        assert_eq!(
-            parse("redis://10.0.0.1:6379/2").unwrap(),
-            (vec!["redis://10.0.0.1:6379/2".to_owned()], false)
-        );
-    }
-
-    #[test]
-    fn several_nodes_or_the_cluster_scheme_mean_a_cluster() {
-        let (nodes, cluster) = parse("redis://a:7000, b:7001").unwrap();
-        assert_eq!(nodes, ["redis://a:7000", "redis://b:7001"]);
-        assert!(cluster);
-        let (nodes, cluster) = parse("redis+cluster://a:7000").unwrap();
-        assert_eq!(nodes, ["redis://a:7000"]);
-        assert!(cluster);
-    }
-
-    #[test]
-    fn a_malformed_url_is_named_and_its_password_masked() {
-        let err = parse("http://:secret@host:1").unwrap_err();
-        assert!(err.0.contains("\"http://:***@host:1\""), "{err}");
-        assert!(!err.0.contains("secret"), "{err}");
-        assert!(parse(" , ").unwrap_err().0.contains("empty"));
-    }
 
     #[test]
     fn keys_carry_the_session_as_hash_tag() {

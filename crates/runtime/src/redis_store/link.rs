@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use ::redis::Client;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -15,15 +16,17 @@ use ::redis::cluster::ClusterClient;
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::{ErrorKind, RedisError, RedisResult, ServerErrorKind};
 
+use crate::store::{Cause, StoreError};
+
 /// Runs `$body` with `$con` bound to a connection of either kind.
 macro_rules! with_connection {
     ($link:expr, $con:ident => $body:expr) => {
         match $link {
-            $crate::redis::link::Link::Single(single) => {
+            $crate::redis_store::link::Link::Single(single) => {
                 let mut $con = single.get()?;
                 $body
             }
-            $crate::redis::link::Link::Cluster(cluster) => {
+            $crate::redis_store::link::Link::Cluster(cluster) => {
                 let mut $con = cluster.get().await?;
                 $body
             }
@@ -183,9 +186,65 @@ impl ErrorClass {
 pub(super) struct Failure {
     pub(super) kind: ErrorClass,
     pub(super) message: String,
+    /// The client's error, when there is one (not for a timeout of ours or a bad record).
+    pub(super) source: Option<RedisError>,
+}
+
+/// A [`Failure`]'s message over the client's error: the source of a [`StoreError`].
+#[derive(Debug)]
+struct Detail {
+    message: String,
+    source: Option<RedisError>,
+}
+
+impl std::fmt::Display for Detail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Detail {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_ref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
 }
 
 impl Failure {
+    /// The store error of this failure, `context` saying what was asked of whom; `timeout` is
+    /// the store's command timeout.
+    pub(super) fn into_store_error(self, context: String, timeout: Duration) -> StoreError {
+        let cause = || {
+            Cause::new(Detail {
+                message: self.message.clone(),
+                source: self.source.clone(),
+            })
+        };
+        match self.kind {
+            ErrorClass::Timeout => StoreError::Timeout {
+                context,
+                after: timeout,
+            },
+            ErrorClass::Io => StoreError::Connection {
+                context,
+                source: cause(),
+            },
+            ErrorClass::Busy => StoreError::Busy {
+                context,
+                source: cause(),
+            },
+            ErrorClass::Server => StoreError::Protocol {
+                context,
+                source: cause(),
+            },
+            ErrorClass::Decode => StoreError::Codec {
+                context,
+                detail: self.message,
+            },
+        }
+    }
+
     /// Whether Redis is away (rather than refusing this command): writes are then queued.
     pub(super) fn unavailable(&self) -> bool {
         matches!(
@@ -216,6 +275,7 @@ impl From<&RedisError> for Failure {
                     "{err}: this Redis is a cluster node; give several nodes, or use \
                      redis+cluster://, to select cluster mode"
                 ),
+                source: Some(err.clone()),
             };
         } else if matches!(
             err.kind(),
@@ -235,6 +295,7 @@ impl From<&RedisError> for Failure {
         Self {
             kind,
             message: err.to_string(),
+            source: Some(err.clone()),
         }
     }
 }
