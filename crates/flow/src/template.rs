@@ -200,6 +200,7 @@ impl Template {
                 Part::Placeholder { .. } => {
                     let single = Self {
                         parts: vec![part.clone()],
+                        spoken: None,
                     };
                     let value = single.render(scope);
                     if percent_encode {
