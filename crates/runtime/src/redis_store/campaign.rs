@@ -16,7 +16,7 @@ use ::redis::{RedisResult, Script};
 use super::RedisStore;
 use super::link::with_connection;
 use crate::campaign::{CampaignStore, CampaignWrite, Peek, StoredCampaign};
-use crate::store::{BoxFuture, StoreError};
+use crate::store::{BoxFuture, Cause, StoreError};
 
 /// KEYS: lease, def. ARGV: token, ttl in ms.
 const ACQUIRE: &str = r"
@@ -89,14 +89,29 @@ impl RedisStore {
     ) -> Result<T, StoreError> {
         match tokio::time::timeout(self.timeout, op).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) => Err(StoreError(format!(
-                "campaign {id}: {what} failed at Redis {}: {err}",
-                self.target
-            ))),
-            Err(_) => Err(StoreError(format!(
-                "campaign {id}: {what}: Redis at {} did not answer within {:?}",
-                self.target, self.timeout
-            ))),
+            Ok(Err(err)) => {
+                let context = format!("campaign {id}: {what} at Redis {}", self.target);
+                Err(
+                    if err.is_io_error()
+                        || err.is_connection_refusal()
+                        || err.is_connection_dropped()
+                    {
+                        StoreError::Connection {
+                            context,
+                            source: Cause::new(err),
+                        }
+                    } else {
+                        StoreError::Protocol {
+                            context,
+                            source: Cause::new(err),
+                        }
+                    },
+                )
+            }
+            Err(_) => Err(StoreError::Timeout {
+                context: format!("campaign {id}: {what} at Redis {}", self.target),
+                after: self.timeout,
+            }),
         }
     }
 }
@@ -131,9 +146,12 @@ impl CampaignStore for RedisStore {
                 return Ok(false);
             }
             if !self.acquire(id, token, ttl).await? {
-                return Err(StoreError(format!(
-                    "campaign {id}: its new lease is held by another replica"
-                )));
+                return Err(StoreError::Protocol {
+                    context: format!("campaign {id}: create"),
+                    source: Cause::new(std::io::Error::other(
+                        "its new lease is held by another replica",
+                    )),
+                });
             }
             let add = ::redis::cmd("SADD")
                 .arg(self.campaigns_key())
