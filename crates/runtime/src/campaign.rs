@@ -128,11 +128,12 @@ pub trait CampaignStore: Send + Sync + std::fmt::Debug + 'static {
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
 
     /// The control and the reports waiting, for the lease holder's poll.
-    fn inbox<'a>(
-        &'a self,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<(Option<String>, BTreeMap<String, String>), StoreError>>;
+    fn inbox<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Inbox, StoreError>>;
 }
+
+/// What waits for a campaign's lease holder: the operator's control (pause, resume,
+/// cancel), if any, and the call outcomes reported by ticket.
+pub type Inbox = (Option<String>, BTreeMap<String, String>);
 
 /// A campaign held in memory.
 #[derive(Debug, Default)]
@@ -320,10 +321,7 @@ impl CampaignStore for MemoryCampaigns {
         )
     }
 
-    fn inbox<'a>(
-        &'a self,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<(Option<String>, BTreeMap<String, String>), StoreError>> {
+    fn inbox<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Inbox, StoreError>> {
         ready(
             self.with(id, |held| {
                 (held.stored.control.clone(), held.stored.reports.clone())

@@ -218,10 +218,11 @@ fn runtime_config(
     })
 }
 
+/// The session store and the campaign store of one process.
+type Stores = (Arc<dyn SessionStore>, Arc<dyn CampaignStore>);
+
 /// The session store and the campaign store: both Redis, or both this process's memory.
-fn open_store(
-    config: &Config,
-) -> Result<(Arc<dyn SessionStore>, Arc<dyn CampaignStore>), StartError> {
+fn open_store(config: &Config) -> Result<Stores, StartError> {
     if let Some(url) = &config.redis_url {
         let store = RedisStore::new(RedisConfig {
             url: url.clone(),

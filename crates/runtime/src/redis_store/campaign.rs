@@ -15,7 +15,7 @@ use ::redis::{RedisResult, Script};
 
 use super::RedisStore;
 use super::link::with_connection;
-use crate::campaign::{CampaignStore, CampaignWrite, Peek, StoredCampaign};
+use crate::campaign::{CampaignStore, CampaignWrite, Inbox, Peek, StoredCampaign};
 use crate::store::{BoxFuture, Cause, StoreError};
 
 /// KEYS: lease, def. ARGV: token, ttl in ms.
@@ -362,10 +362,7 @@ impl CampaignStore for RedisStore {
         })
     }
 
-    fn inbox<'a>(
-        &'a self,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<(Option<String>, BTreeMap<String, String>), StoreError>> {
+    fn inbox<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Inbox, StoreError>> {
         Box::pin(async move {
             let mut pipe = ::redis::pipe();
             pipe.cmd("GET")
