@@ -1,6 +1,6 @@
 //! The compiled flow: an executable graph of nodes addressed by index.
 //!
-//! Everything here has been checked by [`crate::compile`]: targets resolve, texts and numbers
+//! Everything here has been checked by [`crate::compile`](mod@crate::compile): targets resolve, texts and numbers
 //! that are not templated are already valid wire values, regular expressions are compiled and
 //! time zones resolved, so [`crate::step`] never fails on a compiled flow except on values that
 //! only exist at run time (a templated phone number, for example).

@@ -14,7 +14,7 @@
 //! answered `503` with `Retry-After` before it reaches a shard.
 //!
 //! Graceful shutdown is axum's: when `stop` turns true the loop stops accepting, every open
-//! connection finishes its in-flight request and closes, and [`serve_shard`] returns when the
+//! connection finishes its in-flight request and closes, and `serve_shard` returns when the
 //! last one has.
 
 use std::net::SocketAddr;

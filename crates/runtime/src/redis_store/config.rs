@@ -144,8 +144,8 @@ pub(super) fn bad_url(url: &str, err: &RedisError) -> OpenError {
     }
 }
 
-/// Why a [`RedisStore`] could not be made: a start-up error (the configuration is wrong), not a
-/// failure of Redis, which [`RedisStore::new`] does not contact.
+/// Why a [`RedisStore`](super::RedisStore) could not be made: a start-up error (the configuration is wrong), not a
+/// failure of Redis, which [`RedisStore::new`](super::RedisStore::new) does not contact.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenError {

@@ -5,7 +5,7 @@
 //! * [`simulate`]: `flow simulate FILE` plays a call through a flow in the terminal.
 //! * [`graph`]: `flow graph FILE` draws the flow (SVG, Mermaid, DOT), with a live funnel from
 //!   a server's report.
-//! * [`test`]: `flow test PATH...` runs the cases of `*.test.yaml` files against their flows.
+//! * [`test`](mod@test): `flow test PATH...` runs the cases of `*.test.yaml` files against their flows.
 //!
 //! Every command takes its streams as arguments and is tested without a process. Exit codes
 //! are the CLI's (see the parent module): 0 fine, 1 the flow is wrong (or produced an invalid

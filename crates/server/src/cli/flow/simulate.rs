@@ -455,7 +455,7 @@ struct Ended {
     looped: bool,
 }
 
-/// A call in progress: the platform's side, played against [`step`].
+/// A call in progress: the platform's side, played against [`switchboard_flow::step`].
 struct Simulation<'a, 'i> {
     flow: &'a Flow,
     state: SessionState,
