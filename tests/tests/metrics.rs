@@ -158,7 +158,7 @@ async fn counters_match_what_the_calls_did() {
         1.0
     );
     assert_eq!(value(&m, "switchboard_sessions_live"), 0.0);
-    assert_eq!(value(&m, "switchboard_flows_loaded"), 3.0);
+    assert_eq!(value(&m, "switchboard_flows_loaded"), 5.0);
 
     // The report says the same, by node.
     let report = http

@@ -57,11 +57,15 @@ fn the_bundled_flows_check_clean() {
     let output = switchboard(&repo(), &["flow", "check", "flows"]);
     let expected = format!(
         "flows/bank.yaml: ok: flow 'bank', 8 nodes, answers +6568889999 (version {})\n\
+         flows/clinic.yaml: ok: flow 'clinic', 13 nodes, answers +6568880003 (version {})\n\
          flows/restaurant.yaml: ok: flow 'restaurant', 11 nodes, answers +6568888888 (version {})\n\
-         flows/support.yaml: ok: flow 'support', 14 nodes, answers +6568880001, +6568880002 (version {})\n",
+         flows/support.yaml: ok: flow 'support', 14 nodes, answers +6568880001, +6568880002 (version {})\n\
+         flows/verify.yaml: ok: flow 'verify', 5 nodes, answers no number (version {})\n",
         version(&repo().join("flows/bank.yaml")),
+        version(&repo().join("flows/clinic.yaml")),
         version(&repo().join("flows/restaurant.yaml")),
         version(&repo().join("flows/support.yaml")),
+        version(&repo().join("flows/verify.yaml")),
     );
     assert_output(&output, 0, &expected, "");
     // The same file named twice (directly and through its directory) is checked once.
@@ -429,7 +433,7 @@ fn simulate_a_directory_picks_the_flow_by_called_number() {
         &output,
         2,
         "",
-        "switchboard: 'flows' holds 3 flows (bank, restaurant, support); pass --called NUMBER to choose the one that answers it, or give one file\n",
+        "switchboard: 'flows' holds 5 flows (bank, clinic, restaurant, support, verify); pass --called NUMBER to choose the one that answers it, or give one file\n",
     );
 }
 

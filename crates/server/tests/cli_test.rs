@@ -27,13 +27,15 @@ fn the_bundled_flows_pass_their_tests_with_full_coverage() {
     let output = switchboard(&repo(), &["flow", "test", "flows"]);
     let out = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{out}");
-    assert!(out.ends_with("\n23 passed, 0 failed\n"), "{out}");
+    assert!(out.ends_with("\n27 passed, 0 failed\n"), "{out}");
     for line in [
         "flows/bank.test.yaml\n",
+        "flows/clinic.test.yaml\n",
         "flows/restaurant.test.yaml\n",
         "flows/support.test.yaml\n",
         "  ok   opening hours, then goodbye\n",
         "  coverage bank: 8/8 nodes, 6/6 menu keys\n",
+        "  coverage clinic: 13/13 nodes, 4/4 menu keys\n",
         "  coverage restaurant: 11/11 nodes, 10/10 menu keys\n",
         "  coverage support: 14/14 nodes, 4/4 menu keys\n",
     ] {

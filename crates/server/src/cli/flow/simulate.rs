@@ -415,13 +415,18 @@ fn load_one(args: &SimulateArgs, out: &mut dyn Write) -> Result<Flow, Loading> {
     for warning in &loaded.warnings {
         let _ = writeln!(out, "{warning}");
     }
-    if let Some(flow) = loaded.flows.iter().find(|f| f.calls_subflows) {
+    let flow = choose(args, loaded.flows)?;
+    if flow.calls_subflows {
         return Err(Loading::Failed(format!(
             "flow '{}' ({}) runs sub-flows, which `flow simulate` does not follow; play it with `switchboard flow test` instead",
             flow.id, flow.file
         )));
     }
-    let mut flows = loaded.flows;
+    Ok(flow)
+}
+
+/// The flow of `flows` to simulate: the only one, or the one answering `--called`.
+fn choose(args: &SimulateArgs, mut flows: Vec<Flow>) -> Result<Flow, Loading> {
     if flows.len() == 1 {
         return Ok(flows.remove(0));
     }
