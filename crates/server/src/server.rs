@@ -167,6 +167,13 @@ fn register_outbound_series() {
         metrics::counter!(catalogue::OUTBOUND_REQUESTS, "result" => result).increment(0);
     }
     metrics::counter!(catalogue::CAMPAIGN_ROWS).increment(0);
+    metrics::gauge!(catalogue::CAMPAIGN_LEASES).set(0.0);
+    metrics::counter!(catalogue::CAMPAIGN_TAKEOVERS).increment(0);
+    metrics::counter!(catalogue::CAMPAIGN_TIMEOUTS).increment(0);
+    // Fetch series are labelled by flow and node when a fetch runs; until then one unlabelled
+    // zero series of each says "no look-ups" instead of "no data".
+    metrics::counter!(catalogue::FETCH_REQUESTS).increment(0);
+    let _registered = metrics::histogram!(catalogue::FETCH_DURATION);
     metrics::counter!(catalogue::CAMPAIGN_ATTEMPTS).increment(0);
     for outcome in [
         "COMPLETED",
