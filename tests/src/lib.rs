@@ -17,14 +17,20 @@
 //! For the faults of a network between a replica and Redis: [`proxy`] (a TCP relay that adds
 //! latency, cuts the link or holds its bytes).
 //!
+//! For https: [`make_certificates`] (a test CA and a `localhost` certificate, from the shared
+//! test kit) and [`tls`] (a TLS front that serves a plain-HTTP service, the emulator, as
+//! `https://`).
+//!
 //! For campaigns that outlive the replica dialling them: [`campaign`] (replicas on one Redis
 //! placing calls through an [`Emulator`], a scripted list, and the platform's record of it).
 
 pub mod browser;
 pub mod campaign;
 pub mod proxy;
+pub mod tls;
 
 pub use proxy::{LinkState, Proxy};
+pub use tls::TlsFront;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -546,7 +552,9 @@ impl Call {
 
 /// The Redis harness is the shared test kit's (`crates/testkit`), re-exported so the tests
 /// here keep their imports.
-pub use switchboard_testkit::{RedisConnection, RedisServer, Resp, spare_port};
+pub use switchboard_testkit::{
+    Certificates, RedisConnection, RedisServer, Resp, make_certificates, spare_port,
+};
 
 impl Http {
     /// POSTs a JSON webhook to `/webhooks`; `Err` when the request could not be made (the
