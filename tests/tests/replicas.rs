@@ -25,6 +25,9 @@
 //!   SIGKILLed, the replica following the new master. Every webhook answered 200, new calls
 //!   included; the replica back to healthy by itself; every call's record afterwards exactly as
 //!   scripted (and, after a Sentinel failover, on the new master).
+//! * A Sentinel failover the old master hides (it still takes writes): followed by the store's
+//!   once-a-second check, with no outage. Bad Sentinel URLs refused at start; a master name the
+//!   sentinels do not know leaves the replica not ready.
 //! * One event posted to two replicas (at once, or one after the other): identical answers.
 //! * A late event on a replica whose actor is behind: the session's latest answer.
 //! * Redis commands per warm webhook, from `INFO commandstats`: at most one.
@@ -2127,4 +2130,55 @@ async fn a_sentinel_failover_the_old_master_hides_is_followed_without_an_outage(
     let record = stored(&mut group.nodes[1].connect(), &before.call.session)
         .expect("the call begun before the failover is stored on the new master");
     before.check_stored(&record, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_sentinel_url_is_refused_at_start_and_an_unknown_master_is_not_ready() {
+    // Mistakes in the URL: refused at start (exit 2), in a sentence, the password masked.
+    for (url, problem) in [
+        (
+            "rediss+sentinel://:pw0rd@127.0.0.1:26379/mymaster",
+            "not supported",
+        ),
+        ("redis+sentinel://:pw0rd@127.0.0.1:26379", "names no master"),
+        (
+            "redis+sentinel://127.0.0.1:26379/mymaster/zero",
+            "not a number",
+        ),
+        ("redis+sentinel://127.0.0.1:notaport/mymaster", "malformed"),
+    ] {
+        let (code, _, stderr) = switchboard_tests::run(&["serve", "--redis", url], &[]);
+        assert_eq!(code, Some(2), "{url}: {stderr}");
+        assert!(stderr.contains(problem), "{url}: {stderr}");
+        assert!(!stderr.contains("pw0rd"), "{url}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{url}: {stderr}");
+    }
+
+    // A master name the sentinels do not know: the replica starts, is not ready, and says why.
+    let group = SentinelGroup::start(&[], false);
+    let url = format!(
+        "redis+sentinel://127.0.0.1:{}/no-such-master",
+        group.sentinel.port()
+    );
+    let servers = replicas_on(&url, 1);
+    assert!(
+        servers[0].wait_for_log("Redis is unreachable", Duration::from_secs(10)),
+        "{:?}",
+        servers[0].log()
+    );
+    let reply = servers[0].http().get("/readyz", None).await;
+    assert_eq!(
+        reply.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert!(
+        servers[0]
+            .log()
+            .iter()
+            .any(|l| l.contains("no-such-master") && l.contains("not found")),
+        "the log names the master and the sentinels' answer: {:?}",
+        servers[0].log()
+    );
 }
