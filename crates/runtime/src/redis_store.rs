@@ -434,6 +434,24 @@ impl RedisStore {
         }
     }
 
+    /// Whether `stored` is older than `base`, the version a write of `session` builds on:
+    /// Redis lost acknowledged writes (see `Pending::rebase_if_lost`), which is logged.
+    fn lost(&self, session: &str, base: Option<u64>, stored: &Record) -> bool {
+        let lost = base.is_some_and(|base| stored.version < base);
+        if lost {
+            tracing::warn!(
+                session,
+                redis = %self.target,
+                stored = stored.version,
+                expected = base.unwrap_or_default(),
+                "Redis holds an older state of this session than it acknowledged (writes lost \
+                 in a failover or a restart); this replica's state descends from it and is \
+                 written over it"
+            );
+        }
+        lost
+    }
+
     fn decode(&self, key: &str, r: &[u8], ids: Option<&[u8]>) -> Result<Record, Failure> {
         codec::decode(r, ids).map_err(|e| {
             self.metrics.error(ErrorClass::Decode).increment(1);
@@ -545,10 +563,12 @@ impl RedisStore {
             Ids::Append
         };
         let mut outcome = self.cas(session, base, record, event_id, ids).await;
-        // A queued write that timed out may have been applied after all: build on it.
+        // A queued write that timed out may have been applied after all: build on it. And a
+        // stored state older than the one this write builds on is Redis's loss of writes it
+        // acknowledged (`Pending::rebase_if_lost`): this state descends from it, and goes over.
         if let Ok(Commit::Conflict(Some(stored))) = &outcome
-            && is_own(&attempts, stored)
             && stored.version < record.version
+            && (is_own(&attempts, stored) || self.lost(session, base, stored))
         {
             base = Some(stored.version);
             outcome = self
@@ -855,6 +875,12 @@ impl RedisStore {
                         pending.rebase(stored.version);
                         more = true;
                     }
+                }
+                Ok(Commit::Conflict(Some(stored))) if pending.rebase_if_lost(&stored) => {
+                    if let Queued::Write { base, .. } = &op {
+                        self.lost(&session, *base, &stored);
+                    }
+                    more = true;
                 }
                 Ok(Commit::Conflict(Some(stored))) if pending.rebase_if_further(&stored) => {
                     // Begun here while Redis was away (a new call, or resumed from its
