@@ -20,9 +20,14 @@
 //!   round trips, cut (connections closed, new ones refused) and blackholed (nothing delivered,
 //!   nothing closed), through a [`Proxy`]; Redis SIGKILLed and restarted with its AOF
 //!   (`appendfsync always`); a Redis Cluster (3 masters, 3 replicas) failing over by
-//!   `CLUSTER FAILOVER` and by a master SIGKILLed. Every webhook answered 200, new calls
+//!   `CLUSTER FAILOVER` and by a master SIGKILLed; a Sentinel group (a master, its replica, a
+//!   sentinel; `redis+sentinel://`) failing over by `SENTINEL FAILOVER` and by its master
+//!   SIGKILLed, the replica following the new master. Every webhook answered 200, new calls
 //!   included; the replica back to healthy by itself; every call's record afterwards exactly as
-//!   scripted.
+//!   scripted (and, after a Sentinel failover, on the new master).
+//! * A Sentinel failover the old master hides (it still takes writes): followed by the store's
+//!   once-a-second check, with no outage. Bad Sentinel URLs refused at start; a master name the
+//!   sentinels do not know leaves the replica not ready.
 //! * One event posted to two replicas (at once, or one after the other): identical answers.
 //! * A late event on a replica whose actor is behind: the session's latest answer.
 //! * Redis commands per warm webhook, from `INFO commandstats`: at most one.
@@ -1597,6 +1602,21 @@ enum Role {
     Replica(u16),
 }
 
+/// `server`'s role (`ROLE`), if it answers.
+fn role_of(server: &RedisServer) -> Option<Role> {
+    let mut con = RedisConnection::open(server.port()).ok()?;
+    let Resp::Array(Some(role)) = con.try_command(&["ROLE"]).ok()? else {
+        return None;
+    };
+    match role.as_slice() {
+        [Resp::Bulk(Some(kind)), ..] if kind == b"master" => Some(Role::Master),
+        [Resp::Bulk(Some(kind)), _, Resp::Integer(port), ..] if kind == b"slave" => {
+            Some(Role::Replica(u16::try_from(*port).ok()?))
+        }
+        _ => None,
+    }
+}
+
 impl Cluster {
     fn start() -> Self {
         let nodes: Vec<RedisServer> = (0..6)
@@ -1666,17 +1686,7 @@ impl Cluster {
 
     /// Node `i`'s role, if it answers.
     fn role(&self, i: usize) -> Option<Role> {
-        let mut con = RedisConnection::open(self.nodes[i].port()).ok()?;
-        let Resp::Array(Some(role)) = con.try_command(&["ROLE"]).ok()? else {
-            return None;
-        };
-        match role.as_slice() {
-            [Resp::Bulk(Some(kind)), ..] if kind == b"master" => Some(Role::Master),
-            [Resp::Bulk(Some(kind)), _, Resp::Integer(port), ..] if kind == b"slave" => {
-                Some(Role::Replica(u16::try_from(*port).ok()?))
-            }
-            _ => None,
-        }
+        role_of(&self.nodes[i])
     }
 
     /// A master and its replica, as node indices.
@@ -1798,4 +1808,383 @@ async fn a_cluster_master_killed_under_load_fails_over_and_loses_no_step() {
         |cluster| cluster.wait_taken_over(master, replica),
     )
     .await;
+}
+
+/// The name the sentinel monitors the master by.
+const MASTER_NAME: &str = "mymaster";
+
+/// A Sentinel group started by a test: a master (node 0 at the start), its replica (node 1),
+/// and one sentinel watching them (quorum 1), which fails the master over once it has missed
+/// it for a second.
+#[derive(Debug)]
+struct SentinelGroup {
+    nodes: Vec<RedisServer>,
+    sentinel: RedisServer,
+    /// A port nothing listens on, given as the first sentinel of the URL: an unreachable
+    /// sentinel is skipped.
+    dead_sentinel: u16,
+    /// `user:password@` of the URL, if the nodes have an ACL user for Switchboard.
+    credentials: &'static str,
+}
+
+/// An ACL user of both nodes (the default user stays open, for the test's own reads).
+const ACL_USER: &[&str] = &["--user", "app", "on", ">s3cret", "~*", "&*", "+@all"];
+
+impl SentinelGroup {
+    /// The master started with `master_args`, its replica in sync, and the sentinel aware of
+    /// both.
+    /// With `acl`, both nodes have the ACL user `app` (password `s3cret`), which the URL
+    /// names.
+    fn start(master_args: &[&str], acl: bool) -> Self {
+        let acl_args = if acl { ACL_USER } else { &[] };
+        let master = RedisServer::start_with(&[master_args, acl_args].concat());
+        let replica = RedisServer::start_replica_of(&master, acl_args);
+        let sentinel = RedisServer::start_sentinel(&format!(
+            "sentinel monitor {MASTER_NAME} 127.0.0.1 {port} 1\n\
+             sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
+             sentinel failover-timeout {MASTER_NAME} 5000\n",
+            port = master.port()
+        ));
+        let group = Self {
+            nodes: vec![master, replica],
+            sentinel,
+            dead_sentinel: switchboard_tests::spare_port(),
+            credentials: if acl { "app:s3cret@" } else { "" },
+        };
+        group.wait_until("the replica is in sync and the sentinel knows it", |g| {
+            g.nodes[1]
+                .connect()
+                .try_command(&["INFO", "replication"])
+                .is_ok_and(|info| {
+                    matches!(info, Resp::Bulk(Some(text))
+                        if String::from_utf8_lossy(&text).contains("master_link_status:up"))
+                })
+                && g.sentinel_knows_replica()
+        });
+        group
+    }
+
+    /// `redis+sentinel://`, the ACL user's credentials if any, the unreachable sentinel
+    /// first, then the real one.
+    fn url(&self) -> String {
+        format!(
+            "redis+sentinel://{}127.0.0.1:{},127.0.0.1:{}/{MASTER_NAME}",
+            self.credentials,
+            self.dead_sentinel,
+            self.sentinel.port()
+        )
+    }
+
+    /// Whether the sentinel lists the replica, up (it can fail over to it).
+    fn sentinel_knows_replica(&self) -> bool {
+        let Ok(Resp::Array(Some(replicas))) =
+            self.sentinel
+                .connect()
+                .try_command(&["SENTINEL", "REPLICAS", MASTER_NAME])
+        else {
+            return false;
+        };
+        replicas.iter().any(|replica| {
+            let Resp::Array(Some(fields)) = replica else {
+                return false;
+            };
+            let text: Vec<String> = fields
+                .iter()
+                .map(|f| match f {
+                    Resp::Bulk(Some(b)) => String::from_utf8_lossy(b).into_owned(),
+                    other => format!("{other:?}"),
+                })
+                .collect();
+            let field = |name: &str| {
+                text.iter()
+                    .position(|f| f == name)
+                    .and_then(|at| text.get(at + 1))
+            };
+            field("port") == Some(&self.nodes[1].port().to_string())
+                && field("flags").is_some_and(|flags| !flags.contains("down"))
+                && field("master-link-status").is_some_and(|s| s == "ok")
+        })
+    }
+
+    /// The port of the master the sentinel names.
+    fn named_master(&self) -> Option<u16> {
+        let mut con = RedisConnection::open(self.sentinel.port()).ok()?;
+        let Resp::Array(Some(address)) = con
+            .try_command(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME])
+            .ok()?
+        else {
+            return None;
+        };
+        match address.as_slice() {
+            [_, Resp::Bulk(Some(port))] => String::from_utf8_lossy(port).parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The node the sentinel names, if it is a master.
+    fn master(&self) -> Option<usize> {
+        let port = self.named_master()?;
+        let node = self.nodes.iter().position(|n| n.port() == port)?;
+        (role_of(&self.nodes[node]) == Some(Role::Master)).then_some(node)
+    }
+
+    fn wait_until(&self, what: &str, done: impl Fn(&Self) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !done(self) {
+            assert!(
+                Instant::now() < deadline,
+                "the Sentinel group: not within 30 s: {what}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the sentinel names the replica, and it is a master. (The old master, if it
+    /// lives, is turned into a replica only when the sentinel next looks at it, seconds later;
+    /// meanwhile it still says it is a master.)
+    fn wait_failed_over(&self) {
+        let started = Instant::now();
+        self.wait_until("the replica took over", |g| g.master() == Some(1));
+        eprintln!(
+            "sentinel: node 1 (port {}) had taken over {:.1?} after the failover began (at most)",
+            self.nodes[1].port(),
+            started.elapsed() + FAULT
+        );
+    }
+}
+
+impl Storage for SentinelGroup {
+    fn records<'a>(&self, sessions: impl Iterator<Item = &'a str>) -> Vec<Option<Record>> {
+        let master = self.master().expect("the sentinel names a master");
+        let mut con = self.nodes[master].connect();
+        sessions.map(|s| stored(&mut con, s)).collect()
+    }
+
+    fn keys(&self) -> i64 {
+        keys_stored(&self.nodes[self.master().expect("the sentinel names a master")])
+    }
+}
+
+/// After a Sentinel failover: the replica logged the master it started with and the change to
+/// the new one (addresses, no password), and a call begun now is stored on the new master.
+async fn check_follows_the_new_master(group: &SentinelGroup, server: &Server) {
+    let (old, new) = (group.nodes[0].port(), group.nodes[1].port());
+    let lost = server
+        .log()
+        .iter()
+        .filter(|l| l.contains("Redis holds an older state"))
+        .count();
+    eprintln!("sentinel: {lost} sessions written over a state Redis had lost");
+    assert!(
+        server.wait_for_log("Redis master named by Sentinel", Duration::from_secs(1)),
+        "the first master is logged: {:?}",
+        server.log()
+    );
+    let log = server.log();
+    let named = log
+        .iter()
+        .find(|l| l.contains("Redis master named by Sentinel"))
+        .expect("logged");
+    assert!(named.contains(&format!("127.0.0.1:{old}")), "{named}");
+    let changed = log
+        .iter()
+        .find(|l| l.contains("Redis master changed"))
+        .unwrap_or_else(|| panic!("the change of master is logged: {log:?}"));
+    assert!(
+        changed.contains(&format!("127.0.0.1:{new}")) && changed.contains(&format!("{old}")),
+        "{changed}"
+    );
+    assert_eq!(group.master(), Some(1), "node 1 is the master now");
+
+    // Writes land on the new master.
+    let balancer = Balancer::new(&[server]);
+    let mut played = Played::new(&ROUTES[0]);
+    played.advance_on(&balancer, 0).await;
+    let record = stored(&mut group.nodes[1].connect(), &played.call.session)
+        .expect("the new call's state is on the new master");
+    played.check_stored(&record, 1);
+    let (_, reply) = balancer.webhook(played.call.summary("COMPLETED")).await;
+    assert_eq!(reply.status, 200);
+
+    if !group.credentials.is_empty() {
+        // Switchboard talks to the new master as the URL's ACL user, and never logs its
+        // password.
+        let Resp::Bulk(Some(clients)) = group.nodes[1].command(&["CLIENT", "LIST"]) else {
+            panic!("CLIENT LIST answered no text");
+        };
+        assert!(
+            String::from_utf8_lossy(&clients).contains("user=app"),
+            "no client of the new master is the ACL user app: {}",
+            String::from_utf8_lossy(&clients)
+        );
+        let log = server.log();
+        assert!(
+            !log.iter().any(|line| line.contains("s3cret")),
+            "the password is logged: {log:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_under_load_follows_the_new_master_and_loses_no_step() {
+    // SENTINEL FAILOVER: the sentinel promotes the replica (REPLICAOF NO ONE) and, a moment
+    // later, names it; it turns the old master into a replica only seconds after that. The
+    // master is run as the store's documentation asks for a failover that loses no write,
+    // min-replicas-to-write 1: it refuses writes (NOREPLICAS, Redis away for the store) from
+    // the moment its replica leaves it, so nothing is written to it after the promotion.
+    let mut group = SentinelGroup::start(
+        &[
+            "--min-replicas-to-write",
+            "1",
+            "--min-replicas-max-lag",
+            "10",
+        ],
+        false,
+    );
+    let servers = replicas_on(&group.url(), 1);
+    play_through_a_fault(
+        "sentinel failover",
+        &mut group,
+        &servers[0],
+        Seen::Outage,
+        |group| {
+            assert_eq!(
+                group
+                    .sentinel
+                    .command(&["SENTINEL", "FAILOVER", MASTER_NAME]),
+                Resp::Simple("OK".to_owned())
+            );
+        },
+        |group| group.wait_failed_over(),
+    )
+    .await;
+    check_follows_the_new_master(&group, &servers[0]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_master_killed_under_load_fails_over_and_loses_no_step() {
+    // SIGKILL the master: the sentinel names no master once it has missed it for a second (it
+    // flags it down), then promotes the replica and names it; the replica of Switchboard
+    // serves from memory meanwhile, asking the sentinels at each probe. Switchboard logs in
+    // as an ACL user of the nodes.
+    let mut group = SentinelGroup::start(&[], true);
+    let servers = replicas_on(&group.url(), 1);
+    play_through_a_fault(
+        "sentinel master killed",
+        &mut group,
+        &servers[0],
+        Seen::Outage,
+        |group| group.nodes[0].kill(),
+        |group| group.wait_failed_over(),
+    )
+    .await;
+    check_follows_the_new_master(&group, &servers[0]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_the_old_master_hides_is_followed_without_an_outage() {
+    // Without min-replicas-to-write the old master goes on taking writes after the promotion,
+    // until the sentinel turns it into a replica (8 s or more later): no command fails, and
+    // only the store's once-a-second check of the sentinels finds the new master. No load
+    // here, so nothing is written to the old master meanwhile.
+    let group = SentinelGroup::start(&[], false);
+    let servers = replicas_on(&group.url(), 1);
+    wait_ready(&servers, 200, Duration::from_secs(10)).await;
+    let balancer = Balancer::new(&[&servers[0]]);
+    let mut before = Played::new(&ROUTES[0]);
+    before.advance_on(&balancer, 0).await;
+    assert!(
+        stored(&mut group.nodes[0].connect(), &before.call.session).is_some(),
+        "the first call is stored on the first master"
+    );
+
+    assert_eq!(
+        group
+            .sentinel
+            .command(&["SENTINEL", "FAILOVER", MASTER_NAME]),
+        Resp::Simple("OK".to_owned())
+    );
+    tokio::task::block_in_place(|| group.wait_failed_over());
+    assert!(
+        servers[0].wait_for_log("Redis master changed", Duration::from_secs(10)),
+        "the replica follows the new master: {:?}",
+        servers[0].log()
+    );
+    let log = servers[0].log();
+    let changed = log
+        .iter()
+        .position(|l| l.contains("Redis master changed"))
+        .expect("logged");
+    assert!(
+        !log[..changed]
+            .iter()
+            .any(|l| l.contains("Redis is unreachable")),
+        "no outage before the change was found: {log:?}"
+    );
+    eprintln!(
+        "sentinel: the old master says it is {:?} when the change is found",
+        role_of(&group.nodes[0])
+    );
+
+    // Writes land on the new master; the call begun before goes on there.
+    let mut after = Played::new(&ROUTES[0]);
+    after.advance_on(&balancer, 0).await;
+    let record = stored(&mut group.nodes[1].connect(), &after.call.session)
+        .expect("the call begun after the failover is stored on the new master");
+    after.check_stored(&record, 1);
+    before.advance_on(&balancer, 0).await;
+    let record = stored(&mut group.nodes[1].connect(), &before.call.session)
+        .expect("the call begun before the failover is stored on the new master");
+    before.check_stored(&record, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_sentinel_url_is_refused_at_start_and_an_unknown_master_is_not_ready() {
+    // Mistakes in the URL: refused at start (exit 2), in a sentence, the password masked.
+    for (url, problem) in [
+        (
+            "rediss+sentinel://:pw0rd@127.0.0.1:26379/mymaster",
+            "not supported",
+        ),
+        ("redis+sentinel://:pw0rd@127.0.0.1:26379", "names no master"),
+        (
+            "redis+sentinel://127.0.0.1:26379/mymaster/zero",
+            "not a number",
+        ),
+        ("redis+sentinel://127.0.0.1:notaport/mymaster", "malformed"),
+    ] {
+        let (code, _, stderr) = switchboard_tests::run(&["serve", "--redis", url], &[]);
+        assert_eq!(code, Some(2), "{url}: {stderr}");
+        assert!(stderr.contains(problem), "{url}: {stderr}");
+        assert!(!stderr.contains("pw0rd"), "{url}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{url}: {stderr}");
+    }
+
+    // A master name the sentinels do not know: the replica starts, is not ready, and says why.
+    let group = SentinelGroup::start(&[], false);
+    let url = format!(
+        "redis+sentinel://127.0.0.1:{}/no-such-master",
+        group.sentinel.port()
+    );
+    let servers = replicas_on(&url, 1);
+    assert!(
+        servers[0].wait_for_log("Redis is unreachable", Duration::from_secs(10)),
+        "{:?}",
+        servers[0].log()
+    );
+    let reply = servers[0].http().get("/readyz", None).await;
+    assert_eq!(
+        reply.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert!(
+        servers[0]
+            .log()
+            .iter()
+            .any(|l| l.contains("no-such-master") && l.contains("not found")),
+        "the log names the master and the sentinels' answer: {:?}",
+        servers[0].log()
+    );
 }

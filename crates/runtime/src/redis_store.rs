@@ -1,5 +1,5 @@
-//! [`RedisStore`]: session state in Redis (one server or a Redis Cluster), so any replica can
-//! serve any webhook. See `docs/architecture.md`, "Session state in Redis", for the protocol.
+//! [`RedisStore`]: session state in Redis (one server, a Redis Cluster, or the master of a
+//! Sentinel group), so any replica can serve any webhook. See `docs/architecture.md`, "Session state in Redis", for the protocol.
 //!
 //! # Layout
 //! * One hash per session, `{prefix}:{<sessionId>}:state`, fields `v` (version), `ids` (the
@@ -27,6 +27,11 @@
 //! not fit in
 //! [`RedisConfig::max_pending`], is dropped with an error log and
 //! `switchboard_store_writes_dropped_total`: nothing is lost silently.
+//!
+//! With Sentinel (`redis+sentinel://`) the master is asked of the sentinels when first needed,
+//! before every probe while Redis is down, and once a second while it is up: a failover is one
+//! more short outage (the old master refuses writes, or its connections are closed, or the
+//! sentinels name no master for a while), served from memory and flushed to the new master.
 //!
 //! Submodules: `campaign` (campaign state and the dialling lease, see
 //! [`crate::campaign`]), `codec` (how a record is laid out in the hash), `link` (the connection, one
@@ -62,8 +67,8 @@ mod telemetry;
 
 pub use codec::RecordFormat;
 pub use config::{OpenError, RedisConfig};
-use config::{bad_url, endpoints, read_ca, redact, tls_roots};
-use link::{ClusterLink, ErrorClass, Failure, Link, SingleLink, with_connection};
+use config::{bad_url, endpoints, read_ca, redact, sentinel, tls_roots};
+use link::{ClusterLink, ErrorClass, Failure, Link, SentinelLink, SingleLink, with_connection};
 use queue::{Pending, Queued, is_own};
 use telemetry::{Command, Metrics};
 
@@ -127,6 +132,7 @@ impl fmt::Debug for RedisStore {
         f.debug_struct("RedisStore")
             .field("target", &self.target)
             .field("cluster", &matches!(self.link, Link::Cluster(_)))
+            .field("sentinel", &matches!(self.link, Link::Sentinel(_)))
             .field("prefix", &self.prefix)
             .field("down", &self.down.load(Ordering::Relaxed))
             .field("pending", &self.pending_writes())
@@ -139,7 +145,6 @@ impl RedisStore {
     /// first [`SessionStore::ping`] reports it); only a malformed URL is. Must be called inside
     /// a Tokio runtime, which runs the write-behind flusher.
     pub fn new(config: RedisConfig) -> Result<Arc<Self>, OpenError> {
-        let (nodes, cluster) = endpoints(&config)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             OpenError::Invalid(
                 "RedisStore::new must be called inside a Tokio runtime (it starts the task that \
@@ -147,6 +152,53 @@ impl RedisStore {
                     .to_owned(),
             )
         })?;
+        let timeout = config.command_timeout;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(PROBE_LAST);
+        let (link, target) = if let Some(group) = sentinel(&config)? {
+            let target = redact(config.url.trim());
+            let link = SentinelLink::new(group, manager_config, timeout)
+                .map_err(|e| bad_url(&target, &e))?;
+            (Link::Sentinel(Box::new(link)), target)
+        } else {
+            Self::server_link(&config, manager_config)?
+        };
+        let store = Arc::new(Self {
+            link,
+            script: Script::new(COMMIT_SCRIPT),
+            end_script: Script::new(END_SCRIPT),
+            prefix: config.prefix,
+            ttl_ms: u64::try_from(config.ttl.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1),
+            timeout,
+            max_pending: config.max_pending,
+            max_pending_age: config.max_pending_age,
+            compress: config.compress,
+            format: config.format,
+            target,
+            down: AtomicBool::new(false),
+            outage: Mutex::new(Outage::default()),
+            queue: Mutex::new(HashMap::new()),
+            stale: Mutex::new(HashSet::new()),
+            stale_count: AtomicUsize::new(0),
+            wake: Arc::new(Notify::new()),
+            dropped: AtomicU64::new(0),
+            metrics: Metrics::new(),
+        });
+        runtime.spawn(flusher(Arc::downgrade(&store), Arc::clone(&store.wake)));
+        Ok(store)
+    }
+
+    /// The link to one server or a cluster, and the URL for messages (passwords masked).
+    fn server_link(
+        config: &RedisConfig,
+        manager_config: ConnectionManagerConfig,
+    ) -> Result<(Link, String), OpenError> {
+        let (nodes, cluster) = endpoints(config)?;
         let target = nodes
             .iter()
             .map(|n| redact(n))
@@ -174,40 +226,11 @@ impl RedisStore {
                 None => Client::open(nodes[0].as_str()),
             }
             .map_err(|e| bad_url(&target, &e))?;
-            let manager_config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(timeout))
-                .set_response_timeout(Some(timeout))
-                .set_number_of_retries(1)
-                .set_max_delay(PROBE_LAST);
             let single =
                 SingleLink::new(client, manager_config).map_err(|e| bad_url(&target, &e))?;
             Link::Single(Box::new(single))
         };
-        let store = Arc::new(Self {
-            link,
-            script: Script::new(COMMIT_SCRIPT),
-            end_script: Script::new(END_SCRIPT),
-            prefix: config.prefix,
-            ttl_ms: u64::try_from(config.ttl.as_millis())
-                .unwrap_or(u64::MAX)
-                .max(1),
-            timeout,
-            max_pending: config.max_pending,
-            max_pending_age: config.max_pending_age,
-            compress: config.compress,
-            format: config.format,
-            target,
-            down: AtomicBool::new(false),
-            outage: Mutex::new(Outage::default()),
-            queue: Mutex::new(HashMap::new()),
-            stale: Mutex::new(HashSet::new()),
-            stale_count: AtomicUsize::new(0),
-            wake: Arc::new(Notify::new()),
-            dropped: AtomicU64::new(0),
-            metrics: Metrics::new(),
-        });
-        runtime.spawn(flusher(Arc::downgrade(&store), Arc::clone(&store.wake)));
-        Ok(store)
+        Ok((link, target))
     }
 
     /// The key of a session's state.
@@ -283,9 +306,7 @@ impl RedisStore {
     /// for a frozen Redis, near zero for a refused connection).
     fn mark_down(&self, failure: &Failure, waited: Duration) {
         if !self.down.swap(true, Ordering::AcqRel) {
-            if let Link::Single(single) = &self.link {
-                single.reset();
-            }
+            self.link.reset();
             self.outage().down_since = Some(Instant::now());
             self.metrics.unreachable.set(1.0);
             self.metrics.detection.record(waited.as_secs_f64());
@@ -413,6 +434,24 @@ impl RedisStore {
         }
     }
 
+    /// Whether `stored` is older than `base`, the version a write of `session` builds on:
+    /// Redis lost acknowledged writes (see `Pending::rebase_if_lost`), which is logged.
+    fn lost(&self, session: &str, base: Option<u64>, stored: &Record) -> bool {
+        let lost = base.is_some_and(|base| stored.version < base);
+        if lost {
+            tracing::warn!(
+                session,
+                redis = %self.target,
+                stored = stored.version,
+                expected = base.unwrap_or_default(),
+                "Redis holds an older state of this session than it acknowledged (writes lost \
+                 in a failover or a restart); this replica's state descends from it and is \
+                 written over it"
+            );
+        }
+        lost
+    }
+
     fn decode(&self, key: &str, r: &[u8], ids: Option<&[u8]>) -> Result<Record, Failure> {
         codec::decode(r, ids).map_err(|e| {
             self.metrics.error(ErrorClass::Decode).increment(1);
@@ -524,10 +563,12 @@ impl RedisStore {
             Ids::Append
         };
         let mut outcome = self.cas(session, base, record, event_id, ids).await;
-        // A queued write that timed out may have been applied after all: build on it.
+        // A queued write that timed out may have been applied after all: build on it. And a
+        // stored state older than the one this write builds on is Redis's loss of writes it
+        // acknowledged (`Pending::rebase_if_lost`): this state descends from it, and goes over.
         if let Ok(Commit::Conflict(Some(stored))) = &outcome
-            && is_own(&attempts, stored)
             && stored.version < record.version
+            && (is_own(&attempts, stored) || self.lost(session, base, stored))
         {
             base = Some(stored.version);
             outcome = self
@@ -692,15 +733,42 @@ impl RedisStore {
         // reconnect failed answers the next command with that old failure and only then
         // reconnects, in the background, so reusing it would see Redis back one probe late
         // (up to 2 s more) after a refused or closed connection.
-        if !self.is_reachable()
-            && let Link::Single(single) = &self.link
-        {
-            single.reset();
+        if !self.is_reachable() {
+            self.link.reset();
+            // A failover may be what made Redis unreachable: ask the sentinels which node is
+            // the master now (the old one may answer PING as a replica).
+            if let Link::Sentinel(sentinel) = &self.link
+                && let Err(err) = sentinel.resolve(true).await
+            {
+                let failure = Failure::from(&err);
+                self.metrics.error(failure.kind).increment(1);
+                return Err(failure.into_store_error(
+                    format!(
+                        "the sentinels of {} name no reachable master {:?} (is a failover \
+                         under way, or are the sentinels unreachable?)",
+                        self.target,
+                        sentinel.master_name()
+                    ),
+                    self.timeout,
+                ));
+            }
         }
-        let command = ::redis::cmd("PING");
+        // A Sentinel group's master is probed with a write that changes nothing (`DEL` of a
+        // key never set): a demoted master (`READONLY`) or one short of replicas
+        // (`NOREPLICAS`) answers `PING` but refuses it, so the store stays away until the
+        // sentinels name a master that takes writes, rather than coming back for one failed
+        // command at a time.
+        let sentinel = match &self.link {
+            Link::Sentinel(sentinel) => Some(sentinel),
+            _ => None,
+        };
+        let command = match sentinel {
+            Some(_) => ::redis::cmd("DEL").arg(self.probe_key()).clone(),
+            None => ::redis::cmd("PING"),
+        };
         match self
             .timed(Command::Ping, async {
-                with_connection!(&self.link, con => command.query_async::<String>(&mut con).await)
+                with_connection!(&self.link, con => command.query_async::<::redis::Value>(&mut con).await)
             })
             .await
         {
@@ -708,14 +776,30 @@ impl RedisStore {
                 self.mark_up();
                 Ok(())
             }
-            Err(failure) => Err(failure.into_store_error(
-                format!(
-                    "Redis at {} does not answer PING (is it running and reachable?)",
-                    self.target
-                ),
-                self.timeout,
-            )),
+            Err(failure) => {
+                let context = match sentinel {
+                    Some(sentinel) => format!(
+                        "the Redis master {:?} at {} (named by the sentinels of {}) does not take \
+                         the probe's write (DEL {}; is it running, reachable, and a master with \
+                         its replicas?)",
+                        sentinel.master_name(),
+                        sentinel.master().unwrap_or_else(|| "an unknown address".to_owned()),
+                        self.target,
+                        self.probe_key()
+                    ),
+                    None => format!(
+                        "Redis at {} does not answer PING (is it running and reachable?)",
+                        self.target
+                    ),
+                };
+                Err(failure.into_store_error(context, self.timeout))
+            }
         }
+    }
+
+    /// The key a Sentinel master's probe deletes; never written.
+    fn probe_key(&self) -> String {
+        format!("{}:probe", self.prefix)
     }
 
     /// Drops queued writes older than `max_pending_age`; they can no longer be made durable in
@@ -791,6 +875,12 @@ impl RedisStore {
                         pending.rebase(stored.version);
                         more = true;
                     }
+                }
+                Ok(Commit::Conflict(Some(stored))) if pending.rebase_if_lost(&stored) => {
+                    if let Queued::Write { base, .. } = &op {
+                        self.lost(&session, *base, &stored);
+                    }
+                    more = true;
                 }
                 Ok(Commit::Conflict(Some(stored))) if pending.rebase_if_further(&stored) => {
                     // Begun here while Redis was away (a new call, or resumed from its
@@ -927,6 +1017,10 @@ async fn flusher(store: Weak<RedisStore>, wake: Arc<Notify>) {
         let reachable = store.is_reachable();
         if reachable && store.pending_writes() == 0 {
             store.recovered();
+            // A Sentinel failover the old master does not reveal yet: followed within IDLE.
+            if let Link::Sentinel(sentinel) = &store.link {
+                sentinel.check().await;
+            }
             pause = IDLE;
             continue;
         }

@@ -101,6 +101,50 @@ async fn compare_and_set_writes_reports_conflicts_and_never_overwrites_newer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_state_older_than_the_one_written_over_is_a_loss_and_is_written_over() {
+    // Redis acknowledged version 2 and then lost it (a failover to a replica it had not
+    // reached, a restart from an older snapshot): it holds version 1 again. The writer of
+    // version 3 built on 2, so its state descends from 1: it goes over it, with every event id.
+    let server = RedisServer::start();
+    let store = store(&server.url());
+    let s = "lost-1";
+    let key = store.state_key(s);
+    let mut con = server.connection();
+    let v1 = record(1, "main", &["e1"]);
+    assert_eq!(
+        store.commit(s, None, &v1, "e1").await.unwrap(),
+        Commit::Written
+    );
+    let dumped: Vec<u8> = redis::cmd("DUMP").arg(&key).query(&mut con).unwrap();
+    let v2 = record(2, "reservations", &["e1", "e2"]);
+    assert_eq!(
+        store.commit(s, Some(1), &v2, "e2").await.unwrap(),
+        Commit::Written
+    );
+    let _: () = redis::cmd("RESTORE")
+        .arg(&key)
+        .arg(0)
+        .arg(dumped)
+        .arg("REPLACE")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(store.load(s).await.unwrap(), Some(v1.clone()), "v2 is lost");
+
+    let v3 = record(3, "booking_size", &["e1", "e2", "e3"]);
+    assert_eq!(
+        store.commit(s, Some(2), &v3, "e3").await.unwrap(),
+        Commit::Written
+    );
+    assert_eq!(store.load(s).await.unwrap(), Some(v3.clone()));
+    // A stored state newer than the writer's base is still a rival's, and kept.
+    let stale = record(3, "hours", &["e1", "e2", "e4"]);
+    assert_eq!(
+        store.commit(s, Some(2), &stale, "e4").await.unwrap(),
+        Commit::Conflict(Some(Box::new(v3)))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_are_prefixed_and_hash_tagged_with_a_ttl_refreshed_on_every_write() {
     let server = RedisServer::start();
     let store = RedisStore::new(RedisConfig {

@@ -707,14 +707,24 @@ fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
 }
 
 fn parse_redis_url(s: &str) -> Result<String, String> {
-    let ok = ["redis://", "rediss://", "redis+unix://", "unix://"]
-        .iter()
-        .any(|scheme| s.starts_with(scheme));
+    // The store checks the rest (and says why `rediss+sentinel://` is refused).
+    let ok = [
+        "redis://",
+        "rediss://",
+        "redis+unix://",
+        "unix://",
+        "redis+cluster://",
+        "redis+sentinel://",
+        "rediss+sentinel://",
+    ]
+    .iter()
+    .any(|scheme| s.starts_with(scheme));
     if ok {
         Ok(s.to_owned())
     } else {
         Err(format!(
-            "{s:?} is not a Redis URL; write redis://HOST:PORT[/DB] (rediss:// for TLS)"
+            "{s:?} is not a Redis URL; write redis://HOST:PORT[/DB] (rediss:// for TLS, \
+             redis+sentinel://SENTINEL:26379/MASTER_NAME for Sentinel)"
         ))
     }
 }
@@ -819,6 +829,19 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn sentinel_and_cluster_urls_are_redis_urls() {
+        for url in [
+            "redis+sentinel://s1:26379,s2:26379/mymaster",
+            "redis+cluster://a:7000",
+            "rediss://a:6380",
+        ] {
+            assert_eq!(parse_redis_url(url).as_deref(), Ok(url));
+        }
+        let err = parse_redis_url("sentinel://s1/m").unwrap_err();
+        assert!(err.contains("redis+sentinel://"), "{err}");
     }
 
     #[test]

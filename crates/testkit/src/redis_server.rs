@@ -13,6 +13,9 @@ use rand::Rng;
 /// Never the machine's shared instance: each test starts its own, so tests can kill, restart
 /// and inspect it without disturbing one another. Nothing is persisted (`--save ""`), so a
 /// [`RedisServer::restart`] comes back empty, as a Redis that lost its data does.
+///
+/// The same process serves as a replica ([`RedisServer::start_replica_of`]) or a sentinel
+/// ([`RedisServer::start_sentinel`]) for the tests of a Sentinel failover.
 #[derive(Debug)]
 pub struct RedisServer {
     /// Its port (also [`RedisServer::port`]).
@@ -20,6 +23,8 @@ pub struct RedisServer {
     child: Option<Child>,
     dir: tempfile::TempDir,
     extra: Vec<String>,
+    /// A configuration file, given first (a sentinel's: `redis-server FILE --sentinel`).
+    config_file: Option<std::path::PathBuf>,
     started: bool,
 }
 
@@ -32,16 +37,43 @@ impl RedisServer {
     /// Starts redis-server with extra arguments (cluster mode, TLS, ...), on a port whose
     /// cluster bus port (port + 10000) is free too.
     pub fn start_with(extra: &[&str]) -> Self {
+        let mut server = Self::prepare(extra);
+        server.spawn();
+        server
+    }
+
+    /// Starts a replica of `master` (`--replicaof 127.0.0.1 PORT`), with extra arguments; it
+    /// answers at once, and is in sync once `INFO replication` says `master_link_status:up`.
+    pub fn start_replica_of(master: &RedisServer, extra: &[&str]) -> Self {
+        let port = master.port().to_string();
+        let mut args = vec!["--replicaof", "127.0.0.1", port.as_str()];
+        args.extend_from_slice(extra);
+        Self::start_with(&args)
+    }
+
+    /// Starts a sentinel (`redis-server sentinel.conf --sentinel`) whose configuration file,
+    /// written into its private directory, holds `config` (`sentinel monitor ...` and the
+    /// like; the sentinel rewrites the file as it learns, as sentinels do). Its port, bind
+    /// address and directory are given on the command line, as for any [`RedisServer`].
+    pub fn start_sentinel(config: &str) -> Self {
+        let mut server = Self::prepare(&["--sentinel"]);
+        let file = server.dir.path().join("sentinel.conf");
+        std::fs::write(&file, config).expect("the sentinel's configuration file is written");
+        server.config_file = Some(file);
+        server.spawn();
+        server
+    }
+
+    fn prepare(extra: &[&str]) -> Self {
         require_installed();
-        let mut server = Self {
+        Self {
             port: spare_port(),
             child: None,
             dir: tempfile::tempdir().expect("a temporary directory for redis-server"),
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            config_file: None,
             started: false,
-        };
-        server.spawn();
-        server
+        }
     }
 
     /// Its port.
@@ -118,6 +150,7 @@ impl RedisServer {
 
     fn try_spawn(&mut self) -> bool {
         let mut child = Command::new("redis-server")
+            .args(self.config_file.iter())
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])

@@ -82,6 +82,27 @@ impl Pending {
         true
     }
 
+    /// The rule for a write over a durable version that Redis no longer holds: Redis answers
+    /// with `stored`, older than the version the queued write builds on, so it lost writes it
+    /// had acknowledged (a failover to a replica they had not reached yet, a restart from an
+    /// older snapshot). Versions only grow and every write is a compare-and-set, so `stored`
+    /// is an ancestor of the queued state and nothing was written since the loss (a write
+    /// would have stored the lost version or a greater one): the queued write is rebased to go
+    /// over it, and `true` is returned.
+    pub(super) fn rebase_if_lost(&mut self, stored: &Record) -> bool {
+        let Queued::Write {
+            base: Some(base), ..
+        } = &self.op
+        else {
+            return false;
+        };
+        if stored.version >= *base {
+            return false;
+        }
+        self.rebase(stored.version);
+        true
+    }
+
     pub(super) fn replace(&mut self, latest: &Record) {
         if let Queued::Write { base, record } = &mut self.op {
             **record = latest.clone();

@@ -29,7 +29,8 @@ pub(crate) struct ServeArgs {
     /// Serve GET /metrics on this address too.
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<String>,
-    /// Redis URL (redis://host:6379/0); without it sessions live in memory.
+    /// Redis URL (redis://host:6379/0; redis+sentinel://sentinel:26379/MASTER_NAME for
+    /// Sentinel); without it sessions live in memory.
     #[arg(long = "redis", value_name = "URL")]
     redis_url: Option<String>,
     /// Treat --redis as a Redis Cluster seed node.
