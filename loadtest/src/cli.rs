@@ -186,7 +186,9 @@ pub struct EmulateArgs {
     pub samples: usize,
     /// Write one JSON line per API request (`event: request`, `at_ms`, destination,
     /// clientRequestId, status, statusCode, sessionId, repeated, callflow) and per call end (`event:
-    /// ended`, `at_ms` of the session summary, sessionId, outcome) to this file, as they happen.
+    /// ended`, `at_ms` of the session summary, sessionId, outcome, `summary`: the HTTP status
+    /// the webhook answered the summary with, null if it did not answer) to this file, as they
+    /// happen.
     #[arg(long, value_name = "FILE")]
     pub arrivals: Option<PathBuf>,
     /// Make the makeCall to a number end this way instead of by the mix:

@@ -446,7 +446,7 @@ fn answer(
         let mut calls = emulator.lock_calls();
         while calls.try_join_next().is_some() {}
         calls.spawn(async move {
-            let (outcome, summary_at) = if expired {
+            let end = if expired {
                 platform.expired(call).await
             } else {
                 platform.outbound(call, &callflow).await
@@ -454,12 +454,13 @@ fn answer(
             if let Some(log) = log {
                 log.write(serde_json::json!({
                     "event": "ended",
-                    "at_ms": unix_ms(summary_at),
+                    "at_ms": unix_ms(end.summary_at),
                     "sessionId": session_id.to_string(),
-                    "outcome": outcome.label(),
+                    "outcome": end.outcome.label(),
+                    "summary": end.summary_status,
                 }));
             }
-            outcome
+            end.outcome
         });
     }
     created(session_id.to_string(), request_id.to_string(), false)

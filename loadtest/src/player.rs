@@ -85,6 +85,19 @@ pub struct Platform {
     pub stats: Arc<Stats>,
 }
 
+/// How a call of the platform ended: its outcome, and what became of its session summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallEnd {
+    /// How the call ended.
+    pub outcome: Outcome,
+    /// When the session summary was sent.
+    pub summary_at: SystemTime,
+    /// The HTTP status the webhook answered the summary with; `None` when it did not answer
+    /// (unreachable, cut, timed out): the platform does not send a summary again, so a server
+    /// down at that moment never learns how the call ended.
+    pub summary_status: Option<u16>,
+}
+
 /// A delivery kept back to be sent again out of order.
 #[derive(Debug)]
 struct Stale {
@@ -140,17 +153,13 @@ impl Platform {
             }
             Answer::Failed(failure) => End::Failed(failure),
         };
-        self.finish(&mut call, &mut delivery, end).await.0
+        self.finish(&mut call, &mut delivery, end).await.outcome
     }
 
     /// Plays an outbound call placed by the Callflows API: dials the callflow's `makeCall`,
     /// then runs the rest of it and whatever the webhook answers next.
-    /// Returns the outcome and when the session summary was sent.
-    pub async fn outbound(
-        &self,
-        mut call: VirtualCall,
-        callflow: &Callflow,
-    ) -> (Outcome, SystemTime) {
+    /// Returns the outcome and what became of the session summary.
+    pub async fn outbound(&self, mut call: VirtualCall, callflow: &Callflow) -> CallEnd {
         self.stats.call_started();
         let mut delivery = Delivery {
             session_id: call.session_id(),
@@ -163,7 +172,7 @@ impl Platform {
     }
 
     /// An outbound call that was never placed because its `validUntil` passed.
-    pub async fn expired(&self, mut call: VirtualCall) -> (Outcome, SystemTime) {
+    pub async fn expired(&self, mut call: VirtualCall) -> CallEnd {
         self.stats.call_started();
         let mut delivery = Delivery {
             session_id: call.session_id(),
@@ -202,12 +211,7 @@ impl Platform {
     }
 
     /// Sends the session summary, flushes any stale copy and counts the call.
-    async fn finish(
-        &self,
-        call: &mut VirtualCall,
-        delivery: &mut Delivery,
-        end: End,
-    ) -> (Outcome, SystemTime) {
+    async fn finish(&self, call: &mut VirtualCall, delivery: &mut Delivery, end: End) -> CallEnd {
         // A late copy of the last event goes before the summary: the platform sends nothing
         // for a session after its summary, and a server has by then forgotten the session
         // (a copy after it is answered as a session with no state, not from its record).
@@ -225,9 +229,17 @@ impl Platform {
         if let Some(stale) = delivery.stale.take() {
             self.send_stale(delivery, stale, &exchange.reply).await;
         }
+        let summary_status = match exchange.reply {
+            Reply::Answered { status, .. } => Some(status),
+            Reply::Timeout | Reply::Transport { .. } => None,
+        };
         let outcome = end.outcome();
         self.stats.call_finished(outcome, call.transfers());
-        (outcome, summary_at)
+        CallEnd {
+            outcome,
+            summary_at,
+            summary_status,
+        }
     }
 
     /// A `CALL_STATUS`: fire and count, no faults (it is telemetry).

@@ -18,13 +18,23 @@
 //!
 //! For the faults of a network between a replica and Redis: [`proxy`] (a TCP relay that adds
 //! latency, cuts the link or holds its bytes).
+//!
+//! For https: [`make_certificates`] (a test CA and a `localhost` certificate, from the shared
+//! test kit) and [`tls`] (a TLS front that serves a plain-HTTP service, the emulator, as
+//! `https://`).
+//!
+//! For campaigns that outlive the replica dialling them: [`campaign`] (replicas on one Redis
+//! placing calls through an [`Emulator`], a scripted list, and the platform's record of it).
 
 pub mod browser;
+pub mod campaign;
 pub mod proxy;
 pub mod replicas;
+pub mod tls;
 
 pub use proxy::{LinkState, Proxy};
 pub use replicas::{Replicas, decode_stored, state_key, stored};
+pub use tls::TlsFront;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -78,10 +88,43 @@ impl Server {
 
     /// Like [`Server::start`], with extra environment variables.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::launch("127.0.0.1:0", args, env).unwrap_or_else(|log| {
+            panic!(
+                "switchboard did not start listening; its log:\n{}",
+                log.join("\n")
+            )
+        })
+    }
+
+    /// Like [`Server::start_with_env`], listening on `addr`: a replica restarted where the
+    /// platform sends its webhooks. While `addr` is still taken (the port of a process that
+    /// just died), it tries again for a few seconds.
+    pub fn start_on(addr: SocketAddr, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match Self::launch(&addr.to_string(), args, env) {
+                Ok(server) => return server,
+                Err(log)
+                    if Instant::now() < deadline
+                        && log.iter().any(|l| l.contains("cannot listen on")) =>
+                {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(log) => panic!(
+                    "switchboard did not start listening on {addr}; its log:\n{}",
+                    log.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Starts `switchboard serve --listen LISTEN ARGS...` and waits until it listens; its log
+    /// if it exits first or is not listening within 20 s.
+    fn launch(listen: &str, args: &[&str], env: &[(&str, &str)]) -> Result<Self, Vec<String>> {
         let mut command = Command::new(binary("switchboard"));
         command
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -95,7 +138,7 @@ impl Server {
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
         let lines = Arc::clone(&log);
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(addr) = line
                     .split("listening on http://")
@@ -108,15 +151,23 @@ impl Server {
                 lines.lock().unwrap().push(line);
             }
         });
-        match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(addr) => Self { child, addr, log },
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "switchboard did not start listening; its log:\n{}",
-                    log.lock().unwrap().join("\n")
-                );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(addr) => return Ok(Self { child, addr, log }),
+                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
+                    if child.try_wait().expect("try_wait").is_some() {
+                        // Exited: its whole log is read once the pipe closes.
+                        let _ = reader.join();
+                        return Err(log.lock().unwrap().clone());
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let _ = reader.join();
+                    return Err(log.lock().unwrap().clone());
+                }
             }
         }
     }
@@ -505,7 +556,9 @@ impl Call {
 
 /// The Redis harness is the shared test kit's (`crates/testkit`), re-exported so the tests
 /// here keep their imports.
-pub use switchboard_testkit::{RedisConnection, RedisServer, Resp, spare_port};
+pub use switchboard_testkit::{
+    Certificates, RedisConnection, RedisServer, Resp, make_certificates, spare_port,
+};
 
 impl Http {
     /// POSTs a JSON webhook to `/webhooks`; `Err` when the request could not be made (the
@@ -774,7 +827,9 @@ impl Emulator {
 
     /// Every line logged so far: `{"event": "request", "at_ms", "destination",
     /// "clientRequestId", "status", "statusCode", "sessionId", "repeated", "callflow"}` per API
-    /// request and `{"event": "ended", "at_ms", "sessionId", "outcome"}` per call end.
+    /// request and `{"event": "ended", "at_ms", "sessionId", "outcome", "summary"}` per call end
+    /// (`summary`: the HTTP status the webhook answered the session summary with, `null` when
+    /// it did not answer; the platform does not send it again).
     pub fn arrivals(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()

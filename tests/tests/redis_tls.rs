@@ -10,76 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use switchboard_tests::{Call, Server, run};
+use switchboard_tests::{Call, Server, make_certificates, run, spare_port};
 
 const RESTAURANT: &str = "+6568888888";
 const USER: &str = "switchboard";
 const PASSWORD: &str = "s3cret-pw";
-
-/// A CA and a server certificate for `localhost` / `127.0.0.1`, signed by it, in `dir`.
-fn make_certificates(dir: &Path) {
-    let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("the openssl CLI runs (apt-get install openssl)");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=switchboard-test-ca",
-    ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .expect("ext.cnf");
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]);
-}
 
 /// A redis-server speaking TLS only, with one ACL user and the default user disabled.
 struct TlsRedis {
@@ -159,17 +94,6 @@ impl Drop for TlsRedis {
     }
 }
 
-fn spare_port() -> u16 {
-    use rand::Rng;
-    for _ in 0..100 {
-        let port = rand::rng().random_range(20_000..32_000);
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port between 20000 and 32000 in 100 tries");
-}
-
 /// Waits for `/readyz` to answer `status`, at most 20 s; returns whether it did.
 async fn ready_is(server: &Server, status: u16) -> bool {
     let http = server.http();
@@ -186,9 +110,8 @@ async fn ready_is(server: &Server, status: u16) -> bool {
 #[tokio::test]
 async fn rediss_with_a_private_ca_and_an_acl_user_serves_calls() {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    make_certificates(dir.path());
+    let ca = make_certificates(dir.path()).ca;
     let redis = TlsRedis::start(dir.path());
-    let ca = dir.path().join("ca.pem");
     let ca = ca.to_str().expect("a UTF-8 path");
 
     let server = Server::start(&["--redis", &redis.url(PASSWORD), "--redis-ca-file", ca]);
@@ -213,9 +136,8 @@ async fn rediss_with_a_private_ca_and_an_acl_user_serves_calls() {
 #[tokio::test]
 async fn rediss_refuses_an_untrusted_certificate_and_a_wrong_password() {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    make_certificates(dir.path());
+    let ca = make_certificates(dir.path()).ca;
     let redis = TlsRedis::start(dir.path());
-    let ca = dir.path().join("ca.pem");
     let ca = ca.to_str().expect("a UTF-8 path");
 
     // The system's trust store does not know the test's CA: not ready, and nothing reaches

@@ -9,30 +9,14 @@ use switchboard_flow::{
     step,
 };
 use switchboard_protocol::compact::{Reader, Writer};
-use switchboard_protocol::{Action, Callflow, Mode, validate_callflow};
+use switchboard_protocol::{Action, Callflow};
+
+mod common;
+
+use common::{assert_valid, example, weekday_morning};
 
 fn flow(source: &str) -> Flow {
-    compile(source, "test.yaml")
-        .unwrap_or_else(|d| {
-            panic!(
-                "{}",
-                d.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
-        })
-        .flow
-}
-
-fn example(name: &str) -> Flow {
-    let path = format!("{}/../../flows/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
-    flow(&std::fs::read_to_string(path).unwrap())
-}
-
-/// Monday 2026-11-23 10:00 in Singapore.
-fn weekday_morning() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()
+    common::compiled(source, "test.yaml")
 }
 
 /// A call in progress: plays the platform's side against `step`.
@@ -97,11 +81,6 @@ impl<'f> Call<'f> {
     fn heard(&self) -> Vec<String> {
         describe(&self.last)
     }
-}
-
-fn assert_valid(callflow: &Callflow) {
-    let violations = validate_callflow(callflow, Mode::Webhook);
-    assert!(violations.is_empty(), "{violations:?}\n{callflow:?}");
 }
 
 /// A callflow as short lines: `say: text`, `menu: prompt`, `transfer: number`, `hangup`.

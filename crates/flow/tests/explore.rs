@@ -12,15 +12,13 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, TimeZone, Utc};
 use switchboard_flow::{
-    ActionId, Awaiting, Disposition, Event, Flow, NodeKind, SessionState, compile, step,
+    ActionId, Awaiting, Disposition, Event, Flow, NodeKind, SessionState, step,
 };
 use switchboard_protocol::{Action, Callflow, Mode, validate_callflow};
 
-fn example(name: &str) -> Flow {
-    let path = format!("{}/../../flows/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
-    let source = std::fs::read_to_string(&path).unwrap();
-    compile(&source, &path).unwrap().flow
-}
+mod common;
+
+use common::example;
 
 /// What tells two states apart for `step` (not the path or sequence number).
 fn key(state: &SessionState) -> String {

@@ -3,26 +3,16 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use switchboard_flow::{
     Awaiting, Disposition, Event, Flow, FlowSet, SessionState, Signal, compile, step, step_in,
 };
 use switchboard_protocol::compact::{Reader, Writer};
-use switchboard_protocol::{Action, Callflow, Mode, validate_callflow};
+use switchboard_protocol::{Action, Callflow};
 
-fn compiled(source: &str, file: &str) -> Flow {
-    compile(source, file)
-        .unwrap_or_else(|d| {
-            panic!(
-                "{}",
-                d.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
-        })
-        .flow
-}
+mod common;
+
+use common::{assert_valid, compiled};
 
 /// Every error the flow (or, if it compiles, the set of it and `others`) has, as text.
 fn errors(source: &str, others: &[(&str, &str)]) -> Vec<String> {
@@ -39,7 +29,7 @@ fn errors(source: &str, others: &[(&str, &str)]) -> Vec<String> {
 }
 
 fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()
+    common::weekday_morning()
 }
 
 /// A call through a set: each step runs on the flow the state names, as the runtime does.
@@ -90,11 +80,6 @@ impl Call {
     fn press(&mut self, digits: &str) -> Vec<String> {
         describe(&self.event(Some(digits)).callflow)
     }
-}
-
-fn assert_valid(callflow: &Callflow) {
-    let violations = validate_callflow(callflow, Mode::Webhook);
-    assert!(violations.is_empty(), "{violations:?}\n{callflow:?}");
 }
 
 /// A callflow as short lines, with the voice: `say[voice]: text`, `ask[voice]: prompt`.

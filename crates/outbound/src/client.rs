@@ -8,7 +8,8 @@
 //!
 //! **Retries.** A request is retried, with exponential backoff, only when the platform cannot
 //! have created the session: the connection was refused or failed before the request was sent,
-//! or the platform answered 429 or a 5xx with `NOT_CREATED`. Every attempt carries the same
+//! or the platform answered 429 or a 5xx with `NOT_CREATED` (a TLS certificate that is not
+//! trusted is not retried: it would be refused again). Every attempt carries the same
 //! `clientRequestId`, which the platform uses to recognise a repeat. A timeout after the
 //! request went out is *not* retried: the session may exist, and the caller must decide.
 //!
@@ -360,6 +361,18 @@ impl CallflowsClient {
         };
         match tokio::time::timeout(self.config.timeout, exchange).await {
             Err(_) => Attempt::Done(Err(ApiError::Timeout(self.config.timeout))),
+            // A certificate refused now is refused on every retry: said at once, with the fix.
+            Ok(Err(err)) if err.is_connect() && certificate_refused(&err) => {
+                Attempt::Done(Err(ApiError::Unreachable {
+                    url: self.url.to_string(),
+                    reason: format!(
+                        "{}; the API's TLS certificate is not trusted: give the CA that signed \
+                         it as the CA file (callflows_ca_file), or check the URL",
+                        source_chain(&err)
+                    ),
+                    attempts,
+                }))
+            }
             Ok(Err(err)) if err.is_connect() => Attempt::Retry(ApiError::Unreachable {
                 url: self.url.to_string(),
                 reason: source_chain(&err),
@@ -375,42 +388,44 @@ impl CallflowsClient {
     }
 }
 
-/// rustls with ring, trusting `ca_file`'s certificates, or the system's without one.
-fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, ApiError> {
+/// The certificates of a PEM CA file ([`ApiConfig::ca_file`]) as trust roots; an error
+/// sentence naming the file when it cannot be read, is not PEM, or holds no certificate.
+/// The server checks the file with this at start-up, before any call needs it.
+pub fn load_ca_file(path: &Path) -> Result<rustls::RootCertStore, String> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
 
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("CA file {}: cannot read it: {e}", path.display()))?;
     let mut roots = rustls::RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            let pem = std::fs::read(path).map_err(|e| {
-                ApiError::Config(format!("CA file {}: cannot read it: {e}", path.display()))
-            })?;
-            for cert in CertificateDer::pem_slice_iter(&pem) {
-                let cert = cert.map_err(|e| {
-                    ApiError::Config(format!("CA file {}: not PEM: {e}", path.display()))
-                })?;
-                roots.add(cert).map_err(|e| {
-                    ApiError::Config(format!(
-                        "CA file {}: a certificate is unusable: {e}",
-                        path.display()
-                    ))
-                })?;
-            }
-            if roots.is_empty() {
-                return Err(ApiError::Config(format!(
-                    "CA file {}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-                    path.display()
-                )));
-            }
-        }
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| format!("CA file {}: not PEM: {e}", path.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("CA file {}: a certificate is unusable: {e}", path.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!(
+            "CA file {}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        ));
+    }
+    Ok(roots)
+}
+
+/// rustls with ring, trusting `ca_file`'s certificates, or the system's without one.
+fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, ApiError> {
+    let roots = match ca_file {
+        Some(path) => load_ca_file(path).map_err(ApiError::Config)?,
         None => {
+            let mut roots = rustls::RootCertStore::empty();
             // A certificate the system has but rustls cannot use is skipped, not fatal.
             for cert in rustls_native_certs::load_native_certs().certs {
                 let _ = roots.add(cert);
             }
+            roots
         }
-    }
+    };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -482,6 +497,29 @@ fn shorten(body: &[u8]) -> String {
     }
 }
 
+/// Whether rustls refused the server's certificate somewhere in `err`'s chain. It travels
+/// inside `io::Error`s (tokio-rustls wraps it in one, hyper-rustls that in another), whose
+/// `source` skips what they wrap, so the walk goes into each `io::Error`'s inner error.
+fn certificate_refused(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(error) = next {
+        if matches!(
+            error.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidCertificate(_))
+        ) {
+            return true;
+        }
+        next = match error
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
+    }
+    false
+}
+
 fn source_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
@@ -547,6 +585,26 @@ mod tests {
             classify(200, b"{}", 1),
             Attempt::Done(Err(ApiError::Unexpected { status: 200, .. }))
         ));
+    }
+
+    #[test]
+    fn a_refused_certificate_is_found_inside_nested_io_errors() {
+        let refused = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        // As hyper-rustls hands it over: io::Error::other(tokio-rustls's io::Error(rustls)).
+        let nested = std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            refused,
+        ));
+        assert!(certificate_refused(&nested));
+        let refused_connection = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(!certificate_refused(&std::io::Error::other(
+            refused_connection
+        )));
+        let other_tls = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::HandshakeNotComplete,
+        );
+        assert!(!certificate_refused(&other_tls));
     }
 
     #[test]

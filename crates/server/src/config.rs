@@ -558,7 +558,13 @@ fn parse_callflows(p: &Parser<'_>) -> Result<Option<switchboard_outbound::ApiCon
         }
     })?;
     let mut ca_file: Option<PathBuf> = None;
-    p.parse_opt("callflows_ca_file", &mut ca_file, |s| Ok(PathBuf::from(s)))?;
+    // Read now: a file that is missing or holds no certificate stops the start, naming it,
+    // rather than the first outbound call.
+    p.parse_opt("callflows_ca_file", &mut ca_file, |s| {
+        let path = PathBuf::from(s);
+        switchboard_outbound::client::load_ca_file(&path)?;
+        Ok(path)
+    })?;
     if let (Some(path), Some(url)) = (&ca_file, &url)
         && !url.starts_with("https://")
     {
@@ -964,5 +970,57 @@ mod tests {
             .unwrap();
         v.add_env(env(&[("SWITCHBOARD_WEBHOOK_AUTH", "")]));
         assert_eq!(Config::from_values(&v).unwrap().webhook_auth, None);
+    }
+
+    #[test]
+    fn the_callflows_ca_file_is_read_at_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = |ca: &std::path::Path| {
+            let mut v = Values::new();
+            v.add_env(env(&[
+                ("SWITCHBOARD_CALLFLOWS_URL", "https://voice.example.com"),
+                ("SWITCHBOARD_CALLFLOWS_SUB_ACCOUNT", "acme"),
+                ("SWITCHBOARD_CALLFLOWS_API_KEY", "k3y"),
+                ("SWITCHBOARD_CALLFLOWS_CA_FILE", ca.to_str().unwrap()),
+            ]));
+            Config::from_values(&v)
+        };
+
+        // Missing: the key, where it came from, the file and why.
+        let missing = dir.path().join("missing.pem");
+        let err = config(&missing).unwrap_err();
+        assert_eq!(err.key, "callflows_ca_file");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "config key callflows_ca_file (from SWITCHBOARD_CALLFLOWS_CA_FILE): CA file {}: \
+                 cannot read it: ",
+                missing.display()
+            )),
+            "{text}"
+        );
+
+        // Read, but no certificate in it (a key, say, given by mistake).
+        let empty = dir.path().join("not-a-ca.pem");
+        std::fs::write(
+            &empty,
+            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let err = config(&empty).unwrap_err();
+        assert_eq!(err.key, "callflows_ca_file");
+        assert!(
+            err.to_string().contains(&format!(
+                "CA file {}: holds no PEM certificate",
+                empty.display()
+            )),
+            "{err}"
+        );
+
+        // A CA certificate: accepted, and handed to the API client.
+        let ca = switchboard_tests::make_certificates(dir.path()).ca;
+        let api = config(&ca).unwrap().callflows.unwrap();
+        assert_eq!(api.ca_file.as_deref(), Some(ca.as_path()));
+        assert_eq!(api.base_url, "https://voice.example.com");
     }
 }

@@ -2,89 +2,20 @@
 //! built in this process (so its clock can be injected) and serves on a real socket; the 8x8
 //! side is the real `switchboard-loadgen emulate` process.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+mod common;
 
-use chrono::{DateTime, Utc};
-use serde_json::Value;
+use common::{ManualClock, build, created, policy, serve, wait_finished, wait_for_calls};
 use switchboard_outbound::list;
-use switchboard_outbound::schedule::{Policy, Retry, State};
-use switchboard_server::campaign::Clock;
+use switchboard_outbound::schedule::State;
 use switchboard_server::campaign::Control;
-use switchboard_server::{Config, http, server};
-use switchboard_tests::{EMULATOR_API_KEY, Emulator};
-
-const FLOW: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../tests/fixtures/outbound/reminder.yaml"
-);
-
-/// A clock that moves only when told.
-#[derive(Debug)]
-struct ManualClock(Mutex<DateTime<Utc>>);
-
-impl ManualClock {
-    fn set(&self, to: &str) {
-        *self.0.lock().unwrap() = at(to);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
-
-fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-fn created(emulator: &Emulator) -> Vec<String> {
-    emulator
-        .arrivals()
-        .iter()
-        .filter(|e| e["event"] == "request" && e["status"] == 200)
-        .map(|e| e["destination"].as_str().unwrap_or("").to_owned())
-        .collect()
-}
-
-/// Waits (at most 30 s, for slow machines) until the emulator has created `n` calls and they
-/// have all ended.
-fn wait_for_calls(emulator: &Emulator, n: usize) -> Vec<Value> {
-    let log = emulator.wait_for(Duration::from_secs(30), |log| {
-        let requests = log
-            .iter()
-            .filter(|e| e["event"] == "request" && e["status"] == 200)
-            .count();
-        let ended = log.iter().filter(|e| e["event"] == "ended").count();
-        requests >= n && ended >= n
-    });
-    let requests = log.iter().filter(|e| e["event"] == "request").count();
-    assert_eq!(requests, n, "{log:?}");
-    log
-}
+use switchboard_tests::Emulator;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_resume_and_cancel() {
     let port = Emulator::reserve_port();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let webhook = format!("http://{}", listener.local_addr().unwrap());
-    let config = Config {
-        flows: Some(FLOW.into()),
-        shards: 1,
-        callflows: Some(switchboard_outbound::ApiConfig::new(
-            format!("http://127.0.0.1:{port}"),
-            "acme_voice",
-            EMULATOR_API_KEY,
-        )),
-        outbound_from: Some("+6568880099".to_owned()),
-        ..Config::default()
-    };
-    let clock = Arc::new(ManualClock(Mutex::new(at("2026-03-02T10:00:00Z"))));
-    let app = server::build_with_clock(&config, clock.clone()).unwrap();
-    tokio::spawn(axum::serve(listener, http::app(app.clone())).into_future());
+    let clock = ManualClock::at("2026-03-02T10:00:00Z");
+    let app = build(port, clock.clone());
+    let webhook = serve(&app).await;
     let emulator = Emulator::start(
         port,
         &webhook,
@@ -93,15 +24,7 @@ async fn pause_resume_and_cancel() {
     let csv: String = std::iter::once("number\n".to_owned())
         .chain((0..4).map(|i| format!("+659100000{i}\n")))
         .collect();
-    let policy = Policy {
-        rate: 1.0,
-        concurrency: 4,
-        window: None,
-        busy: Retry::default(),
-        no_answer: Retry::default(),
-        transient: Retry::default(),
-        call_deadline: Duration::from_secs(3600),
-    };
+    let policy = policy(1.0, 4);
     let id = app
         .campaigns
         .start(
@@ -133,14 +56,7 @@ async fn pause_resume_and_cancel() {
     assert!(!app.campaigns.control("nope", Control::Pause).await.unwrap());
 
     // The two calls placed finish as they will: the callee pressed 2.
-    let mut view = app.campaigns.view(&id).await.unwrap().unwrap();
-    for _ in 0..300 {
-        if view.finished {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        view = app.campaigns.view(&id).await.unwrap().unwrap();
-    }
+    let view = wait_finished(&app, &id).await;
     assert_eq!(
         view.progress.outcomes.get("COMPLETED"),
         Some(&2),

@@ -3,89 +3,21 @@
 //! built in this process (so its clock can be injected) and serves on a real socket; the 8x8
 //! side is the real `switchboard-loadgen emulate` process.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+mod common;
 
-use chrono::{DateTime, NaiveTime, Utc};
-use serde_json::Value;
+use chrono::NaiveTime;
+use common::{ManualClock, at, build, created, policy, serve, wait_finished, wait_for_calls};
 use switchboard_outbound::list;
-use switchboard_outbound::schedule::{Policy, Retry, Window};
-use switchboard_server::campaign::Clock;
-use switchboard_server::{Config, http, server};
-use switchboard_tests::{EMULATOR_API_KEY, Emulator};
-
-const FLOW: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../tests/fixtures/outbound/reminder.yaml"
-);
-
-/// A clock that moves only when told.
-#[derive(Debug)]
-struct ManualClock(Mutex<DateTime<Utc>>);
-
-impl ManualClock {
-    fn set(&self, to: &str) {
-        *self.0.lock().unwrap() = at(to);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
-
-fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-fn created(emulator: &Emulator) -> Vec<String> {
-    emulator
-        .arrivals()
-        .iter()
-        .filter(|e| e["event"] == "request" && e["status"] == 200)
-        .map(|e| e["destination"].as_str().unwrap_or("").to_owned())
-        .collect()
-}
-
-/// Waits (at most 30 s, for slow machines) until the emulator has created `n` calls and they
-/// have all ended.
-fn wait_for_calls(emulator: &Emulator, n: usize) -> Vec<Value> {
-    let log = emulator.wait_for(Duration::from_secs(30), |log| {
-        let requests = log
-            .iter()
-            .filter(|e| e["event"] == "request" && e["status"] == 200)
-            .count();
-        let ended = log.iter().filter(|e| e["event"] == "ended").count();
-        requests >= n && ended >= n
-    });
-    let requests = log.iter().filter(|e| e["event"] == "request").count();
-    assert_eq!(requests, n, "{log:?}");
-    log
-}
+use switchboard_outbound::schedule::{Policy, Window};
+use switchboard_tests::Emulator;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closing_window_holds_dialling_until_it_reopens() {
     let port = Emulator::reserve_port();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let webhook = format!("http://{}", listener.local_addr().unwrap());
-    let config = Config {
-        flows: Some(FLOW.into()),
-        shards: 1,
-        callflows: Some(switchboard_outbound::ApiConfig::new(
-            format!("http://127.0.0.1:{port}"),
-            "acme_voice",
-            EMULATOR_API_KEY,
-        )),
-        outbound_from: Some("+6568880099".to_owned()),
-        ..Config::default()
-    };
     // Monday 16:59:57 in Singapore: three seconds of calling left today.
-    let clock = Arc::new(ManualClock(Mutex::new(at("2026-03-02T08:59:57Z"))));
-    let app = server::build_with_clock(&config, clock.clone()).unwrap();
-    tokio::spawn(axum::serve(listener, http::app(app.clone())).into_future());
+    let clock = ManualClock::at("2026-03-02T08:59:57Z");
+    let app = build(port, clock.clone());
+    let webhook = serve(&app).await;
     let emulator = Emulator::start(
         port,
         &webhook,
@@ -97,17 +29,12 @@ async fn a_closing_window_holds_dialling_until_it_reopens() {
         .collect();
     let rows = list::parse(&csv, None).unwrap();
     let policy = Policy {
-        rate: 1.0,
-        concurrency: 5,
         window: Some(Window {
             start: NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
             end: NaiveTime::from_hms_opt(17, 0, 0).unwrap(),
             days: Vec::new(),
         }),
-        busy: Retry::default(),
-        no_answer: Retry::default(),
-        transient: Retry::default(),
-        call_deadline: Duration::from_secs(3600),
+        ..policy(1.0, 5)
     };
     let id = app
         .campaigns
@@ -150,14 +77,7 @@ async fn a_closing_window_holds_dialling_until_it_reopens() {
     assert_eq!(dialled, want, "each row once, in list order");
 
     // The last summary finishes the campaign.
-    let mut view = app.campaigns.view(&id).await.unwrap().unwrap();
-    for _ in 0..300 {
-        if view.finished {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        view = app.campaigns.view(&id).await.unwrap().unwrap();
-    }
+    let view = wait_finished(&app, &id).await;
     assert!(view.finished, "{view:?}");
     assert_eq!(
         view.progress.outcomes.get("COMPLETED"),

@@ -43,6 +43,82 @@ fn the_bundled_flows_pass_their_tests_with_full_coverage() {
     }
 }
 
+#[test]
+fn the_look_up_flow_passes_its_cases_with_the_backend_mocked() {
+    let output = switchboard(&repo(), &["flow", "test", "flows/lookup"]);
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(out.ends_with("\n8 passed, 0 failed\n"), "{out}");
+    assert!(
+        out.contains("  ok   the balance is spoken with the owner's name\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  coverage balance: 7/7 nodes, 0/0 menu keys\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_case_hears_what_its_mocked_backend_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo().join("flows/lookup/balance.yaml"),
+        dir.path().join("balance.yaml"),
+    )
+    .unwrap();
+    let case = |fetch: &str, expect: &str| {
+        format!(
+            "cases:\n  - name: one\n    script: [\"12345678#\"]\n    fetch: {{ lookup: {fetch} }}\n    expect: {expect}\n"
+        )
+    };
+    let run = |source: String| {
+        std::fs::write(dir.path().join("balance.test.yaml"), source).unwrap();
+        let output = switchboard(dir.path(), &["flow", "test", "balance.test.yaml"]);
+        (output.status.code(), stdout(&output))
+    };
+    let answer = "{ body: { balance: 7, overdrawn: false, owner: { first_name: Ada } } }";
+    let (code, out) = run(case(
+        answer,
+        "{ mentions: [\"Hello Ada. Your balance is 7 pounds.\"], fetched: [lookup] }",
+    ));
+    assert_eq!(code, Some(0), "{out}");
+    // The same answer, expected to say something else: the case fails with the call's words.
+    let (code, out) = run(case(
+        answer,
+        "{ mentions: [\"Your balance is 8 pounds\"], fetched: [] }",
+    ));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("       -mentions: \"Your balance is 8 pounds\"\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Hello Ada. Your balance is 7 pounds."),
+        "{out}"
+    );
+    assert!(
+        out.contains("       -fetched: []\n       +fetched: [lookup]\n"),
+        "{out}"
+    );
+    // A 404 goes to the `cases:` target, a malformed body and a timeout to the apology.
+    let (code, out) = run(case(
+        "{ status: 404 }",
+        "{ reaches: [unknown], avoids: [balance] }",
+    ));
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = run(case(
+        "{ body: \"{not json\" }",
+        "{ reaches: [unavailable], avoids: [balance] }",
+    ));
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = run(case(
+        "timeout",
+        "{ reaches: [unavailable], avoids: [balance] }",
+    ));
+    assert_eq!(code, Some(0), "{out}");
+}
+
 /// A copy of the restaurant flow and its tests in a fresh directory, with `edit` applied to
 /// the flow.
 fn restaurant_copy(edit: impl Fn(String) -> String) -> tempfile::TempDir {
@@ -152,14 +228,30 @@ fn a_broken_test_file_is_an_error_naming_the_line_and_the_key() {
     assert_eq!(code, Some(1));
     assert_eq!(
         out,
-        "restaurant.test.yaml\n  ERROR restaurant.test.yaml:5:7: case 'one': expect: unknown key 'heared'; the keys are heard, mentions, reaches, avoids, ends_at, vars, transfer, hangup\n0 passed, 1 failed\n"
+        "restaurant.test.yaml\n  ERROR restaurant.test.yaml:5:7: case 'one': expect: unknown key 'heared'; the keys are heard, mentions, reaches, avoids, ends_at, vars, transfer, hangup, fetched\n0 passed, 1 failed\n"
     );
     let (code, out) = run_test_file(
-        "cases:\n  - name: one\n    fetch: { url: \"https://example.com\" }\n    expect: { hangup: true }\n",
+        "cases:\n  - name: one\n    fetch: { lookup: down }\n    expect: { hangup: true }\n",
     );
     assert_eq!(code, Some(1));
     assert!(
-        out.contains("restaurant.test.yaml:3:5: cases[0]: 'fetch': fetch mocks are not supported: flows have no fetch node yet"),
+        out.contains("restaurant.test.yaml:3:14: case 'one': fetch: 'lookup' is not a fetch node; flow 'restaurant' has no fetch node"),
+        "{out}"
+    );
+    let (code, out) = run_test_file(
+        "cases:\n  - name: one\n    fetch: { lookup: { status: 99 } }\n    expect: { hangup: true }\n",
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        out.contains("restaurant.test.yaml:3:32: case 'one': fetch.lookup.status must be an HTTP status, 100 to 599"),
+        "{out}"
+    );
+    let (code, out) = run_test_file(
+        "cases:\n  - name: one\n    fetch: { lookup: slow }\n    expect: { hangup: true }\n",
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        out.contains("restaurant.test.yaml:3:22: case 'one': fetch.lookup must be `{ status: 200, body: ... }`, `timeout` or `down`, not a string"),
         "{out}"
     );
     let (code, out) = run_test_file(

@@ -94,6 +94,59 @@ async fn a_bad_path_is_a_json_400() {
 }
 
 #[tokio::test]
+async fn the_campaign_routes_check_the_token_before_their_path_and_query() {
+    let app = app();
+    // `%FF` is not UTF-8 (a bad path); `format` twice is a bad query.
+    let bad = [
+        "/v1/campaigns/%FF",
+        "/v1/campaigns/%FF/export",
+        "/v1/campaigns/c1/export?format=json&format=csv",
+    ];
+    for uri in bad {
+        let (status, body) = send(&app, get(uri, None)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}: {body}");
+        assert_eq!(code(&body), "missing_credentials", "{uri}");
+    }
+    let (status, body) = send(&app, get(bad[0], Some(TOKEN))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(code(&body), "invalid_path");
+    let (status, body) = send(&app, get(bad[1], Some(TOKEN))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(code(&body), "invalid_path");
+    let (status, body) = send(&app, get(bad[2], Some(TOKEN))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(code(&body), "invalid_query");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("format"),
+        "{body}"
+    );
+
+    let control = Request::post("/v1/campaigns/%FF/pause")
+        .body(Body::empty())
+        .unwrap();
+    let (status, body) = send(&app, control).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let start = Request::post("/v1/campaigns?rate=fast")
+        .body(Body::empty())
+        .unwrap();
+    let (status, body) = send(&app, start).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let call = Request::post("/v1/calls")
+        .body(Body::from("not json"))
+        .unwrap();
+    let (status, body) = send(&app, call).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+
+    // With the token, an unknown campaign is a JSON 404.
+    let (status, body) = send(&app, get("/v1/campaigns/c1", Some(TOKEN))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(code(&body), "not_found");
+}
+
+#[tokio::test]
 async fn webhook_refusals_have_their_status_and_json_body() {
     let app = app();
     let (status, body) = send(&app, webhook("{not json")).await;

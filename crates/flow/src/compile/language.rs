@@ -79,7 +79,7 @@ impl Compiler<'_> {
             }
         }
         let entries = self.mapping(language, "language", &["var", "default"])?;
-        let get = |key: &str| entries.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        let get = |key: &str| super::entry(&entries, key);
         let var = match get("var") {
             Some(n) => self.string(n, "language.var").and_then(|v| {
                 if is_var_name(v) {

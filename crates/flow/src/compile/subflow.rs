@@ -15,7 +15,7 @@ impl Compiler<'_> {
         next: Option<Target>,
     ) -> Option<SubflowNode> {
         let entries = self.mapping(body, "subflow", &["flow", "start"])?;
-        let get = |key: &str| entries.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        let get = |key: &str| super::entry(&entries, key);
         let flow = match get("flow") {
             Some(n) => self.string(n, "subflow.flow").and_then(|id| {
                 if is_name(id, MAX_FLOW_ID) {

@@ -21,8 +21,8 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::{Path, Query};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::rejection::QueryRejection;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{NaiveTime, Weekday};
@@ -32,8 +32,8 @@ use switchboard_outbound::list;
 use switchboard_outbound::schedule::{Policy, Retry, Window};
 
 use super::App;
-use super::auth::check_admin;
 use super::error::ApiError;
+use super::extract::{Admin, Path, Query};
 use crate::campaign::{Control, ExportRow};
 use crate::outbound::{CallError, CallRequest};
 
@@ -212,15 +212,12 @@ fn policy(query: &CampaignQuery, call_deadline: std::time::Duration) -> Result<P
 }
 
 async fn start_campaign(
+    _: Admin,
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    query: Result<Query<CampaignQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<axum::extract::Query<CampaignQuery>, QueryRejection>,
     body: Bytes,
 ) -> Response {
-    if let Err(err) = check_admin(app.admin_token.as_deref(), &headers) {
-        return err.into_response();
-    }
-    let Query(query) = match query {
+    let axum::extract::Query(query) = match query {
         Ok(query) => query,
         Err(err) => {
             return ApiError::BadRequest {
@@ -287,14 +284,7 @@ async fn start_campaign(
     (StatusCode::CREATED, Json(json!({"id": id, "rows": count}))).into_response()
 }
 
-async fn campaign(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if let Err(err) = check_admin(app.admin_token.as_deref(), &headers) {
-        return err.into_response();
-    }
+async fn campaign(_: Admin, State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
     view(&app, &id).await
 }
 
@@ -316,13 +306,10 @@ fn unavailable(message: &str) -> Response {
 }
 
 async fn control(
+    _: Admin,
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
 ) -> Response {
-    if let Err(err) = check_admin(app.admin_token.as_deref(), &headers) {
-        return err.into_response();
-    }
     let action = match action.as_str() {
         "pause" => Control::Pause,
         "resume" => Control::Resume,
@@ -348,14 +335,11 @@ struct ExportQuery {
 }
 
 async fn export(
+    _: Admin,
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     Query(query): Query<ExportQuery>,
 ) -> Response {
-    if let Err(err) = check_admin(app.admin_token.as_deref(), &headers) {
-        return err.into_response();
-    }
     let rows = match app.campaigns.export(&id).await {
         Ok(Some(rows)) => rows,
         Ok(None) => return ApiError::NotFound(format!("campaign {id}")).into_response(),
@@ -426,10 +410,7 @@ fn field(text: &str) -> String {
     }
 }
 
-async fn call(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(err) = check_admin(app.admin_token.as_deref(), &headers) {
-        return err.into_response();
-    }
+async fn call(_: Admin, State(app): State<Arc<App>>, body: Bytes) -> Response {
     let request: CallRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => {

@@ -20,8 +20,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use clap::Args;
+use switchboard_flow::fetch::{FetchFailure, FetchOutcome};
 use switchboard_flow::yaml::{self, Node, Pos, Value};
-use switchboard_flow::{Awaiting, Event, Flow, FlowSet, NodeKind, SessionState, step_in};
+use switchboard_flow::{
+    Awaiting, Event, Flow, FlowSet, NodeKind, Reply, SessionState, Step, advance_in, resume_in,
+};
 use switchboard_protocol::Action;
 use switchboard_runtime::catalog;
 
@@ -45,8 +48,8 @@ pub(crate) struct TestArgs {
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
     /// Comma-separated environment variables fetch nodes may read as {{env.NAME}}, as the
-    /// server's fetch_env setting allows. The cases run with no backend: every fetch takes its
-    /// on_error target.
+    /// server's fetch_env setting allows. The cases run with no backend: a fetch node answers
+    /// what the case's `fetch:` says, and finds the backend down if it says nothing.
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
     fetch_env: Vec<String>,
 }
@@ -77,6 +80,9 @@ struct Case {
     /// RFC 3339, or a local time in the flow's time zone; parsed once the flow is known.
     at: Option<(String, Pos)>,
     script: Vec<Entry>,
+    /// Canned answers to the flow's fetch nodes, by node name; an unmocked fetch finds the
+    /// backend down.
+    mocks: BTreeMap<String, (Mock, Pos)>,
     expect: Expect,
 }
 
@@ -99,6 +105,8 @@ struct Expect {
     transfer: Option<String>,
     /// Whether the flow hung up (`true`) or the caller did, the script running out (`false`).
     hangup: Option<bool>,
+    /// The fetch nodes whose requests were made, in order (`[]`: no look-up).
+    fetched: Option<Vec<String>>,
 }
 
 /// A problem in a test file, at a position.
@@ -130,14 +138,6 @@ fn fields<'a>(
     let mut out = BTreeMap::new();
     for (key, value) in entries {
         let name = key.scalar_text().unwrap_or_default();
-        if name == "fetch" || name == "fetches" || name == "mocks" {
-            return Err(spec_error(
-                key.pos,
-                format!(
-                    "{what}: '{name}': fetch mocks are not supported: flows have no fetch node yet, so there is nothing to mock"
-                ),
-            ));
-        }
         if !known.contains(&name.as_str()) {
             return Err(spec_error(
                 key.pos,
@@ -247,7 +247,7 @@ impl Case {
             node,
             &what,
             &[
-                "name", "caller", "called", "session", "at", "script", "expect",
+                "name", "caller", "called", "session", "at", "script", "fetch", "expect",
             ],
         )?;
         let name = match map.get("name") {
@@ -292,6 +292,10 @@ impl Case {
                     .collect::<Result<_, _>>()?
             }
         };
+        let mocks = match map.get("fetch") {
+            None => BTreeMap::new(),
+            Some(n) => Mock::parse_all(n, &what)?,
+        };
         let expect = match map.get("expect") {
             Some(n) => Expect::parse(n, &what)?,
             None => {
@@ -309,8 +313,111 @@ impl Case {
             session,
             at,
             script,
+            mocks,
             expect,
         })
+    }
+}
+
+/// How a case's fetch node is answered (`fetch: { NODE: ANSWER }`): `{ status, body }`, where
+/// a string body is sent as it is written (so a case can send malformed JSON) and any other
+/// body as JSON; or `timeout` (no answer within the node's `timeout_ms`); or `down` (the
+/// backend cannot be reached).
+#[derive(Debug, Clone, PartialEq)]
+enum Mock {
+    Answer { status: u16, body: Vec<u8> },
+    Timeout,
+    Down,
+}
+
+impl Mock {
+    fn parse_all(node: &Node, case: &str) -> Result<BTreeMap<String, (Self, Pos)>, SpecError> {
+        let what = format!("{case}: fetch");
+        let Value::Map(entries) = &node.value else {
+            return Err(spec_error(
+                node.pos,
+                format!(
+                    "{what} must map fetch nodes to answers, e.g. `fetch: {{ lookup: {{ status: 200, body: {{ balance: 12 }} }} }}`, not {}",
+                    node.kind()
+                ),
+            ));
+        };
+        let mut mocks = BTreeMap::new();
+        for (key, value) in entries {
+            let name = key.scalar_text().unwrap_or_default();
+            let mock = Self::parse(value, &format!("{what}.{name}"))?;
+            mocks.insert(name, (mock, key.pos));
+        }
+        Ok(mocks)
+    }
+
+    fn parse(node: &Node, what: &str) -> Result<Self, SpecError> {
+        match &node.value {
+            Value::Str(s) if s == "timeout" => return Ok(Self::Timeout),
+            Value::Str(s) if s == "down" => return Ok(Self::Down),
+            Value::Map(_) => {}
+            _ => {
+                return Err(spec_error(
+                    node.pos,
+                    format!(
+                        "{what} must be `{{ status: 200, body: ... }}`, `timeout` or `down`, not {}",
+                        node.kind()
+                    ),
+                ));
+            }
+        }
+        let map = fields(node, what, &["status", "body"])?;
+        let status = match map.get("status") {
+            None => 200,
+            Some(n) => match n.value {
+                Value::Int(code) if (100..=599).contains(&code) => code as u16,
+                _ => {
+                    return Err(spec_error(
+                        n.pos,
+                        format!("{what}.status must be an HTTP status, 100 to 599"),
+                    ));
+                }
+            },
+        };
+        let body = match map.get("body") {
+            None => Vec::new(),
+            Some(n) => match &n.value {
+                Value::Str(raw) => raw.clone().into_bytes(),
+                _ => json(n).to_string().into_bytes(),
+            },
+        };
+        Ok(Self::Answer { status, body })
+    }
+
+    /// What the engine is told the backend did.
+    fn outcome(&self) -> FetchOutcome<'_> {
+        match self {
+            Self::Answer { status, body } => FetchOutcome::Response {
+                status: *status,
+                body,
+            },
+            Self::Timeout => FetchOutcome::TimedOut,
+            Self::Down => FetchOutcome::Failed(FetchFailure::Unreachable),
+        }
+    }
+}
+
+/// A YAML value as JSON (a mock's body).
+fn json(node: &Node) -> serde_json::Value {
+    use serde_json::Value as J;
+    match &node.value {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Int(i) => J::from(*i),
+        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        Value::Str(s) => J::String(s.clone()),
+        Value::Seq(items) => J::Array(items.iter().map(json).collect()),
+        Value::Map(entries) => J::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.scalar_text().unwrap_or_default(), json(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -322,6 +429,7 @@ impl Expect {
             &what,
             &[
                 "heard", "mentions", "reaches", "avoids", "ends_at", "vars", "transfer", "hangup",
+                "fetched",
             ],
         )?;
         let list = |key: &str| {
@@ -375,6 +483,7 @@ impl Expect {
             vars,
             transfer: one("transfer")?,
             hangup,
+            fetched: list("fetched")?,
         })
     }
 }
@@ -399,6 +508,8 @@ struct Played {
     keys: BTreeSet<(String, String)>,
     /// A problem that stopped the call: the script does not fit it, or it loops.
     problem: Option<String>,
+    /// The fetch nodes whose requests were made, in order.
+    fetches: Vec<String>,
 }
 
 /// The time a case happens at: `at` as RFC 3339, or as a local time in the flow's zone.
@@ -439,7 +550,15 @@ fn play(set: &FlowSet, flow: &Flow, case: &Case, now: DateTime<Utc>) -> Played {
     let mut played = Played::default();
     let mut script = case.script.iter().enumerate().peekable();
     let mut stepped = flow;
-    let mut reply = step_in(set, stepped, &mut state, Event::Start, now);
+    let mut reply = step_mocked(
+        set,
+        stepped,
+        &mut state,
+        Event::Start,
+        now,
+        case,
+        &mut played,
+    );
     let mut stopped = false;
     for _ in 0..MAX_IDLE_ANSWERS * (case.script.len() + 1) {
         played.record(set, flow, stepped, &reply);
@@ -486,7 +605,7 @@ fn play(set: &FlowSet, flow: &Flow, case: &Case, now: DateTime<Utc>) -> Played {
         stepped = set
             .for_session(&state.flow, state.version)
             .map_or(flow, |f| &**f);
-        reply = step_in(
+        reply = step_mocked(
             set,
             stepped,
             &mut state,
@@ -496,6 +615,8 @@ fn play(set: &FlowSet, flow: &Flow, case: &Case, now: DateTime<Utc>) -> Played {
                 sip_code,
             },
             now,
+            case,
+            &mut played,
         );
     }
     if played.problem.is_none() {
@@ -513,6 +634,61 @@ fn play(set: &FlowSet, flow: &Flow, case: &Case, now: DateTime<Utc>) -> Played {
     }
     played.vars = state.vars.clone();
     played
+}
+
+/// One step, its fetch requests answered by the case's mocks (an unmocked fetch finds the
+/// backend down, and takes the node's `on_error`).
+fn step_mocked(
+    set: &FlowSet,
+    flow: &Flow,
+    state: &mut SessionState,
+    event: Event<'_>,
+    now: DateTime<Utc>,
+    case: &Case,
+    played: &mut Played,
+) -> Reply {
+    let mut next = advance_in(set, flow, state, event, now);
+    loop {
+        match next {
+            Step::Reply(reply) => return reply,
+            Step::Fetch(pending) => {
+                let name = &flow.node(pending.node).name;
+                played.fetches.push(name.clone());
+                let down = Mock::Down;
+                let mock = case.mocks.get(name).map_or(&down, |(m, _)| m);
+                next = resume_in(set, flow, state, pending, mock.outcome(), now);
+            }
+        }
+    }
+}
+
+/// Every mock of `case` names a fetch node of `flow`; the problems otherwise, as diff lines.
+fn check_mocks(file: &str, flow: &Flow, case: &Case) -> Vec<String> {
+    let fetch_nodes: Vec<&str> = flow
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.kind, NodeKind::Fetch(_)))
+        .map(|n| n.name.as_str())
+        .collect();
+    case.mocks
+        .iter()
+        .filter(|(name, _)| !fetch_nodes.contains(&name.as_str()))
+        .map(|(name, (_, pos))| {
+            let known = if fetch_nodes.is_empty() {
+                format!("flow '{}' has no fetch node", flow.id)
+            } else {
+                format!(
+                    "the fetch nodes of '{}' are {}",
+                    flow.id,
+                    fetch_nodes.join(", ")
+                )
+            };
+            format!(
+                "!{file}:{pos}: case '{}': fetch: '{name}' is not a fetch node; {known}",
+                case.name
+            )
+        })
+        .collect()
 }
 
 fn entry_text(entry: &Entry) -> String {
@@ -606,6 +782,12 @@ fn diff(expect: &Expect, played: &Played) -> Vec<String> {
                 lines.push(format!("+path: {}", path(&played.visits)));
             }
         }
+    }
+    if let Some(fetched) = &expect.fetched
+        && *fetched != played.fetches
+    {
+        lines.push(format!("-fetched: [{}]", fetched.join(", ")));
+        lines.push(format!("+fetched: [{}]", played.fetches.join(", ")));
     }
     if let Some(ends_at) = &expect.ends_at {
         let last = played.visits.last().map_or("(nowhere)", String::as_str);
@@ -802,7 +984,9 @@ fn run_file(path: &Path, options: &switchboard_flow::Options) -> FileResult {
     let mut covered = Played::default();
     for case in &spec.cases {
         let at = case.at.as_ref().map(|(t, _)| t.as_str());
+        let mocks = check_mocks(&spec.file, &flow, case);
         let diff = match case_time(&flow, at) {
+            _ if !mocks.is_empty() => mocks,
             Ok(now) => {
                 let played = play(&set, &flow, case, now);
                 covered.visits.extend(played.visits.iter().cloned());
