@@ -9,7 +9,9 @@
 //! For several replicas on one Redis: [`RedisServer`] (a private redis-server, killed on drop,
 //! restartable on its port) and [`RedisConnection`] (to read what is stored), both from the
 //! shared test kit `switchboard-testkit`, and
-//! [`Balancer`] (a random replica per webhook, another one after a connection error).
+//! [`Balancer`] (a random replica per webhook, another one after a connection error);
+//! [`replicas`] starts several replicas on one Redis ([`Replicas`]) and reads the records they
+//! stored ([`stored`]).
 //!
 //! For what a person would see: [`browser`] (headless Chromium: DOM after scripts, screenshots
 //! and whether they are blank).
@@ -27,9 +29,11 @@
 pub mod browser;
 pub mod campaign;
 pub mod proxy;
+pub mod replicas;
 pub mod tls;
 
 pub use proxy::{LinkState, Proxy};
+pub use replicas::{Replicas, decode_stored, state_key, stored};
 pub use tls::TlsFront;
 
 use std::io::{BufRead, BufReader};

@@ -2,6 +2,10 @@
 //! backend that each test starts on its own port, and the platform's side checks what callers
 //! hear. The backend misbehaves on purpose (500, bad JSON, a missing field, a body over the cap,
 //! slowness, absence) and counts what it is asked.
+//!
+//! One test runs two replicas on a real Redis (a private redis-server) and SIGKILLs the one
+//! waiting for the backend: the platform's retry of the same webhook on the other replica
+//! completes the call, and the backend sees the same `Idempotency-Key` twice.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -14,12 +18,16 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use switchboard_tests::{Call, Server};
+use switchboard_tests::{Balancer, Call, RedisServer, Replicas, Server, stored, uuid};
 use tokio::net::TcpListener;
 
 const NUMBER: &str = "+6560000042";
 const ADMIN: &str = "t0k";
 const SECRET: &str = "s3cret-value-9f2c";
+/// The Redis key prefix of the replica test.
+const PREFIX: &str = "fetch";
+/// The account the backend answers slowly enough to kill the replica that asked meanwhile.
+const SLOW: &str = "10101010";
 
 /// What the backend saw.
 #[derive(Debug, Default)]
@@ -99,6 +107,14 @@ async fn answer(request: Request<Incoming>, seen: &Mutex<Seen>) -> Response<Full
                 br#"{"balance": 77, "owner": {"name": "Dup"}}"#.to_vec(),
             )
         }
+        SLOW => {
+            // Well within the timeout, but long enough to kill the replica waiting for it.
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            (
+                200,
+                br#"{"balance": 10.5, "owner": {"name": "Kim"}}"#.to_vec(),
+            )
+        }
         "88888888" => {
             // Within the node's timeout_ms (1500), but not within a 1 s answer budget.
             tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -165,22 +181,37 @@ struct Setup {
     _dir: tempfile::TempDir,
 }
 
-async fn setup_with(base: Option<&str>, extra: &[&str]) -> Setup {
-    let (addr, seen) = backend().await;
-    let base = base.map_or_else(|| format!("http://{addr}"), str::to_owned);
+/// The look-up flow pointed at `base`, in a file of a new directory (removed when dropped).
+fn flow_file(base: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("balance.yaml");
-    std::fs::write(&file, flow(&base)).unwrap();
+    std::fs::write(&file, flow(base)).unwrap();
+    let file = file.to_str().unwrap().to_owned();
+    (dir, file)
+}
+
+/// The server's arguments for the flow in `file`, and `extra`.
+fn serve_args<'a>(file: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "--flows",
-        file.to_str().unwrap(),
+        file,
         "--admin-token",
         ADMIN,
         "--fetch-env",
         "SB_TEST_TOKEN",
     ];
     args.extend_from_slice(extra);
-    let server = Server::start_with_env(&args, &[("SB_TEST_TOKEN", SECRET)]);
+    args
+}
+
+/// The environment the flow's `{{env.SB_TEST_TOKEN}}` reads.
+const ENV: &[(&str, &str)] = &[("SB_TEST_TOKEN", SECRET)];
+
+async fn setup_with(base: Option<&str>, extra: &[&str]) -> Setup {
+    let (addr, seen) = backend().await;
+    let base = base.map_or_else(|| format!("http://{addr}"), str::to_owned);
+    let (dir, file) = flow_file(&base);
+    let server = Server::start_with_env(&serve_args(&file, extra), ENV);
     Setup {
         server,
         seen,
@@ -347,6 +378,141 @@ async fn a_duplicate_during_a_slow_fetch_waits_for_the_same_answer() {
         setup.seen.lock().unwrap().hits.get("/accounts/77777777"),
         Some(&1),
         "exactly one backend request"
+    );
+}
+
+/// Polls `done` every 10 ms until it holds, at most 10 s; panics naming `what` otherwise.
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within 10 s: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_during_a_fetch_is_retried_on_another_that_completes_the_call() {
+    let redis = RedisServer::start();
+    let (addr, seen) = backend().await;
+    let (_dir, file) = flow_file(&format!("http://{addr}"));
+    let mut servers = Replicas::start(2, &redis.url(), PREFIX, &serve_args(&file, &[]), ENV);
+    let balancer = Balancer::new(&servers.iter().collect::<Vec<_>>());
+    let (a, b) = (0, 1);
+    let path = format!("/accounts/{SLOW}");
+    let hits = |seen: &Mutex<Seen>| seen.lock().unwrap().hits.get(&path).copied();
+
+    // The call starts on replica A, which stores it in Redis waiting for the account number.
+    let mut call = Call::new(NUMBER);
+    let (start, entry) = (uuid(), uuid());
+    let first = call.call_action("CALL_RECEIVED", &start, None, None, None);
+    let first = call.accept(balancer.send_to(a, first.into()).await.expect("A answers"));
+    assert_eq!(first.node().as_deref(), Some("account"));
+
+    // The caller's entry reaches A, which asks the (slow) backend; A is killed while it waits.
+    let body = Bytes::from(call.completed_as(&entry, Some(SLOW), None));
+    let to_a = {
+        let http = balancer.replica(a).clone();
+        let body = body.clone();
+        tokio::spawn(async move { http.try_webhook(body).await })
+    };
+    wait_until("the backend was asked by replica A", || {
+        hits(&seen) == Some(1)
+    })
+    .await;
+    servers[a].signal("KILL");
+    assert!(
+        servers[a].wait_exit(Duration::from_secs(5)).is_some(),
+        "replica A survived SIGKILL"
+    );
+    let lost = to_a.await.unwrap();
+    assert!(
+        lost.is_err(),
+        "replica A answered before it was killed (the backend was not slow enough): {:?}",
+        lost.map(|r| String::from_utf8_lossy(&r.body).into_owned())
+    );
+    // Nothing of the entry reached Redis: the call still waits for the account number.
+    let mut con = redis.connect();
+    let before = stored(&mut con, PREFIX, &call.session).expect("the call is stored");
+    assert_eq!((before.version, before.state.seq), (1, 1));
+    assert_eq!(before.state.node, "account");
+
+    // The platform retries the same webhook (same eventId) on replica B, which resumes the call
+    // from Redis, asks the backend again and answers with what it said.
+    let reply = balancer
+        .send_to(b, body.clone())
+        .await
+        .expect("replica B answers");
+    let answer = call.accept(reply);
+    assert_eq!(answer.spoken(), "Hello Kim, your balance is 10.5 dollars.");
+    assert_eq!(answer.actions(), ["say", "hangup"]);
+    assert!(
+        answer.action_id().is_some_and(|id| id.ends_with(":2")),
+        "{:?}: the second step",
+        answer.action_id()
+    );
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.hits.get(&path), Some(&2), "asked once by each replica");
+        assert_eq!(seen.tokens, [SECRET, SECRET]);
+        // The retry carries the idempotency key of the request the killed replica made: the
+        // backend can tell it is the same request.
+        assert_eq!(seen.keys.len(), 2, "{:?}", seen.keys);
+        assert_eq!(seen.keys[0], seen.keys[1], "the same Idempotency-Key");
+        // SESSION:SEQ-N-NODE: the seq the step started from, the first fetch of the step.
+        assert_eq!(seen.keys[0], format!("{}:1-1-lookup", call.session));
+    }
+    // A third delivery of the same webhook (to either replica still up) is a duplicate: the
+    // same answer, the backend not asked again.
+    let again = balancer.send_to(b, body).await.expect("replica B answers");
+    assert_eq!(again.body, answer.body, "byte-identical answers");
+    assert_eq!(hits(&seen), Some(2));
+
+    // The record in Redis is the step applied once, as scripted.
+    let record = stored(&mut con, PREFIX, &call.session).expect("the call is stored");
+    assert_eq!((record.version, record.state.seq), (2, 2));
+    let path_taken: Vec<&str> = record.state.path.iter().map(String::as_str).collect();
+    assert_eq!(path_taken, ["account", "lookup", "speak"]);
+    let vars: Vec<(&str, &str)> = record
+        .state
+        .vars
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        vars,
+        [("account", SLOW), ("balance", "10.5"), ("name", "Kim")]
+    );
+    assert_eq!(record.events, [start, entry], "each event remembered once");
+
+    // The call ends on B: its summary deletes the record, and B's report counts the end at
+    // the node the flow hung up after.
+    let http = balancer.replica(b);
+    call.end(http, "COMPLETED").await;
+    assert!(
+        stored(&mut con, PREFIX, &call.session).is_none(),
+        "the summary deletes the session's state"
+    );
+    let report = http
+        .get("/v1/flows/balance/report", Some(ADMIN))
+        .await
+        .json();
+    assert_eq!(report["sessions_ended"], 1, "{report}");
+    let speak = report["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["node"] == "speak")
+        .expect("the speak node is reported");
+    assert_eq!(speak["exits"], 1, "{report}");
+    let metrics = http.get("/metrics", None).await;
+    assert!(
+        String::from_utf8_lossy(&metrics.body).contains(
+            r#"switchboard_fetch_requests_total{flow="balance",node="lookup",outcome="ok"} 1"#
+        ),
+        "replica B's fetch counted"
     );
 }
 

@@ -42,9 +42,9 @@ use std::time::{Duration, Instant};
 
 use Input::{Keys, Silence, Start, Transfer};
 use switchboard_runtime::Record;
-use switchboard_runtime::redis_store::RedisStore;
 use switchboard_tests::{
-    Answer, Balancer, Call, Proxy, RedisConnection, RedisServer, Resp, Server, uuid,
+    Answer, Balancer, Call, Proxy, RedisConnection, RedisServer, Replicas, Resp, Server,
+    decode_stored, state_key, uuid,
 };
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -436,94 +436,18 @@ fn replicas(redis: &RedisServer, n: usize) -> Replicas {
 
 /// `n` replicas on the Redis at `url` (through a proxy, or a cluster).
 fn replicas_on(url: &str, n: usize) -> Replicas {
-    Replicas(
-        (0..n)
-            .map(|_| {
-                Server::start(&[
-                    "--redis",
-                    url,
-                    "--redis-prefix",
-                    PREFIX,
-                    "--admin-token",
-                    ADMIN,
-                    "--shards",
-                    "2",
-                ])
-            })
-            .collect(),
+    Replicas::start(
+        n,
+        url,
+        PREFIX,
+        &["--admin-token", ADMIN, "--shards", "2"],
+        &[],
     )
 }
 
-/// The replicas of a test; when the test fails, their exit status and the end of their logs
-/// are printed, to tell a replica that crashed from one that was killed.
-#[derive(Debug)]
-struct Replicas(Vec<Server>);
-
-impl std::ops::Deref for Replicas {
-    type Target = Vec<Server>;
-
-    fn deref(&self) -> &Vec<Server> {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Replicas {
-    fn deref_mut(&mut self) -> &mut Vec<Server> {
-        &mut self.0
-    }
-}
-
-impl Drop for Replicas {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
-        for (i, server) in self.0.iter_mut().enumerate() {
-            // Long enough for an exiting replica to finish, and its last lines to be read.
-            let status = server.wait_exit(Duration::from_millis(500));
-            let log = server.log();
-            let tail = &log[log.len().saturating_sub(8)..];
-            eprintln!(
-                "replica {i} ({}): {}\n{}",
-                server.addr,
-                status.map_or("running".to_owned(), |s| format!("exited: {s}")),
-                tail.join("\n")
-            );
-        }
-    }
-}
-
-fn state_key(session: &str) -> String {
-    format!("{PREFIX}:{{{session}}}:state")
-}
-
-/// The record stored for `session`, read from Redis directly, with its `v` field checked
-/// against the record's version.
+/// The record stored for `session`, read from Redis directly.
 fn stored(con: &mut RedisConnection, session: &str) -> Option<Record> {
-    let key = state_key(session);
-    let reply = con.command(&["HMGET", &key, "v", "r", "ids"]);
-    decode_stored(&key, reply)
-}
-
-/// The record in the answer to `HMGET key v r ids`.
-fn decode_stored(key: &str, reply: Resp) -> Option<Record> {
-    let Resp::Array(Some(fields)) = reply else {
-        panic!("HMGET {key} answered {reply:?}");
-    };
-    match fields.as_slice() {
-        [Resp::Bulk(None), Resp::Bulk(None), Resp::Bulk(None)] => None,
-        [Resp::Bulk(Some(v)), Resp::Bulk(Some(r)), Resp::Bulk(ids)] => {
-            let record = RedisStore::decode_record(r, ids.as_deref())
-                .unwrap_or_else(|e| panic!("{key}: the stored record does not decode: {e}"));
-            assert_eq!(
-                String::from_utf8_lossy(v),
-                record.version.to_string(),
-                "{key}: the v field and the record's version differ"
-            );
-            Some(record)
-        }
-        other => panic!("{key}: a hash with v or r missing: {other:?}"),
-    }
+    switchboard_tests::stored(con, PREFIX, session)
 }
 
 /// Checks what every call left in Redis after `steps(call)` steps.
@@ -1747,7 +1671,7 @@ impl Storage for Cluster {
             .collect();
         sessions
             .map(|session| {
-                let key = state_key(session);
+                let key = state_key(PREFIX, session);
                 // The master of the key's slot answers; the others redirect (MOVED).
                 masters
                     .iter_mut()

@@ -283,7 +283,14 @@ async fn deliver(
                 Step::Fetch(pending) => {
                     shared
                         .fetcher
-                        .complete(session, &flow, &mut next.state, pending, now)
+                        .complete(
+                            session,
+                            &flow,
+                            &mut next.state,
+                            pending,
+                            now,
+                            &*shared.config.clock,
+                        )
                         .await
                 }
             }

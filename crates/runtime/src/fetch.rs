@@ -33,6 +33,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
+use crate::clock::Clock;
+
 /// How fetch nodes' requests are made.
 #[derive(Clone)]
 pub struct FetchConfig {
@@ -114,7 +116,8 @@ impl Fetcher {
     }
 
     /// Finishes a step stopped at a fetch node: performs its requests (there may be several in
-    /// a row) and resumes the flow with each outcome.
+    /// a row) and resumes the flow with each outcome. `received` is when the webhook arrived
+    /// on `clock`, the runtime's: the time the flow sees after each fetch is read from it too.
     pub(crate) async fn complete(
         &self,
         session: &str,
@@ -122,10 +125,11 @@ impl Fetcher {
         state: &mut SessionState,
         mut pending: Box<Pending>,
         received: DateTime<Utc>,
+        clock: &dyn Clock,
     ) -> Reply {
         // The webhook's deadline, from when it arrived (it may have waited for its session).
         let budget = self.config.answer_budget.mul_f64(0.9);
-        let waited = (Utc::now() - received).to_std().unwrap_or_default();
+        let waited = (clock.now() - received).to_std().unwrap_or_default();
         let deadline = tokio::time::Instant::now() + budget.saturating_sub(waited);
         let mut timed = Vec::new();
         loop {
@@ -138,7 +142,7 @@ impl Fetcher {
                 // No URL: after templating it may hold what the caller entered.
                 tracing::warn!(flow = %flow.id, node = %node, ?failure, "fetch failed");
             }
-            match resume(flow, state, pending, outcome, Utc::now()) {
+            match resume(flow, state, pending, outcome, clock.now()) {
                 Step::Reply(reply) => {
                     record(flow, &reply, &timed);
                     return reply;

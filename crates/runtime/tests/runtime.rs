@@ -308,3 +308,99 @@ async fn business_hours_follow_the_injected_clock() {
         );
     }
 }
+
+/// A backend on 127.0.0.1:0 that answers every request `200 {}` (plain HTTP/1.1 over a real
+/// socket, one request per connection).
+async fn ok_backend() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                          content-length: 2\r\nconnection: close\r\n\r\n{}",
+                    )
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// A fetch node's time follows the runtime's clock too: its budget is counted from the
+/// webhook's arrival on that clock (a clock months behind the wall clock used to leave it no
+/// time at all: every fetch timed out), and the branch on business hours after it sees the
+/// clock's time of day.
+#[tokio::test]
+async fn a_fetch_and_the_hours_after_it_follow_the_injected_clock() {
+    let backend = ok_backend().await;
+    let source = format!(
+        r#"
+id: lookup_hours
+numbers: ["+6568880009"]
+timezone: Asia/Singapore
+start: lookup
+nodes:
+  lookup:
+    fetch: {{ url: "http://{backend}/status", timeout_ms: 1500 }}
+    next: hours
+    on_error: broken
+    on_timeout: slow
+  hours:
+    branch:
+      - when: {{ days: mon-fri, time: "09:00-18:00" }}
+        goto: open
+    default: closed
+  open:
+    say: "We are open."
+    next: hangup
+  closed:
+    say: "We are closed."
+    next: hangup
+  broken:
+    say: "The look-up failed."
+    next: hangup
+  slow:
+    say: "The look-up timed out."
+    next: hangup
+"#
+    );
+    let call = CallAction {
+        destination: "+6568880009".to_owned().into(),
+        ..received("clocked-fetch")
+    };
+    for (time, expect) in [
+        ("2026-01-05T11:00:00+08:00", "We are open."),
+        ("2026-01-05T21:00:00+08:00", "We are closed."),
+    ] {
+        let start = chrono::DateTime::parse_from_rfc3339(time).unwrap().to_utc();
+        let config = RuntimeConfig {
+            shards: 1,
+            clock: Arc::new(switchboard_runtime::clock::ShiftedClock::starting_at(start)),
+            ..Default::default()
+        };
+        let flows = FlowSet::new(vec![
+            switchboard_flow::compile(&source, "lookup_hours.yaml")
+                .expect("the flow compiles")
+                .flow,
+        ])
+        .expect("one flow is a valid set");
+        let runtime = Runtime::start(config, flows, MemoryStore::new(Duration::from_secs(60)))
+            .expect("starts");
+        let answer = runtime.call_action(call.clone()).await.unwrap();
+        let spoken = String::from_utf8_lossy(&answer.body).into_owned();
+        assert!(spoken.contains(expect), "at {time}: {spoken}");
+        runtime.shutdown();
+    }
+}

@@ -438,6 +438,73 @@ fn simulate_a_directory_picks_the_flow_by_called_number() {
 }
 
 #[test]
+fn simulate_follows_a_sub_flow_and_back() {
+    // The clinic runs the shared `verify` flow as a sub-flow: a wrong patient number inside
+    // it, then the date of birth, and back in the clinic for the transfer. The same from the
+    // file (the sub-flow comes from its directory) and from the directory.
+    let expected = format!(
+        "Flow 'clinic' (flows/clinic.yaml, version {clinic})\n\
+         Sub-flows it may run: 'verify' (flows/verify.yaml, version {verify})\n\
+         Call from +6591234567 to +6568880003 at 2026-11-23T02:00:00Z (Asia/Singapore time: Mon 2026-11-23 10:00)\n\
+         \n\
+         ── the call arrives (CALL_RECEIVED)\n\
+         \x20  → choose_language\n\
+         \x20  asks: \"Welcome to Harbour Clinic. For English press 1. Para español, oprima 2.\"\n\
+         \x20  keys: 1 → english, 2 → spanish (10 s to answer)\n\
+         caller presses 1\n\
+         \x20  → english → greeting_test → greeting_long → main\n\
+         \x20  says: \"Thank you for calling Harbour Clinic, caring for the harbour community since 1987.\"\n\
+         \x20  asks: \"To change an appointment press 1. For our opening hours press 2.\"\n\
+         \x20  keys: 1 → verify_patient, 2 → hours (10 s to answer)\n\
+         caller presses 1\n\
+         \x20  → verify_patient → verify:patient_id\n\
+         \x20  asks: \"Please enter your six digit patient number.\"\n\
+         \x20  enters: 6 digits then #, into vars.patient (20 s to answer)\n\
+         caller enters 12345\n\
+         \x20  · 'verify:patient_id' refuses the entry (failed attempt 1 of 3)\n\
+         \x20  says: \"That is not a patient number.\"\n\
+         \x20  asks: \"Please enter your six digit patient number.\"\n\
+         \x20  enters: 6 digits then #, into vars.patient (20 s to answer)\n\
+         caller enters 123456\n\
+         \x20  · 'verify:patient_id' stores vars.patient = 123456\n\
+         \x20  → verify:birth_date\n\
+         \x20  asks: \"Now enter your date of birth as eight digits: day, month and year.\"\n\
+         \x20  enters: 8 digits then #, into vars.birth_date, matching (0[1-9]|[12][0-9]|3[01])(0[1-9]|1[0-2])(19|20)[0-9]{{2}} (20 s to answer)\n\
+         caller enters 01021990\n\
+         \x20  · 'verify:birth_date' stores vars.birth_date = 01021990\n\
+         \x20  → verify:verified → verified_check → appointments → desk\n\
+         \x20  says: \"Thank you. Connecting you to our appointments desk.\"\n\
+         \x20  transfers the caller to +6531589338 (calling from +6568880003)\n\
+         ── the transfer ends: busy (SIP 486)\n\
+         \x20  · transfer 'desk' was busy: on_busy\n\
+         \x20  → goodbye\n\
+         \x20  says: \"Goodbye.\"\n\
+         \x20  hangs up\n\
+         ── the call ends\n",
+        clinic = version(&repo().join("flows/clinic.yaml")),
+        verify = version(&repo().join("flows/verify.yaml")),
+    );
+    let digits = ["--digits", "1,1,12345,123456,01021990,!busy"];
+    assert_output(&simulate("flows/clinic.yaml", &digits), 0, &expected, "");
+    let mut by_number = vec!["--called", "+6568880003"];
+    by_number.extend_from_slice(&digits);
+    assert_output(&simulate("flows", &by_number), 0, &expected, "");
+
+    // A sub-flow its directory does not hold: the set's error, and nothing is played.
+    let output = switchboard(
+        &fixtures(),
+        &["flow", "simulate", "subflow/caller.yaml", "--digits", "1"],
+    );
+    assert_output(
+        &output,
+        1,
+        "subflow/caller.yaml:7:22: node 'check': subflow runs flow 'nowhere', which is not loaded (loaded: caller); check its id or add its file\n\
+         flow 'caller' runs sub-flows, and it and the flows of its directory do not load together: fix them before simulating it\n",
+        "",
+    );
+}
+
+#[test]
 fn simulate_refuses_a_broken_flow_and_bad_entries() {
     let output = switchboard(
         &fixtures(),

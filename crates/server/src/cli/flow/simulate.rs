@@ -1,11 +1,16 @@
 //! `switchboard flow simulate FILE` plays a call through a flow in the terminal. It drives
-//! the real state machine ([`switchboard_flow::step`]) the way the 8x8 platform would, prints
-//! what the caller hears and which keys are expected, and runs every callflow it gets through
-//! the protocol validator, so an author sees a violation before a caller does.
+//! the real state machine ([`switchboard_flow::advance_in`]) the way the 8x8 platform would,
+//! prints what the caller hears and which keys are expected, and runs every callflow it gets
+//! through the protocol validator, so an author sees a violation before a caller does.
+//!
+//! A flow with `subflow` nodes is played with the flows it calls: those of its directory (or
+//! of the directory given), loaded and checked together as the server loads them; the
+//! transcript names a sub-flow's nodes `FLOW:NODE`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -13,8 +18,8 @@ use clap::{Args, ValueEnum};
 use switchboard_flow::fetch::{FetchFailure, FetchOutcome, FetchRequest, FetchResult};
 use switchboard_flow::model::{Capture, Menu};
 use switchboard_flow::{
-    Awaiting, Event, Flow, NodeKind, Reply, SessionState, Severity, Signal, Step, Target,
-    TransferResult, advance, resume,
+    Awaiting, Event, Flow, FlowSet, Flows, NodeKind, Reply, SessionState, Severity, Signal, Step,
+    Target, Trace, TransferResult, advance_in, resume_in,
 };
 use switchboard_protocol::{Action, Mode, Msisdn, SayAndCapture, validate_callflow};
 use switchboard_runtime::{Fetched, Fetcher, catalog};
@@ -309,8 +314,8 @@ pub(crate) fn simulate(
             return Outcome::Failed;
         }
     };
-    let flow = match load_one(args, out) {
-        Ok(flow) => flow,
+    let (set, flow) = match load_one(args, out) {
+        Ok(loaded) => loaded,
         Err(Loading::Rejected) => return Outcome::Rejected,
         Err(Loading::Failed(reason)) => {
             let _ = writeln!(err, "switchboard: {reason}");
@@ -325,6 +330,7 @@ pub(crate) fn simulate(
     let mut state = SessionState::new(&flow, &args.caller, &called);
     state.session.clone_from(&args.session);
     let call = Simulation {
+        set: &set,
         flow: &flow,
         state,
         now: args.at.unwrap_or(now),
@@ -380,9 +386,11 @@ enum Loading {
     Failed(String),
 }
 
-/// The flow to simulate: the one in the file, or the one of the directory that answers
-/// `--called`. Compile errors and warnings are printed on `out`.
-fn load_one(args: &SimulateArgs, out: &mut dyn Write) -> Result<Flow, Loading> {
+/// The flow to simulate (the one in the file, or the one of the directory that answers
+/// `--called`) in a set with the flows it may run as sub-flows: with `subflow` nodes, the
+/// flows of the directory given or of the file's directory, else only itself. Compile errors
+/// and warnings are printed on `out`.
+fn load_one(args: &SimulateArgs, out: &mut dyn Write) -> Result<(FlowSet, Arc<Flow>), Loading> {
     let files = flow_files(&args.file).map_err(Loading::Failed)?;
     let options = switchboard_flow::Options {
         fetch_env: args.fetch_env.clone(),
@@ -415,20 +423,56 @@ fn load_one(args: &SimulateArgs, out: &mut dyn Write) -> Result<Flow, Loading> {
     for warning in &loaded.warnings {
         let _ = writeln!(out, "{warning}");
     }
-    let flow = choose(args, loaded.flows)?;
-    if flow.calls_subflows {
-        return Err(Loading::Failed(format!(
-            "flow '{}' ({}) runs sub-flows, which `flow simulate` does not follow; play it with `switchboard flow test` instead",
-            flow.id, flow.file
-        )));
-    }
-    Ok(flow)
+    let mut flows = loaded.flows;
+    let chosen = choose(args, &flows)?;
+    let id = flows[chosen].id.clone();
+    let flows = if !flows[chosen].calls_subflows {
+        vec![flows.swap_remove(chosen)]
+    } else if args.file.is_dir() {
+        flows
+    } else {
+        // The flows it calls are those of its directory, as the server and `flow test` see
+        // them when they load that directory.
+        let dir = args
+            .file
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        match catalog::load_with(&[dir.to_owned()], &options) {
+            Ok(loaded) => loaded.flows,
+            Err(diagnostics) => return Err(not_together(&id, &diagnostics, out)),
+        }
+    };
+    let set = FlowSet::new(flows).map_err(|diagnostics| not_together(&id, &diagnostics, out))?;
+    let flow = set.latest(&id).map(Arc::clone).ok_or_else(|| {
+        Loading::Failed(format!(
+            "flow '{id}' is not among the flows of the directory of '{}'",
+            args.file.display()
+        ))
+    })?;
+    Ok((set, flow))
 }
 
-/// The flow of `flows` to simulate: the only one, or the one answering `--called`.
-fn choose(args: &SimulateArgs, mut flows: Vec<Flow>) -> Result<Flow, Loading> {
+/// Prints why flow `id` and the flows it calls do not load together.
+fn not_together(
+    id: &str,
+    diagnostics: &[switchboard_flow::Diagnostic],
+    out: &mut dyn Write,
+) -> Loading {
+    for diagnostic in diagnostics {
+        let _ = writeln!(out, "{diagnostic}");
+    }
+    let _ = writeln!(
+        out,
+        "flow '{id}' runs sub-flows, and it and the flows of its directory do not load together: fix them before simulating it"
+    );
+    Loading::Rejected
+}
+
+/// Which of `flows` to simulate: the only one, or the one answering `--called`.
+fn choose(args: &SimulateArgs, flows: &[Flow]) -> Result<usize, Loading> {
     if flows.len() == 1 {
-        return Ok(flows.remove(0));
+        return Ok(0);
     }
     let ids: Vec<String> = flows.iter().map(|f| f.id.clone()).collect();
     let Some(called) = &args.called else {
@@ -443,7 +487,7 @@ fn choose(args: &SimulateArgs, mut flows: Vec<Flow>) -> Result<Flow, Loading> {
         .iter()
         .position(|f| f.numbers.iter().any(|n| Msisdn::same_number(n, called)));
     match index {
-        Some(i) => Ok(flows.swap_remove(i)),
+        Some(i) => Ok(i),
         None => Err(Loading::Failed(format!(
             "no flow in '{}' answers {called} (flows: {})",
             args.file.display(),
@@ -460,8 +504,11 @@ struct Ended {
     looped: bool,
 }
 
-/// A call in progress: the platform's side, played against [`switchboard_flow::step`].
+/// A call in progress: the platform's side, played against [`switchboard_flow::advance_in`].
 struct Simulation<'a, 'i> {
+    /// The flow the call started in and the flows it may run as sub-flows.
+    set: &'a FlowSet,
+    /// The flow the call started in.
     flow: &'a Flow,
     state: SessionState,
     now: DateTime<Utc>,
@@ -573,7 +620,7 @@ impl Backend {
     }
 }
 
-impl Simulation<'_, '_> {
+impl<'a> Simulation<'a, '_> {
     /// Plays the call to its end.
     fn run(mut self, out: &mut dyn Write) -> Result<Ended, Stop> {
         let flow = self.flow;
@@ -582,6 +629,13 @@ impl Simulation<'_, '_> {
             "Flow '{}' ({}, version {})",
             flow.id, flow.file, flow.version
         )?;
+        let called: Vec<String> = subflows(flow, self.set)
+            .iter()
+            .map(|f| format!("'{}' ({}, version {})", f.id, f.file, f.version))
+            .collect();
+        if !called.is_empty() {
+            writeln!(out, "Sub-flows it may run: {}", called.join(", "))?;
+        }
         writeln!(
             out,
             "Call from {} to {} at {} ({} time: {})",
@@ -607,8 +661,8 @@ impl Simulation<'_, '_> {
         }
         writeln!(out)?;
         writeln!(out, "── the call arrives (CALL_RECEIVED)")?;
-        let reply = self.step(Event::Start, out)?;
-        self.show(&reply, out)?;
+        let (reply, stepped) = self.step(Event::Start, out)?;
+        self.show(&reply, stepped, out)?;
         let mut last = reply.callflow;
         let mut idle = 0;
         while idle < MAX_IDLE_ANSWERS {
@@ -641,7 +695,7 @@ impl Simulation<'_, '_> {
                         writeln!(
                             out,
                             "── no more entries while the call waits at '{}': the caller hangs up",
-                            self.state.node
+                            self.node_name(self.current(), &self.state.node)
                         )?;
                         return Ok(self.ended(false));
                     };
@@ -650,7 +704,7 @@ impl Simulation<'_, '_> {
                     (sent, None)
                 }
             };
-            let reply = self.step(
+            let (reply, stepped) = self.step(
                 Event::Completed {
                     action_id,
                     dtmf: dtmf.as_deref(),
@@ -658,7 +712,7 @@ impl Simulation<'_, '_> {
                 },
                 out,
             )?;
-            self.show(&reply, out)?;
+            self.show(&reply, stepped, out)?;
             last = reply.callflow;
         }
         writeln!(
@@ -668,25 +722,48 @@ impl Simulation<'_, '_> {
         Ok(self.ended(true))
     }
 
-    /// One step, with its fetch requests answered by the backend.
-    fn step(&mut self, event: Event<'_>, out: &mut dyn Write) -> io::Result<Reply> {
-        let mut next = advance(self.flow, &mut self.state, event, self.now);
+    /// The flow the call is in now: the one it started in, or a sub-flow it runs.
+    fn current(&self) -> &'a Flow {
+        self.set
+            .for_session(&self.state.flow, self.state.version)
+            .map_or(self.flow, |f| &**f)
+    }
+
+    /// How `flow`'s node `name` is shown: bare in the flow the call started in, `FLOW:NODE`
+    /// in a sub-flow.
+    fn node_name(&self, flow: &Flow, name: &str) -> String {
+        if flow.id == self.flow.id {
+            name.to_owned()
+        } else {
+            format!("{}:{name}", flow.id)
+        }
+    }
+
+    /// One step, with its fetch requests answered by the backend; the reply, and the flow the
+    /// step started in (its trace's node ids are that flow's until it enters or leaves a
+    /// sub-flow).
+    fn step(&mut self, event: Event<'_>, out: &mut dyn Write) -> io::Result<(Reply, &'a Flow)> {
+        let stepped = self.current();
+        let mut next = advance_in(self.set, stepped, &mut self.state, event, self.now);
         loop {
             match next {
-                Step::Reply(reply) => return Ok(reply),
+                Step::Reply(reply) => return Ok((reply, stepped)),
                 Step::Fetch(pending) => {
+                    // A fetch node is one of the flow the step started in: the checker keeps
+                    // them out of flows that run or are run as sub-flows.
                     let request = &pending.request;
                     writeln!(
                         out,
                         "   fetch '{}': {} {}",
-                        self.flow.node(pending.node).name,
+                        stepped.node(pending.node).name,
                         request.method.as_str(),
                         request.url
                     )?;
                     let (fetched, line) = self.backend.answer(request);
                     writeln!(out, "   answer: {line}")?;
-                    next = resume(
-                        self.flow,
+                    next = resume_in(
+                        self.set,
+                        stepped,
                         &mut self.state,
                         pending,
                         fetched.outcome(),
@@ -742,23 +819,24 @@ impl Simulation<'_, '_> {
         Ok(Some(sent))
     }
 
-    /// Prints one answer: nodes entered, what happened, what the caller hears, and what the
-    /// call waits for; validates the callflow.
-    fn show(&mut self, reply: &Reply, out: &mut dyn Write) -> io::Result<()> {
-        let flow = self.flow;
-        for signal in &reply.trace.signals {
-            writeln!(
-                out,
-                "   · {}",
-                self.describe_signal(*signal, &reply.trace.signals)
-            )?;
+    /// Prints one answer of a step that started in `stepped`: nodes entered, what happened,
+    /// what the caller hears, and what the call waits for; validates the callflow.
+    fn show(&mut self, reply: &Reply, stepped: &'a Flow, out: &mut dyn Write) -> io::Result<()> {
+        let signals = signal_flows(&reply.trace, stepped, self.set);
+        for (signal, flow) in reply.trace.signals.iter().zip(signals) {
+            if let Some(flow) = flow {
+                writeln!(
+                    out,
+                    "   · {}",
+                    self.describe_signal(*signal, &reply.trace.signals, flow)
+                )?;
+            }
         }
         if !reply.trace.visits.is_empty() {
-            let names: Vec<&str> = reply
+            let names: Vec<String> = reply
                 .trace
-                .visits
-                .iter()
-                .map(|id| flow.node(*id).name.as_str())
+                .visited(stepped, self.set)
+                .map(|(flow, id)| self.node_name(flow, &flow.node(id).name))
                 .collect();
             writeln!(out, "   → {}", names.join(" → "))?;
         }
@@ -824,11 +902,8 @@ impl Simulation<'_, '_> {
 
     /// What the prompt waits for: the menu's keys, or the capture's entry.
     fn expects(&self, capture: &SayAndCapture, out: &mut dyn Write) -> io::Result<()> {
-        let Some(node) = self
-            .flow
-            .node_id(&self.state.node)
-            .map(|id| self.flow.node(id))
-        else {
+        let flow = self.current();
+        let Some(node) = flow.node_id(&self.state.node).map(|id| flow.node(id)) else {
             return Ok(());
         };
         let seconds = |ms: u32| {
@@ -844,21 +919,22 @@ impl Simulation<'_, '_> {
             None => format!("{} to answer", seconds(capture.overall_timeout_ms())),
         };
         match &node.kind {
-            NodeKind::Menu(menu) => writeln!(out, "   keys: {} ({time})", options(self.flow, menu)),
+            NodeKind::Menu(menu) => writeln!(out, "   keys: {} ({time})", options(flow, menu)),
             NodeKind::Capture(c) => writeln!(out, "   enters: {} ({time})", entry_rule(c)),
             _ => Ok(()),
         }
     }
 
-    fn describe_signal(&self, signal: Signal, all: &[Signal]) -> String {
-        let flow = self.flow;
+    /// One signal, raised in `flow`, in words.
+    fn describe_signal(&self, signal: Signal, all: &[Signal], flow: &Flow) -> String {
         let node = |id| flow.node(id);
+        let name = |id| self.node_name(flow, &flow.node(id).name);
         let exhausted = |id| all.contains(&Signal::Exhausted(id));
         match signal {
             Signal::Invalid(id) => match &node(id).kind {
                 NodeKind::Menu(menu) => format!(
                     "not an option at '{}' (wrong key {} of {})",
-                    node(id).name,
+                    name(id),
                     if exhausted(id) {
                         menu.max_invalid
                     } else {
@@ -868,16 +944,16 @@ impl Simulation<'_, '_> {
                 ),
                 NodeKind::Capture(c) => format!(
                     "'{}' refuses the entry (failed attempt {} of {})",
-                    node(id).name,
+                    name(id),
                     attempts(&self.state, c, exhausted(id)),
                     c.max_attempts
                 ),
-                _ => format!("wrong entry at '{}'", node(id).name),
+                _ => format!("wrong entry at '{}'", name(id)),
             },
             Signal::NoInput(id) => match &node(id).kind {
                 NodeKind::Menu(menu) => format!(
                     "no key at '{}' (silence {} of {})",
-                    node(id).name,
+                    name(id),
                     if exhausted(id) {
                         menu.max_no_input
                     } else {
@@ -887,11 +963,11 @@ impl Simulation<'_, '_> {
                 ),
                 NodeKind::Capture(c) => format!(
                     "no entry at '{}' (failed attempt {} of {})",
-                    node(id).name,
+                    name(id),
                     attempts(&self.state, c, exhausted(id)),
                     c.max_attempts
                 ),
-                _ => format!("no input at '{}'", node(id).name),
+                _ => format!("no input at '{}'", name(id)),
             },
             Signal::Exhausted(id) => {
                 let on_fail = match &node(id).kind {
@@ -901,22 +977,22 @@ impl Simulation<'_, '_> {
                 };
                 format!(
                     "'{}' ran out of tries: on_fail goes to {}",
-                    node(id).name,
+                    name(id),
                     target_name(flow, on_fail)
                 )
             }
             Signal::Captured(id) => match &node(id).kind {
                 NodeKind::Capture(c) => format!(
                     "'{}' stores vars.{} = {}",
-                    node(id).name,
+                    name(id),
                     c.var,
                     self.state.vars.get(&c.var).map_or("", String::as_str)
                 ),
-                _ => format!("'{}' stores the entry", node(id).name),
+                _ => format!("'{}' stores the entry", name(id)),
             },
             Signal::Transfer(id, result) => format!(
                 "transfer '{}' {}",
-                node(id).name,
+                name(id),
                 match result {
                     TransferResult::Answered => "was answered: next",
                     TransferResult::Busy => "was busy: on_busy",
@@ -936,18 +1012,50 @@ impl Simulation<'_, '_> {
                     },
                     _ => String::new(),
                 };
-                format!(
-                    "fetch '{}' ended: {} -> {target}",
-                    node(id).name,
-                    result.label()
-                )
+                format!("fetch '{}' ended: {} -> {target}", name(id), result.label())
             }
             Signal::Failed(id) => format!(
                 "!! the flow cannot continue at '{}' (a number that is not E.164 after templating, an empty prompt, or a loop) and apologises",
-                node(id).name
+                name(id)
             ),
         }
     }
+}
+
+/// The flows `flow` runs as sub-flows, and those they run, in the order first met (the set was
+/// checked: every one is there).
+fn subflows<'f>(flow: &Flow, set: &'f FlowSet) -> Vec<&'f Flow> {
+    let mut found: Vec<&'f Flow> = Vec::new();
+    let mut queue: VecDeque<&Flow> = VecDeque::from([flow]);
+    while let Some(caller) = queue.pop_front() {
+        for node in &caller.nodes {
+            if let NodeKind::Subflow(call) = &node.kind
+                && call.flow != flow.id
+                && !found.iter().any(|f| f.id == call.flow)
+                && let Some(called) = set.entered(&call.flow)
+            {
+                found.push(called);
+                queue.push_back(called);
+            }
+        }
+    }
+    found
+}
+
+/// The flow each of `trace`'s signals was raised in, for a step that started in `stepped`:
+/// that flow until the step entered or left a sub-flow, then the one it went to (`None` for a
+/// flow `set` no longer has).
+fn signal_flows<'f>(trace: &Trace, stepped: &'f Flow, set: &'f FlowSet) -> Vec<Option<&'f Flow>> {
+    let mut current = Some(stepped);
+    let mut changes = trace.flows.iter().peekable();
+    (0..trace.signals.len())
+        .map(|i| {
+            while let Some(change) = changes.next_if(|c| c.signal <= i) {
+                current = set.returned_to(&change.flow, change.version);
+            }
+            current
+        })
+        .collect()
 }
 
 /// The digits the platform reports for keys typed at the prompt `asked`: `#` ends input (and
@@ -1150,9 +1258,10 @@ mod tests {
     #[test]
     fn a_callflow_the_platform_would_reject_is_shown_loudly_and_counted() {
         let file = flows_dir().join("restaurant.yaml");
-        let loaded = catalog::load(&[file]).unwrap();
-        let flow = &loaded.flows[0];
+        let (set, _) = catalog::load_set(&[file]).unwrap();
+        let flow = set.latest("restaurant").unwrap();
         let mut call = Simulation {
+            set: &set,
             flow,
             state: SessionState::new(flow, DEFAULT_CALLER, "+6568888888"),
             now: Utc::now(),
@@ -1180,7 +1289,7 @@ mod tests {
             trace: Default::default(),
         };
         let mut out = Vec::new();
-        call.show(&reply, &mut out).unwrap();
+        call.show(&reply, flow, &mut out).unwrap();
         assert_eq!(call.violations, 1);
         let out = String::from_utf8(out).unwrap();
         assert!(
