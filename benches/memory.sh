@@ -54,7 +54,9 @@ for tool in redis-server redis-cli cargo; do
 done
 
 echo "==> building release binaries (switchboard, example open_calls)"
-cargo build --release --quiet -p switchboard-server --bin switchboard -p switchboard-benches --example open_calls
+# The whole workspace's bins and examples, not `-p` packages: the same features as the
+# workspace build and `cargo test`, so nothing is compiled again after them.
+cargo build --release --locked --quiet --workspace --bins --examples
 bin="${CARGO_TARGET_DIR:-$root/target}/release"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/switchboard-memory.XXXXXX")"

@@ -81,7 +81,7 @@ for tool in python3 cargo; do
 done
 
 echo "==> building release binaries (switchboard, switchboard-loadgen)"
-cargo build --release --quiet -p switchboard-server --bin switchboard -p switchboard-loadgen --bin switchboard-loadgen
+cargo build --release --locked --quiet --workspace --bins
 bin="${CARGO_TARGET_DIR:-$root/target}/release"
 
 # --- processes -------------------------------------------------------------------------------

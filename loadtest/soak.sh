@@ -49,7 +49,7 @@ monitor_pid=""
 trap cleanup EXIT
 
 target_dir="${CARGO_TARGET_DIR:-target}"
-cargo build --release -q -p switchboard-server -p switchboard-loadgen
+cargo build --release --locked -q --workspace --bins
 bin="$target_dir/release"
 
 args=()
