@@ -15,9 +15,9 @@ use switchboard_flow::{
     ActionId, Disposition, Event, Flow, SessionState, Step, Trace, advance, step_in,
 };
 use switchboard_protocol::webhook::CallStatus;
-use switchboard_protocol::{Action, CallAction, Callflow, SessionSummary, Text, VoiceProfile};
+use switchboard_protocol::{CallAction, SessionSummary};
 
-use crate::registry::{Shared, Slot};
+use crate::env::{Shared, Slot};
 use crate::store::{Commit, Record};
 use crate::{Answer, AnswerKind, Ended, RuntimeError};
 
@@ -26,14 +26,35 @@ const MAX_CONFLICTS: usize = 4;
 
 pub(crate) struct SessionActor {
     /// Shared with each webhook's processing future, which outlives a borrow of the actor.
-    pub(crate) session: Arc<str>,
-    pub(crate) incarnation: u64,
+    session: Arc<str>,
+    incarnation: u64,
     /// The arbiter it runs on, for the per-shard actor count.
-    pub(crate) shard: usize,
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) record: Option<Record>,
+    shard: usize,
+    shared: Arc<Shared>,
+    record: Option<Record>,
     /// Its in-flight count and last-activity stamp, shared with the registry's handle.
-    pub(crate) slot: Arc<Slot>,
+    slot: Arc<Slot>,
+}
+
+impl SessionActor {
+    /// The actor of `session`'s `incarnation`, to run on shard `shard`, with no state yet (its
+    /// first webhook loads it from the store, or starts the call).
+    pub(crate) fn new(
+        session: Arc<str>,
+        incarnation: u64,
+        shard: usize,
+        shared: Arc<Shared>,
+        slot: Arc<Slot>,
+    ) -> Self {
+        Self {
+            session,
+            incarnation,
+            shard,
+            shared,
+            record: None,
+            slot,
+        }
+    }
 }
 
 impl Actor for SessionActor {
@@ -46,10 +67,7 @@ impl Actor for SessionActor {
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         self.shared.shard_actors[self.shard].fetch_sub(1, Ordering::Relaxed);
-        let incarnation = self.incarnation;
-        self.shared.registry.remove_if(&*self.session, |_, handle| {
-            handle.incarnation == incarnation
-        });
+        self.shared.forget(&self.session, self.incarnation);
     }
 }
 
@@ -429,21 +447,5 @@ fn adopt(
             Ok((record, Arc::clone(flow), AnswerKind::Started))
         }
         None => Err(Box::new(shared.apology(AnswerKind::Unresolved))),
-    }
-}
-
-/// `say text` + `hangup`, for answers that end a call we cannot serve.
-pub(crate) fn say_and_hang_up(text: &str, voice: &VoiceProfile) -> Callflow {
-    let mut actions = Vec::with_capacity(2);
-    if let Some(text) = Text::sanitize(text) {
-        actions.push(Action::Say(switchboard_protocol::Say::new(
-            text,
-            voice.clone(),
-        )));
-    }
-    actions.push(Action::Hangup);
-    Callflow {
-        client_action_id: None,
-        actions,
     }
 }

@@ -6,6 +6,9 @@
 //!   the actor system on its own thread with one arbiter per shard, and the registry.
 //! * `actor`: the session actor and the processing of one webhook (de-duplication, rehydration,
 //!   the flow step, the compare-and-set write).
+//! * `env`: what the actors share (configuration, store, flows, counters) and the directory an
+//!   actor leaves when it stops; the registry builds it, the actor reads it, and neither
+//!   depends on the other's types for it.
 //! * [`store`]: the [`SessionStore`] trait and [`MemoryStore`], the embedded default.
 //! * [`redis_store`]: [`redis_store::RedisStore`], session state in Redis or a Redis Cluster, so any replica
 //!   serves any webhook.
@@ -21,6 +24,7 @@ mod actor;
 pub mod campaign;
 pub mod catalog;
 pub mod clock;
+mod env;
 pub mod fetch;
 pub mod outbound;
 pub mod redis_store;

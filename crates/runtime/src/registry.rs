@@ -27,112 +27,43 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use bytes::Bytes;
 use dashmap::DashMap;
-use switchboard_flow::{FlowSet, Trace};
+use switchboard_flow::FlowSet;
 use switchboard_protocol::{CallAction, SessionSummary, VoiceProfile};
 
-use crate::actor::{Deliver, End, Inspect, Passivate, SessionActor, say_and_hang_up};
-use crate::clock::Clock;
+use crate::actor::{Deliver, End, Inspect, Passivate, SessionActor};
+use crate::env::{Directory, Shared, Slot};
 use crate::store::{Record, SessionStore};
-use crate::{Answer, AnswerKind, Ended, RuntimeError, StartError};
 
-/// What a caller of a number no flow claims hears, unless configured.
-pub const DEFAULT_FALLBACK_TEXT: &str = "Sorry, this number is not in service. Goodbye.";
-/// What a caller hears when the call cannot be continued, unless configured.
-pub const DEFAULT_APOLOGY_TEXT: &str =
-    "We are sorry, we could not continue your call. Please call again. Goodbye.";
+pub use crate::env::{Counters, DEFAULT_APOLOGY_TEXT, DEFAULT_FALLBACK_TEXT, RuntimeConfig};
+use crate::{Answer, Ended, RuntimeError, StartError};
 
-/// How the runtime runs. Its [`Default`] holds the server's defaults of the same keys.
-#[derive(Debug, Clone)]
-pub struct RuntimeConfig {
-    /// Shards (arbiters); 0 means one per core.
-    pub shards: usize,
-    /// Webhooks in flight per session before answering 503.
-    pub mailbox: usize,
-    /// A session with no webhook for this long is passivated (its actor stopped, its state kept
-    /// in the store).
-    pub idle_timeout: Duration,
-    /// Most live actors on this node; new sessions beyond it get 503.
-    pub max_sessions: usize,
-    /// Said to a caller whose number no flow claims.
-    pub fallback_text: String,
-    /// Said when a call cannot be continued.
-    pub apology_text: String,
-    /// The voice for those two.
-    pub voice: String,
-    /// How long one webhook may wait for its session's actor.
-    pub request_timeout: Duration,
-    /// The time of day flows see (business hours); the system clock unless a test or a
-    /// rehearsal sets another.
-    pub clock: Arc<dyn Clock>,
-    /// How fetch nodes' requests are made.
-    pub fetch: crate::FetchConfig,
-}
+/// The registry: each live session's actor, by session id.
+#[derive(Default)]
+struct Sessions(DashMap<String, SessionHandle>);
 
-impl Default for RuntimeConfig {
-    fn default() -> Self {
-        Self {
-            shards: 0,
-            mailbox: 16,
-            idle_timeout: Duration::from_secs(600),
-            max_sessions: 500_000,
-            fallback_text: DEFAULT_FALLBACK_TEXT.to_owned(),
-            apology_text: DEFAULT_APOLOGY_TEXT.to_owned(),
-            voice: switchboard_flow::DEFAULT_VOICE.to_owned(),
-            request_timeout: Duration::from_secs(5),
-            clock: crate::clock::system(),
-            fetch: crate::FetchConfig::default(),
-        }
+impl Directory for Sessions {
+    fn forget(&self, session: &str, incarnation: u64) {
+        self.0
+            .remove_if(session, |_, h| h.incarnation == incarnation);
     }
 }
 
-/// Counters the runtime keeps (read by the metrics layer).
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Sessions whose state was loaded from the store by an actor that had none.
-    pub rehydrated: AtomicU64,
-    /// Idle sessions passivated.
-    pub passivated: AtomicU64,
-    /// Compare-and-set conflicts resolved by adopting the stored state.
-    pub conflicts: AtomicU64,
-    /// Webhooks refused because the session's mailbox was full.
-    pub mailbox_full: AtomicU64,
+impl std::ops::Deref for Sessions {
+    type Target = DashMap<String, SessionHandle>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 #[derive(Clone)]
-pub(crate) struct SessionHandle {
+struct SessionHandle {
     addr: Addr<SessionActor>,
     pub(crate) incarnation: u64,
     /// The shard the actor runs on.
     shard: usize,
     pub(crate) slot: Arc<Slot>,
-}
-
-/// What the registry and the actor share about one session, outside the actor's mailbox.
-#[derive(Debug)]
-pub(crate) struct Slot {
-    /// Webhooks in flight (the mailbox bound).
-    inflight: AtomicUsize,
-    /// When the last webhook arrived, in milliseconds since the runtime started.
-    last_active: AtomicU64,
-}
-
-impl Slot {
-    fn new(now: u64) -> Self {
-        Self {
-            inflight: AtomicUsize::new(0),
-            last_active: AtomicU64::new(now),
-        }
-    }
-
-    /// Whether the session has had no webhook for `idle` at `now` (ms since start) and none
-    /// is in flight.
-    pub(crate) fn is_idle(&self, now: u64, idle: Duration) -> bool {
-        self.inflight.load(Ordering::Acquire) == 0
-            && now.saturating_sub(self.last_active.load(Ordering::Relaxed))
-                >= idle.as_millis() as u64
-    }
 }
 
 thread_local! {
@@ -142,53 +73,6 @@ thread_local! {
 
 /// Distinguishes runtimes in one process (tests start several), for [`LOCAL_SHARD`].
 static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
-
-/// What actors share.
-pub(crate) struct Shared {
-    pub(crate) config: RuntimeConfig,
-    pub(crate) store: Arc<dyn SessionStore>,
-    flows: RwLock<Arc<FlowSet>>,
-    pub(crate) registry: DashMap<String, SessionHandle>,
-    pub(crate) counters: Counters,
-    /// Live actors per shard (index = arbiter).
-    pub(crate) shard_actors: Vec<AtomicUsize>,
-    voice: VoiceProfile,
-    /// The time base of [`Slot::last_active`].
-    epoch: Instant,
-    /// Performs fetch nodes' requests.
-    pub(crate) fetcher: crate::fetch::Fetcher,
-}
-
-impl Shared {
-    /// Milliseconds since the runtime started.
-    pub(crate) fn clock(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
-    }
-
-    pub(crate) fn flows(&self) -> Arc<FlowSet> {
-        // The lock is held only to clone an Arc; no await happens under it.
-        Arc::clone(&self.flows.read().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    pub(crate) fn fallback(&self) -> Answer {
-        self.canned(&self.config.fallback_text, AnswerKind::Unrouted)
-    }
-
-    pub(crate) fn apology(&self, kind: AnswerKind) -> Answer {
-        self.canned(&self.config.apology_text, kind)
-    }
-
-    fn canned(&self, text: &str, kind: AnswerKind) -> Answer {
-        let callflow = say_and_hang_up(text, &self.voice);
-        Answer {
-            body: Bytes::from(callflow.to_json()),
-            kind,
-            flow: None,
-            trace: Trace::default(),
-            callflow: Some(Arc::new(callflow)),
-        }
-    }
-}
 
 struct Shards {
     arbiters: Vec<Arbiter>,
@@ -200,6 +84,7 @@ struct Shards {
 pub struct Runtime {
     id: u64,
     shared: Arc<Shared>,
+    sessions: Arc<Sessions>,
     handles: Vec<ArbiterHandle>,
     shards: std::sync::Mutex<Option<Shards>>,
     next_incarnation: AtomicU64,
@@ -209,7 +94,7 @@ impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
             .field("shards", &self.handles.len())
-            .field("sessions", &self.shared.registry.len())
+            .field("sessions", &self.sessions.len())
             .field("store", &self.shared.store.kind())
             .finish()
     }
@@ -256,11 +141,12 @@ impl Runtime {
         let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
         let fetcher =
             crate::fetch::Fetcher::new(config.fetch.clone()).map_err(StartError::Fetch)?;
+        let sessions = Arc::new(Sessions::default());
         let shared = Arc::new(Shared {
             config,
             store,
             flows: RwLock::new(Arc::new(flows)),
-            registry: DashMap::new(),
+            directory: Arc::clone(&sessions) as Arc<dyn Directory>,
             counters: Counters::default(),
             shard_actors: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
             voice,
@@ -270,11 +156,16 @@ impl Runtime {
         for (index, shard) in handles.iter().enumerate() {
             // First on each shard's queue, so it runs before any webhook the shard serves.
             shard.spawn(async move { LOCAL_SHARD.set(Some((id, index))) });
-            shard.spawn(sweep_idle(Arc::downgrade(&shared), index));
+            shard.spawn(sweep_idle(
+                Arc::downgrade(&shared),
+                Arc::downgrade(&sessions),
+                index,
+            ));
         }
         Ok(Self {
             id,
             shared,
+            sessions,
             handles,
             shards: std::sync::Mutex::new(Some(Shards {
                 arbiters,
@@ -324,7 +215,7 @@ impl Runtime {
     /// Ends a session after its summary: frees the actor and deletes the stored state.
     pub async fn end(&self, summary: SessionSummary) -> Result<Ended, RuntimeError> {
         let session = summary.session_id.clone();
-        let existing = self.shared.registry.get(&session).map(|h| h.clone());
+        let existing = self.sessions.get(&session).map(|h| h.clone());
         if let Some(handle) = existing {
             match handle
                 .addr
@@ -347,7 +238,7 @@ impl Runtime {
 
     /// A session's record: the newer of its actor's (if live here) and the stored one.
     pub async fn session(&self, session: &str) -> Result<Option<SessionView>, RuntimeError> {
-        let existing = self.shared.registry.get(session).map(|h| h.clone());
+        let existing = self.sessions.get(session).map(|h| h.clone());
         if let Some(handle) = existing
             && let Ok(Some(record)) = handle.addr.send(Inspect).await
         {
@@ -375,12 +266,7 @@ impl Runtime {
     /// Live sessions on this node: the count and up to `limit` ids after skipping `offset`
     /// (sorted, so pages are stable while sessions come and go).
     pub fn sessions(&self, offset: usize, limit: usize) -> (usize, Vec<String>) {
-        let mut ids: Vec<String> = self
-            .shared
-            .registry
-            .iter()
-            .map(|e| e.key().clone())
-            .collect();
+        let mut ids: Vec<String> = self.sessions.iter().map(|e| e.key().clone()).collect();
         ids.sort_unstable();
         let total = ids.len();
         (total, ids.into_iter().skip(offset).take(limit).collect())
@@ -417,7 +303,7 @@ impl Runtime {
 
     /// Live actors on this node.
     pub fn live_sessions(&self) -> usize {
-        self.shared.registry.len()
+        self.sessions.len()
     }
 
     /// The flows being served.
@@ -456,13 +342,13 @@ impl Runtime {
     }
 
     fn handle(&self, session: &str) -> Result<SessionHandle, RuntimeError> {
-        if let Some(handle) = self.shared.registry.get(session) {
+        if let Some(handle) = self.sessions.get(session) {
             return Ok(handle.clone());
         }
-        if self.shared.registry.len() >= self.shared.config.max_sessions {
+        if self.sessions.len() >= self.shared.config.max_sessions {
             return Err(RuntimeError::Busy);
         }
-        let entry = self.shared.registry.entry(session.to_owned());
+        let entry = self.sessions.entry(session.to_owned());
         let handle = entry.or_insert_with(|| {
             let incarnation = self.next_incarnation.fetch_add(1, Ordering::Relaxed);
             let shard_index = match LOCAL_SHARD.get() {
@@ -474,13 +360,8 @@ impl Runtime {
             let id: Arc<str> = Arc::from(session);
             let slot = Arc::new(Slot::new(self.shared.clock()));
             let actor_slot = Arc::clone(&slot);
-            let addr = SessionActor::start_in_arbiter(shard, move |_ctx| SessionActor {
-                session: id,
-                incarnation,
-                shard: shard_index,
-                shared,
-                record: None,
-                slot: actor_slot,
+            let addr = SessionActor::start_in_arbiter(shard, move |_ctx| {
+                SessionActor::new(id, incarnation, shard_index, shared, actor_slot)
             });
             SessionHandle {
                 addr,
@@ -493,9 +374,7 @@ impl Runtime {
     }
 
     fn forget(&self, session: &str, incarnation: u64) {
-        self.shared
-            .registry
-            .remove_if(session, |_, h| h.incarnation == incarnation);
+        self.sessions.forget(session, incarnation);
     }
 }
 
@@ -508,7 +387,11 @@ impl Drop for Runtime {
 /// One shard's idle sweeper: every quarter of the idle timeout, asks the shard's idle actors to
 /// passivate. The actor checks again when the request reaches it, so a webhook that arrived
 /// in between keeps it alive. Ends when the runtime is dropped.
-async fn sweep_idle(shared: std::sync::Weak<Shared>, shard: usize) {
+async fn sweep_idle(
+    shared: std::sync::Weak<Shared>,
+    sessions: std::sync::Weak<Sessions>,
+    shard: usize,
+) {
     let Some(idle) = shared.upgrade().map(|s| s.config.idle_timeout) else {
         return;
     };
@@ -517,13 +400,12 @@ async fn sweep_idle(shared: std::sync::Weak<Shared>, shard: usize) {
     let mut idle_actors = Vec::new();
     loop {
         every.tick().await;
-        let Some(shared) = shared.upgrade() else {
+        let (Some(shared), Some(sessions)) = (shared.upgrade(), sessions.upgrade()) else {
             return;
         };
         let now = shared.clock();
         idle_actors.extend(
-            shared
-                .registry
+            sessions
                 .iter()
                 .filter(|e| e.shard == shard && e.slot.is_idle(now, idle))
                 .map(|e| e.addr.clone()),
