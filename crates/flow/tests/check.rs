@@ -318,3 +318,35 @@ fn days_must_be_weekday_names() {
         );
     }
 }
+
+/// Found by the `flow_compile` fuzz target: an hour of 9999 overflowed while the range was
+/// computed, before it was checked (a panic in a build with overflow checks, such as the fuzz
+/// build and `cargo test` without `--release`).
+#[test]
+fn time_ranges_out_of_range_are_errors_not_overflows() {
+    let flow = |time: &str| {
+        format!(
+            "id: t\nnumbers: [\"+6560000008\"]\nstart: b\nnodes:\n  b:\n    branch:\n      - when: {{ time: \"{time}\" }}\n        goto: hi\n    default: hi\n  hi:\n    say: Hi\n    next: hangup\n"
+        )
+    };
+    for good in ["09:00-17:30", "22:00-06:00", "00:00-24:00"] {
+        assert!(compile(&flow(good), "t.yaml").is_ok(), "{good}");
+    }
+    for bad in [
+        "9999:00-18:00",
+        "65535:59-01:00",
+        "09:00-1200:00",
+        "09:99-10:00",
+        "25:00-26:00",
+        "09:00-09:00",
+    ] {
+        let errors = errors(&flow(bad));
+        assert_eq!(errors.len(), 1, "{bad}: {errors:?}");
+        assert!(
+            errors[0].contains("broken.yaml:7:")
+                && errors[0].contains("must be a range HH:MM-HH:MM"),
+            "{bad}: {}",
+            errors[0]
+        );
+    }
+}

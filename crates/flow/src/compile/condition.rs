@@ -221,7 +221,12 @@ impl Compiler<'_> {
         let parse = |s: &str| -> Option<u16> {
             let (h, m) = s.trim().split_once(':')?;
             let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
-            (h <= 24 && m < 60 && h * 60 + m <= 1440).then_some(h * 60 + m)
+            // The minutes only once the hour is in range: an hour such as 9999 would overflow.
+            if h > 24 || m >= 60 {
+                return None;
+            }
+            let minutes = h * 60 + m;
+            (minutes <= 1440).then_some(minutes)
         };
         match raw
             .split_once('-')
