@@ -453,6 +453,7 @@ fn stored(con: &mut RedisConnection, session: &str) -> Option<Record> {
 /// Checks what every call left in Redis after `steps(call)` steps.
 fn check_all_stored(redis: &impl Storage, played: &[Played], steps: impl Fn(&Played) -> usize) {
     let records = redis.records(played.iter().map(|p| p.call.session.as_str()));
+    let mut behind = 0;
     for (call, record) in played.iter().zip(records) {
         let record = record.unwrap_or_else(|| {
             panic!(
@@ -460,8 +461,26 @@ fn check_all_stored(redis: &impl Storage, played: &[Played], steps: impl Fn(&Pla
                 call.call.session, call.route.name
             )
         });
-        call.check_stored(&record, steps(call));
+        let steps = steps(call);
+        if redis.may_lose_the_last_write() && steps > 1 && record.version + 1 == steps as u64 {
+            // Exactly the script but its last write: a consistent state, one step back.
+            call.check_stored(&record, steps - 1);
+            behind += 1;
+            continue;
+        }
+        call.check_stored(&record, steps);
     }
+    if behind > 0 {
+        println!(
+            "{behind} of {} sessions stored one write behind: their last write was acknowledged by the old master and not replicated before the promotion (their live actors hold it and write it over at their next step)",
+            played.len()
+        );
+    }
+    assert!(
+        behind * 20 <= played.len(),
+        "{behind} of {} sessions lost their last write: more than the moment of a failover explains",
+        played.len()
+    );
 }
 
 /// Every replica's admin API shows each call's latest state, whether the replica holds a
@@ -1138,6 +1157,14 @@ trait Storage {
     fn records<'a>(&self, sessions: impl Iterator<Item = &'a str>) -> Vec<Option<Record>>;
     /// How many keys are stored.
     fn keys(&self) -> i64;
+    /// Whether a failover of this storage may lose a session's last acknowledged write: the
+    /// old master acknowledged it in the moment before it stopped taking writes and had not
+    /// sent it to the replica promoted (asynchronous replication). The store writes over such a
+    /// loss at the session's next write; a session whose lost write was its last one is found
+    /// one write behind.
+    fn may_lose_the_last_write(&self) -> bool {
+        false
+    }
 }
 
 impl Storage for RedisServer {
@@ -1886,6 +1913,10 @@ impl Storage for SentinelGroup {
 
     fn keys(&self) -> i64 {
         keys_stored(&self.nodes[self.master().expect("the sentinel names a master")])
+    }
+
+    fn may_lose_the_last_write(&self) -> bool {
+        true
     }
 }
 
