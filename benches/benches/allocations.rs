@@ -10,11 +10,8 @@
 use std::alloc::System;
 
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use switchboard_benches::{
-    at_main_menu, call_action, call_received_body, call_received_path, event_of, key_press_body,
-    key_press_path, last_action_id, monday_morning, restaurant,
-};
-use switchboard_flow::{FlowSet, step};
+use switchboard_benches::{Fixtures, call_action, call_received_path, event_of, key_press_path};
+use switchboard_flow::step;
 use switchboard_protocol::webhook::Webhook;
 
 #[global_allocator]
@@ -39,13 +36,15 @@ fn count<I, O>(mut input: impl FnMut() -> I, mut work: impl FnMut(I) -> O) -> (f
 }
 
 fn main() {
-    let now = monday_morning();
-    let flow = restaurant();
-    let main_menu = at_main_menu(&flow, now);
-    let action_id = last_action_id(&main_menu);
-    let key_press = key_press_body(&action_id, "1");
-    let received = call_received_body();
-    let flows = FlowSet::new(vec![restaurant()]).expect("one flow is a valid set");
+    let Fixtures {
+        now,
+        flow,
+        flows,
+        main_menu,
+        key_press,
+        received,
+        ..
+    } = Fixtures::new();
 
     let rows = [
         (

@@ -27,20 +27,22 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use switchboard_benches::{
-    assert_prompt, at_main_menu, call_action, call_received_body, call_received_path, event_of,
-    key_press_body, key_press_path, last_action_id, monday_morning, restaurant,
+    Fixtures, assert_prompt, call_action, call_received_path, event_of, key_press_path,
 };
 use switchboard_flow::fetch::FetchOutcome;
-use switchboard_flow::{Event, FlowSet, SessionState, Step, advance, resume, step};
+use switchboard_flow::{Event, SessionState, Step, advance, resume, step};
 use switchboard_protocol::webhook::Webhook;
 
 fn benches(c: &mut Criterion) {
-    let now = monday_morning();
-    let flow = restaurant();
-    let main_menu = at_main_menu(&flow, now);
-    let action_id = last_action_id(&main_menu);
-    let key_press = key_press_body(&action_id, "1");
-    let received = call_received_body();
+    let Fixtures {
+        now,
+        flow,
+        flows,
+        main_menu,
+        action_id,
+        key_press,
+        received,
+    } = Fixtures::new();
 
     // Every measured path does what it should, checked once before measuring.
     {
@@ -54,8 +56,7 @@ fn benches(c: &mut Criterion) {
         assert_eq!(state.node, "reservations");
         assert!(json.starts_with(b"{\"clientActionId\":\"restaurant:"));
 
-        let set = FlowSet::new(vec![restaurant()]).expect("one flow is a valid set");
-        let (state, json) = call_received_path(&set, &received, now);
+        let (state, json) = call_received_path(&flows, &received, now);
         assert_eq!((state.node.as_str(), state.seq), ("main", 1));
         assert!(
             std::str::from_utf8(&json)
@@ -63,7 +64,6 @@ fn benches(c: &mut Criterion) {
                 .contains("Welcome to ABC Restaurant")
         );
     }
-    let flows = FlowSet::new(vec![restaurant()]).expect("one flow is a valid set");
 
     c.bench_function("parse/action_completed", |b| {
         b.iter(|| Webhook::from_slice(black_box(&key_press)));

@@ -16,11 +16,8 @@
 use std::hint::black_box;
 use std::process::ExitCode;
 
-use switchboard_benches::{
-    at_main_menu, call_action, call_received_body, call_received_path, event_of, key_press_body,
-    key_press_path, last_action_id, monday_morning, restaurant,
-};
-use switchboard_flow::{FlowSet, step};
+use switchboard_benches::{Fixtures, call_action, call_received_path, event_of, key_press_path};
+use switchboard_flow::step;
 use switchboard_protocol::webhook::Webhook;
 
 /// One run of the path: the only code callgrind collects (`--toggle-collect`).
@@ -55,13 +52,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let now = monday_morning();
-    let flow = restaurant();
-    let main_menu = at_main_menu(&flow, now);
-    let action_id = last_action_id(&main_menu);
-    let key_press = key_press_body(&action_id, "1");
-    let received = call_received_body();
-    let flows = FlowSet::new(vec![restaurant()]).expect("one flow is a valid set");
+    let Fixtures {
+        now,
+        flow,
+        flows,
+        main_menu,
+        key_press,
+        received,
+        ..
+    } = Fixtures::new();
     match path {
         "parse/action_completed" => repeat(count, || (), |()| Webhook::from_slice(&key_press)),
         "step/menu_key" => repeat(

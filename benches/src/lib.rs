@@ -178,3 +178,51 @@ pub fn assert_prompt(reply: &Reply, state: &SessionState, node: &str) {
         reply.callflow
     );
 }
+
+/// Everything the measured paths start from, made once: the clock, the restaurant flow (alone
+/// and as a set), a session at its main menu, and the webhook bodies of a key press there and
+/// of a new call. `benches/step.rs`, `benches/allocations.rs` and `examples/instructions.rs`
+/// measure the same inputs.
+#[derive(Debug)]
+pub struct Fixtures {
+    /// [`monday_morning`].
+    pub now: DateTime<Utc>,
+    /// [`restaurant`].
+    pub flow: Flow,
+    /// The restaurant as a one-flow set, for paths that route a new call.
+    pub flows: FlowSet,
+    /// A session waiting at the main menu.
+    pub main_menu: SessionState,
+    /// The `clientActionId` the main menu was answered with.
+    pub action_id: String,
+    /// `ACTION_COMPLETED` with key 1 at the main menu.
+    pub key_press: Vec<u8>,
+    /// `CALL_RECEIVED` of a new call.
+    pub received: Vec<u8>,
+}
+
+impl Fixtures {
+    /// Makes them.
+    pub fn new() -> Self {
+        let now = monday_morning();
+        let flow = restaurant();
+        let main_menu = at_main_menu(&flow, now);
+        let action_id = last_action_id(&main_menu);
+        let key_press = key_press_body(&action_id, "1");
+        Self {
+            now,
+            flows: FlowSet::new(vec![restaurant()]).expect("one flow is a valid set"),
+            flow,
+            main_menu,
+            action_id,
+            key_press,
+            received: call_received_body(),
+        }
+    }
+}
+
+impl Default for Fixtures {
+    fn default() -> Self {
+        Self::new()
+    }
+}
