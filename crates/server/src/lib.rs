@@ -11,6 +11,7 @@
 //! * [`graph`]: a flow as a picture: SVG laid out here, Mermaid and DOT.
 //! * [`outbound`]: placing outbound calls (`POST /v1/calls`) through the Callflows API.
 //! * [`server`]: assembling store, runtime and listeners, and the graceful shutdown.
+//! * [`logs`]: where log lines go (stderr, written in batches by a thread of their own).
 //! * [`conn`]: serving a shard's connections with hyper under [`conn::HttpLimits`] (header
 //!   size and count, header-read timeout); the acceptor caps open connections.
 //!
@@ -23,6 +24,7 @@ pub mod conn;
 pub mod flows;
 pub mod graph;
 pub mod http;
+pub mod logs;
 pub mod outbound;
 pub mod server;
 
