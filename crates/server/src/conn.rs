@@ -77,7 +77,7 @@ pub(crate) async fn serve_shard(
         let builder = builder(&limits);
         let open = open_rx.clone();
         let mut drain = drain_rx.clone();
-        tokio::spawn(async move {
+        tokio::task::spawn_local(async move {
             let connection = builder.serve_connection(TokioIo::new(stream), service);
             let mut connection = std::pin::pin!(connection);
             let served = tokio::select! {
