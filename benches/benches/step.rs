@@ -9,6 +9,7 @@
 //!
 //! Benchmarks:
 //! * `parse/action_completed`: `Webhook::from_slice` of an `ACTION_COMPLETED` body.
+//! * `parse/session_summary`: the same of a one-leg `SESSION_SUMMARY`.
 //! * `step/menu_key`: `step` alone, key 1 at the main menu (goes to the reservations menu).
 //! * `webhook/menu_key`: parse + `step` + `Callflow::to_json` (as the runtime answers), same key press.
 //! * `webhook/call_received`: parse + route by number + new session + `step` + serialize, for
@@ -42,10 +43,16 @@ fn benches(c: &mut Criterion) {
         action_id,
         key_press,
         received,
+        summary,
     } = Fixtures::new();
 
     // Every measured path does what it should, checked once before measuring.
     {
+        let Ok(Webhook::SessionSummary(ended)) = Webhook::from_slice(&summary) else {
+            panic!("the summary fixture does not parse as one");
+        };
+        assert_eq!(ended.details["callA"].call_duration, Some(40));
+
         let action = call_action(&key_press);
         assert_eq!(action.dtmf(), Some("1"));
         let mut state = main_menu.clone();
@@ -67,6 +74,9 @@ fn benches(c: &mut Criterion) {
 
     c.bench_function("parse/action_completed", |b| {
         b.iter(|| Webhook::from_slice(black_box(&key_press)));
+    });
+    c.bench_function("parse/session_summary", |b| {
+        b.iter(|| Webhook::from_slice(black_box(&summary)));
     });
 
     c.bench_function("step/menu_key", |b| {

@@ -47,7 +47,7 @@ fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: instructions PATH COUNT (PATH: parse/action_completed, step/menu_key, webhook/menu_key, webhook/call_received)"
+                "usage: instructions PATH COUNT (PATH: parse/action_completed, parse/session_summary, step/menu_key, webhook/menu_key, webhook/call_received)"
             );
             return ExitCode::from(2);
         }
@@ -59,10 +59,12 @@ fn main() -> ExitCode {
         main_menu,
         key_press,
         received,
+        summary,
         ..
     } = Fixtures::new();
     match path {
         "parse/action_completed" => repeat(count, || (), |()| Webhook::from_slice(&key_press)),
+        "parse/session_summary" => repeat(count, || (), |()| Webhook::from_slice(&summary)),
         "step/menu_key" => repeat(
             count,
             || (main_menu.clone(), call_action(&key_press)),

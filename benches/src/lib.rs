@@ -105,6 +105,49 @@ pub fn call_received_body() -> Vec<u8> {
     )
 }
 
+/// The `SESSION_SUMMARY` of a one-leg inbound call that the caller hung up, as the platform
+/// sends it.
+pub fn session_summary_body() -> Vec<u8> {
+    format!(
+        r#"{{
+  "namespace": "VOICE",
+  "eventType": "SESSION_SUMMARY",
+  "description": "Summary of a completed call session",
+  "version": 5,
+  "payload": {{
+    "sessionId": "5f6e7d8c-9b0a-4c1d-8e2f-3a4b5c6d7e8f",
+    "subAccountId": "abcrestaurant_voice",
+    "sessionStatus": "COMPLETED",
+    "startTime": "2026-11-23T02:00:00Z",
+    "endTime": "2026-11-23T02:00:41Z",
+    "lastAction": "HANGUP",
+    "callCount": 1,
+    "details": {{
+      "callA": {{
+        "callId": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+        "callDirection": "INBOUND",
+        "callType": "PSTN",
+        "initiatedTimestamp": "2026-11-23T02:00:00Z",
+        "connectedTimestamp": "2026-11-23T02:00:01Z",
+        "disconnectedTimestamp": "2026-11-23T02:00:41Z",
+        "source": "{CALLER}",
+        "destination": "{CALLED}",
+        "sourceFormat": "MSISDN",
+        "destinationFormat": "MSISDN",
+        "sourceCountryCode": "SG",
+        "destinationCountryCode": "SG",
+        "destinationRefId": "vn-6568888888",
+        "callStatus": "COMPLETED",
+        "callDuration": 40,
+        "callQuality": {{ "mos": 4.4, "packetLossRate": 0.002, "jitter": 12 }}
+      }}
+    }}
+  }}
+}}"#
+    )
+    .into_bytes()
+}
+
 /// The typed event a `CALL_ACTION` is for the state machine.
 pub fn event_of(action: &CallAction) -> Event<'_> {
     match action.call_status {
@@ -199,6 +242,8 @@ pub struct Fixtures {
     pub key_press: Vec<u8>,
     /// `CALL_RECEIVED` of a new call.
     pub received: Vec<u8>,
+    /// `SESSION_SUMMARY` of a call that ended.
+    pub summary: Vec<u8>,
 }
 
 impl Fixtures {
@@ -217,6 +262,7 @@ impl Fixtures {
             action_id,
             key_press,
             received: call_received_body(),
+            summary: session_summary_body(),
         }
     }
 }

@@ -9,8 +9,12 @@
 //! missing `sessionId`, `callStatus` or (for a new call) `destination`, or an unknown
 //! `eventType`, is a [`WebhookError`] naming the field.
 //!
-//! Parsing is single-pass on the happy path. Only when a payload fails to parse do we parse it a
-//! second time, field by field, to name the field that is wrong.
+//! Parsing is single-pass on the happy path: when `eventType` comes before `payload` (as the
+//! platform writes it), the payload is parsed into its type in the envelope's own pass. A body
+//! in another order is parsed in two (the envelope with the payload as raw text, then the
+//! payload), and a body that fails either way is parsed again by the two-pass path, field by
+//! field if need be, to name the field that is wrong: the answer to a bad body does not
+//! depend on which path met it first.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -37,6 +41,25 @@ pub enum Webhook {
 impl Webhook {
     /// Parses a webhook body.
     pub fn from_slice(body: &[u8]) -> Result<Self, WebhookError> {
+        // The platform writes `eventType` before `payload`, so the payload can be parsed into
+        // its type in the envelope's own pass. Anything else (another order, a body that is
+        // not a valid webhook) takes the two-pass path, which also names what is wrong.
+        // The body is checked to be UTF-8 once, as a whole, rather than string by string as
+        // it is parsed (which was a fifth of the instructions of parsing a key press).
+        let one_pass = std::str::from_utf8(body)
+            .ok()
+            .and_then(|text| serde_json::from_str::<InOnePass>(text).ok());
+        match one_pass {
+            Some(InOnePass(Some(webhook))) => Ok(webhook),
+            _ => Self::from_slice_in_two_passes(body),
+        }
+    }
+
+    /// The envelope first (the payload kept as raw text), then the payload, by event type:
+    /// what [`Webhook::from_slice`] falls back to. Public so that the tests and the fuzz
+    /// target can check that both paths give the same answer for any body.
+    #[doc(hidden)]
+    pub fn from_slice_in_two_passes(body: &[u8]) -> Result<Self, WebhookError> {
         let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(WebhookError::json)?;
         let event_type = envelope
             .event_type
@@ -56,7 +79,8 @@ impl Webhook {
                 Ok(Self::CallStatus(status))
             }
             "SESSION_SUMMARY" => {
-                let summary: SessionSummary = parse_payload(payload)?;
+                let summary: SessionSummary = parse_payload(payload)
+                    .or_else(|err| without_duplicate_keys(payload).ok_or(err))?;
                 require(&summary.session_id, "payload.sessionId")?;
                 Ok(Self::SessionSummary(summary))
             }
@@ -161,6 +185,103 @@ impl WebhookError {
     }
 }
 
+/// A webhook parsed in one pass, when that can be done: `eventType` comes before `payload`,
+/// names a known event, and the payload parses and passes its checks. `None` (or an error)
+/// sends the body to [`Webhook::from_slice_in_two_passes`], whose answer is then the answer;
+/// this type never has to name an error itself.
+struct InOnePass(Option<Webhook>);
+
+impl<'de> Deserialize<'de> for InOnePass {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(InOnePassVisitor)
+    }
+}
+
+/// The envelope's keys that matter; every other key is skipped.
+enum EnvelopeKey {
+    EventType,
+    Payload,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for EnvelopeKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+
+        impl Visitor<'_> for KeyVisitor {
+            type Value = EnvelopeKey;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<EnvelopeKey, E> {
+                Ok(match key {
+                    "eventType" => EnvelopeKey::EventType,
+                    "payload" => EnvelopeKey::Payload,
+                    _ => EnvelopeKey::Other,
+                })
+            }
+        }
+
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
+struct InOnePassVisitor;
+
+impl<'de> Visitor<'de> for InOnePassVisitor {
+    type Value = InOnePass;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a webhook object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<InOnePass, A::Error> {
+        let mut event_type: Option<CompactString> = None;
+        let mut webhook: Option<Webhook> = None;
+        while let Some(key) = map.next_key::<EnvelopeKey>()? {
+            match key {
+                EnvelopeKey::EventType => {
+                    if event_type.is_some() {
+                        return Err(de::Error::duplicate_field("eventType"));
+                    }
+                    // `null`, or a second `eventType` after the payload: the two-pass path.
+                    let Some(kind) = map.next_value::<Option<CompactString>>()? else {
+                        return Ok(InOnePass(None));
+                    };
+                    if webhook.is_some() {
+                        return Ok(InOnePass(None));
+                    }
+                    event_type = Some(kind);
+                }
+                EnvelopeKey::Payload => {
+                    if webhook.is_some() {
+                        return Err(de::Error::duplicate_field("payload"));
+                    }
+                    webhook = Some(match event_type.as_deref() {
+                        Some("CALL_ACTION") => Webhook::CallAction(map.next_value()?),
+                        Some("CALL_STATUS") => Webhook::CallStatus(map.next_value()?),
+                        Some("SESSION_SUMMARY") => Webhook::SessionSummary(map.next_value()?),
+                        // No event type yet, or an unknown one.
+                        _ => return Ok(InOnePass(None)),
+                    });
+                }
+                EnvelopeKey::Other => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        let checked = match &webhook {
+            Some(Webhook::CallAction(action)) => action.check().is_ok(),
+            Some(Webhook::CallStatus(status)) => !status.session_id.is_empty(),
+            Some(Webhook::SessionSummary(summary)) => !summary.session_id.is_empty(),
+            None => false,
+        };
+        Ok(InOnePass(webhook.filter(|_| checked)))
+    }
+}
+
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(rename = "eventType", borrow, default)]
@@ -175,6 +296,14 @@ fn require(value: &str, field: &'static str) -> Result<(), WebhookError> {
     } else {
         Ok(())
     }
+}
+
+/// A summary whose objects repeat a key, read with the last value of each (as a
+/// `serde_json::Value` holds it): the one thing that can make a summary's fields fail to
+/// parse, since they are all loose, and not a reason to lose the record of how a call ended.
+fn without_duplicate_keys(raw: &RawValue) -> Option<SessionSummary> {
+    let value: serde_json::Value = serde_json::from_str(raw.get()).ok()?;
+    SessionSummary::deserialize(value).ok()
 }
 
 /// Parses a payload; on failure, finds the field to blame by parsing one field at a time.
@@ -757,13 +886,57 @@ fn loose_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 }
 
 /// A string, a number or a boolean as text; null, arrays and objects as `None`.
+/// Numbers are written as `serde_json` writes them (`1.0` stays `1.0`).
 fn loose_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match serde_json::Value::deserialize(d)? {
-        serde_json::Value::String(s) => Some(s),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    })
+    struct Text;
+
+    impl<'de> Visitor<'de> for Text {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any value")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_owned()))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(serde_json::Number::from_f64(v).map(|n| n.to_string()))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map
+                .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                .is_some()
+            {}
+            Ok(None)
+        }
+    }
+
+    d.deserialize_any(Text)
 }
 
 fn loose_ref_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -807,22 +980,119 @@ fn loose_status<'de, D: Deserializer<'de>>(d: D) -> Result<SessionStatus, D::Err
 }
 
 /// `details`: the legs, with `CallA` stored as `callA`; entries that are not legs are skipped.
+/// Read as it streams by: building the whole map as a `serde_json::Value` first was four
+/// fifths of the instructions of parsing a summary.
 fn legs<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, CallLeg>, D::Error> {
-    let serde_json::Value::Object(entries) = serde_json::Value::deserialize(d)? else {
-        return Ok(BTreeMap::new());
-    };
-    Ok(entries
-        .into_iter()
-        .filter_map(|(key, value)| {
-            let leg = CallLeg::deserialize(value).ok()?;
-            let mut chars = key.chars();
-            let key = match chars.next() {
-                Some(first) => first.to_lowercase().chain(chars).collect(),
-                None => key,
-            };
-            Some((key, leg))
-        })
-        .collect())
+    struct Legs;
+
+    impl<'de> Visitor<'de> for Legs {
+        type Value = BTreeMap<String, CallLeg>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a map of call legs")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut legs = BTreeMap::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if let MaybeLeg(Some(leg)) = map.next_value()? {
+                    legs.insert(lower_first(key), leg);
+                }
+            }
+            Ok(legs)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+            Ok(BTreeMap::new())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    d.deserialize_any(Legs)
+}
+
+/// `CallA` → `callA`.
+fn lower_first(key: String) -> String {
+    match key.chars().next() {
+        Some(first) if !first.is_lowercase() => {
+            first.to_lowercase().chain(key.chars().skip(1)).collect()
+        }
+        _ => key,
+    }
+}
+
+/// One entry of `details`: a leg when it is an object (every field of a leg is loose, so an
+/// object always reads as one), nothing otherwise.
+struct MaybeLeg(Option<CallLeg>);
+
+impl<'de> Deserialize<'de> for MaybeLeg {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct LegVisitor;
+
+        impl<'de> Visitor<'de> for LegVisitor {
+            type Value = MaybeLeg;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a call leg")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MaybeLeg, A::Error> {
+                CallLeg::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|leg| MaybeLeg(Some(leg)))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<MaybeLeg, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(MaybeLeg(None))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<MaybeLeg, E> {
+                Ok(MaybeLeg(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<MaybeLeg, E> {
+                Ok(MaybeLeg(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<MaybeLeg, E> {
+                Ok(MaybeLeg(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<MaybeLeg, E> {
+                Ok(MaybeLeg(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<MaybeLeg, E> {
+                Ok(MaybeLeg(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<MaybeLeg, E> {
+                Ok(MaybeLeg(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<MaybeLeg, E> {
+                Ok(MaybeLeg(None))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<MaybeLeg, D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+
+        d.deserialize_any(LegVisitor)
+    }
 }
 
 /// `eventData`: a map (v3), the digits as a bare string (v2), or null.
@@ -872,6 +1142,84 @@ mod tests {
             Webhook::CallAction(a) => a,
             other => panic!("not a call action: {other:?}"),
         }
+    }
+
+    /// The one-pass parse and the two-pass one agree on every body, valid or not.
+    fn same_on_both_paths(body: &str) -> Result<Webhook, WebhookError> {
+        let one = Webhook::from_slice(body.as_bytes());
+        assert_eq!(
+            one,
+            Webhook::from_slice_in_two_passes(body.as_bytes()),
+            "{body}"
+        );
+        one
+    }
+
+    #[test]
+    fn the_platforms_bodies_are_parsed_in_one_pass_and_alike_in_two() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/examples");
+        let mut webhooks = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let body = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            if !body.contains("\"eventType\"") {
+                continue; // a Callflows API answer, not a webhook
+            }
+            webhooks += 1;
+            same_on_both_paths(&body).unwrap();
+            let one_pass = serde_json::from_str::<InOnePass>(&body).unwrap();
+            assert!(one_pass.0.is_some(), "not parsed in one pass: {body}");
+        }
+        assert!(webhooks >= 5, "{webhooks} webhook fixtures");
+        assert!(
+            serde_json::from_str::<InOnePass>(CALL_RECEIVED)
+                .unwrap()
+                .0
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn bodies_the_one_pass_parse_leaves_to_the_two_pass_one_get_the_same_answer() {
+        let action = r#"{"sessionId":"s","callStatus":"ACTION_COMPLETED"}"#;
+        for body in [
+            // The payload before the event type: parsed, in two passes.
+            format!(r#"{{"payload":{action},"eventType":"CALL_ACTION"}}"#),
+            format!(r#"{{"payload":{action},"namespace":"VOICE","eventType":"CALL_ACTION"}}"#),
+            // Duplicates, nulls, unknown or mistyped event types.
+            format!(r#"{{"eventType":"CALL_ACTION","payload":{action},"payload":{action}}}"#),
+            format!(r#"{{"eventType":"CALL_ACTION","eventType":"CALL_STATUS","payload":{action}}}"#),
+            format!(r#"{{"eventType":"CALL_ACTION","payload":{action},"eventType":"CALL_ACTION"}}"#),
+            format!(r#"{{"eventType":null,"payload":{action}}}"#),
+            format!(r#"{{"eventType":7,"payload":{action}}}"#),
+            format!(r#"{{"eventType":"CALL_LATER","payload":{action}}}"#),
+            r#"{"eventType":"CALL_ACTION"}"#.to_owned(),
+            r#"{"eventType":"CALL_ACTION","payload":null}"#.to_owned(),
+            // Payloads that fail to parse or their checks.
+            r#"{"eventType":"CALL_ACTION","payload":{"callStatus":"CALL_RECEIVED"}}"#.to_owned(),
+            r#"{"eventType":"CALL_ACTION","payload":{"sessionId":"s","callStatus":"LATER"}}"#
+                .to_owned(),
+            r#"{"eventType":"CALL_ACTION","payload":{"sessionId":"s","callStatus":"CALL_RECEIVED"}}"#
+                .to_owned(),
+            r#"{"eventType":"CALL_ACTION","payload":{"sessionId":"s","callStatus":"ACTION_COMPLETED","sipCode":"x"}}"#
+                .to_owned(),
+            r#"{"eventType":"SESSION_SUMMARY","payload":{"sessionStatus":"COMPLETED"}}"#.to_owned(),
+            r#"{"eventType":"CALL_STATUS","payload":{"sessionId":""}}"#.to_owned(),
+            r#"{"eventType":"CALL_STATUS","payload":[1]}"#.to_owned(),
+            // Not a webhook object, or not JSON.
+            format!(r#"{{"eventType":"CALL_ACTION","payload":{action}}} trailing"#),
+            format!(r#"["CALL_ACTION",{action}]"#),
+            r#"{"eventType":"CALL_ACTION","payload":{"sessionId":"s""#.to_owned(),
+            "[]".to_owned(),
+            "".to_owned(),
+        ] {
+            let _ = same_on_both_paths(&body);
+        }
+        // And the first two did parse.
+        let late = format!(r#"{{"payload":{action},"eventType":"CALL_ACTION"}}"#);
+        assert!(matches!(
+            same_on_both_paths(&late),
+            Ok(Webhook::CallAction(_))
+        ));
     }
 
     #[test]
@@ -1139,6 +1487,43 @@ mod tests {
             Ok(Webhook::SessionSummary(s)) => s,
             other => panic!("{payload}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_loose_text_field_reads_any_scalar_as_serde_json_writes_it() {
+        for (value, text) in [
+            (r#""HANGUP""#, Some("HANGUP")),
+            (r#""a\"b""#, Some("a\"b")),
+            ("5", Some("5")),
+            ("-5", Some("-5")),
+            ("1.0", Some("1.0")),
+            ("2.5e3", Some("2500.0")),
+            ("18446744073709551615", Some("18446744073709551615")),
+            ("true", Some("true")),
+            ("null", None),
+            (r#"{"a":[1,{"b":2}]}"#, None),
+            ("[1,[2]]", None),
+        ] {
+            let s = summary(&format!(r#","lastAction":{value},"endTime":"t""#));
+            assert_eq!(s.last_action.as_deref(), text, "{value}");
+            assert_eq!(
+                s.end_time.as_deref(),
+                Some("t"),
+                "{value}: the next field is read"
+            );
+        }
+    }
+
+    #[test]
+    fn a_summary_repeating_a_key_is_read_with_the_last_value() {
+        let s = summary(
+            r#","sessionStatus":"ERROR","sessionStatus":"COMPLETED","details":{
+                "callA":{"callId":"a","callDuration":3,"callDuration":31},
+                "callB":[1,2],"callC":null}"#,
+        );
+        assert_eq!(s.session_status, SessionStatus::Completed);
+        assert_eq!(s.details.keys().collect::<Vec<_>>(), ["callA"]);
+        assert_eq!(s.details["callA"].call_duration, Some(31));
     }
 
     #[test]
