@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use switchboard_server::config::{Config, ConfigError, LogFormat, Source, Values};
-use switchboard_server::logs::{LogGuard, LogSink};
+use switchboard_server::logs::{LogGuard, LogSink, Timestamp};
 use switchboard_server::{http, server};
 use tracing_subscriber::EnvFilter;
 
@@ -289,6 +289,7 @@ fn init_logs(format: LogFormat) -> LogGuard {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour)
+        .with_timer(Timestamp)
         .with_writer(sink);
     match format {
         LogFormat::Text => builder.init(),
