@@ -137,7 +137,8 @@ note "promtool check metrics: the telemetry crate's sample exposition"
 # The workspace's examples (the features of the workspace build and `cargo test`, so nothing
 # is compiled again after them), then the telemetry crate's.
 cargo build --release --locked --quiet --workspace --bins --examples
-target/release/examples/exposition >"$work/sample.prom"
+bin="${CARGO_TARGET_DIR:-target}/release"
+"$bin/examples/exposition" >"$work/sample.prom"
 grep -q '^switchboard_build_info{' "$work/sample.prom" || fail "the sample exposition has no build info"
 promtool check metrics <"$work/sample.prom" || fail "the sample exposition does not lint (above)"
 
@@ -147,7 +148,7 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 redis_port="$(free_port)"
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$work/redis.log" 2>&1 &
 redis_pid=$!
-RUST_LOG=info NO_COLOR=1 target/release/switchboard serve --listen 127.0.0.1:0 \
+RUST_LOG=info NO_COLOR=1 "$bin/switchboard" serve --listen 127.0.0.1:0 \
   --redis "redis://127.0.0.1:$redis_port" >"$work/server.log" 2>&1 &
 server_pid=$!
 addr=""
