@@ -59,6 +59,10 @@ impl Default for HttpLimits {
 
 /// Serves the connections `listener` hands this shard until `stop` turns true, then drains
 /// them (each finishes its in-flight request) and returns.
+///
+/// Runs on a shard (`Runtime::spawn_on_shards`): each connection is a task of the shard's
+/// `LocalSet`, beside the session actors, so that a connection waking an actor (and the actor
+/// answering) stays a push onto the thread's local queue (`docs/architecture.md`).
 pub(crate) async fn serve_shard(
     mut listener: ShardListener,
     router: Router,
