@@ -981,56 +981,40 @@ fn loose_status<'de, D: Deserializer<'de>>(d: D) -> Result<SessionStatus, D::Err
 
 /// `details`: the legs, with `CallA` stored as `callA`; entries that are not legs are skipped.
 /// Read as it streams by: building the whole map as a `serde_json::Value` first was four
-/// fifths of the instructions of parsing a summary.
+/// fifths of the instructions of parsing a summary. Every field of a leg is loose, so an
+/// object always reads as one.
 fn legs<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, CallLeg>, D::Error> {
-    struct Legs;
+    Ok(IfObject::<Legs>::deserialize(d)?.0.unwrap_or_default().0)
+}
 
-    impl<'de> Visitor<'de> for Legs {
-        type Value = BTreeMap<String, CallLeg>;
+/// The entries of `details` that are objects, keyed as [`lower_first`] spells them (a key
+/// written twice, in either case, keeps its last leg).
+#[derive(Default)]
+struct Legs(BTreeMap<String, CallLeg>);
 
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a map of call legs")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut legs = BTreeMap::new();
-            while let Some(key) = map.next_key::<String>()? {
-                if let MaybeLeg(Some(leg)) = map.next_value()? {
-                    legs.insert(lower_first(key), leg);
-                }
+impl<'de> Deserialize<'de> for Legs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct LegsVisitor;
+
+        impl<'de> Visitor<'de> for LegsVisitor {
+            type Value = Legs;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of call legs")
             }
-            Ok(legs)
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Legs, A::Error> {
+                let mut legs = BTreeMap::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if let IfObject(Some(leg)) = map.next_value::<IfObject<CallLeg>>()? {
+                        legs.insert(lower_first(key), leg);
+                    }
+                }
+                Ok(Legs(legs))
+            }
         }
-        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            while seq.next_element::<de::IgnoredAny>()?.is_some() {}
-            Ok(BTreeMap::new())
-        }
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Ok(BTreeMap::new())
-        }
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(BTreeMap::new())
-        }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Ok(BTreeMap::new())
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Ok(BTreeMap::new())
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(BTreeMap::new())
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(BTreeMap::new())
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(BTreeMap::new())
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_any(self)
-        }
-    }
 
-    d.deserialize_any(Legs)
+        d.deserialize_map(LegsVisitor)
+    }
 }
 
 /// `CallA` → `callA`.
@@ -1043,55 +1027,54 @@ fn lower_first(key: String) -> String {
     }
 }
 
-/// One entry of `details`: a leg when it is an object (every field of a leg is loose, so an
-/// object always reads as one), nothing otherwise.
-struct MaybeLeg(Option<CallLeg>);
+/// A value read as `T` when it is an object, and skipped (`None`) when it is anything else.
+struct IfObject<T>(Option<T>);
 
-impl<'de> Deserialize<'de> for MaybeLeg {
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for IfObject<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct LegVisitor;
+        struct ObjectVisitor<T>(std::marker::PhantomData<T>);
 
-        impl<'de> Visitor<'de> for LegVisitor {
-            type Value = MaybeLeg;
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = IfObject<T>;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a call leg")
+                f.write_str("an object, or any value to skip")
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MaybeLeg, A::Error> {
-                CallLeg::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(|leg| MaybeLeg(Some(leg)))
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|value| IfObject(Some(value)))
             }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<MaybeLeg, A::Error> {
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 while seq.next_element::<de::IgnoredAny>()?.is_some() {}
-                Ok(MaybeLeg(None))
+                Ok(IfObject(None))
             }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<MaybeLeg, E> {
-                Ok(MaybeLeg(None))
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(IfObject(None))
             }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<MaybeLeg, E> {
-                Ok(MaybeLeg(None))
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(IfObject(None))
             }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<MaybeLeg, E> {
-                Ok(MaybeLeg(None))
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(IfObject(None))
             }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<MaybeLeg, E> {
-                Ok(MaybeLeg(None))
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(IfObject(None))
             }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<MaybeLeg, E> {
-                Ok(MaybeLeg(None))
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(IfObject(None))
             }
-            fn visit_unit<E: de::Error>(self) -> Result<MaybeLeg, E> {
-                Ok(MaybeLeg(None))
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(IfObject(None))
             }
-            fn visit_none<E: de::Error>(self) -> Result<MaybeLeg, E> {
-                Ok(MaybeLeg(None))
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(IfObject(None))
             }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<MaybeLeg, D::Error> {
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
                 d.deserialize_any(self)
             }
         }
 
-        d.deserialize_any(LegVisitor)
+        d.deserialize_any(ObjectVisitor(std::marker::PhantomData))
     }
 }
 
