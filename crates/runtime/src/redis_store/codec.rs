@@ -120,18 +120,16 @@ fn decode_binary(r: &[u8]) -> Result<Record, String> {
     })
 }
 
-/// The `ids` form of `events`: `|id|id|`. An id holding the separator cannot be searched for
-/// and is left out (the record's version check still guards its event).
-pub(super) fn ids_field<'a>(events: impl IntoIterator<Item = &'a String>) -> String {
-    let mut ids = String::with_capacity(64);
-    ids.push('|');
+/// Appends the `ids` form of `events` to `out`: `|id|id|`. An id holding the separator cannot
+/// be searched for and is left out (the record's version check still guards its event).
+pub(super) fn push_ids<'a>(out: &mut String, events: impl IntoIterator<Item = &'a String>) {
+    out.push('|');
     for id in events {
         if !id.is_empty() && !id.contains('|') {
-            ids.push_str(id);
-            ids.push('|');
+            out.push_str(id);
+            out.push('|');
         }
     }
-    ids
 }
 
 /// The eventIds of an `ids` field, oldest first, at most [`EVENTS_KEPT`].
@@ -145,6 +143,12 @@ pub(super) fn parse_ids(ids: &[u8]) -> VecDeque<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ids_field<'a>(events: impl IntoIterator<Item = &'a String>) -> String {
+        let mut ids = String::new();
+        push_ids(&mut ids, events);
+        ids
+    }
 
     fn record() -> Record {
         serde_json::from_value(serde_json::json!({

@@ -11,8 +11,9 @@
 -- ARGV[6]  the eventId this write answers ("" = none)
 -- ARGV[7]  most eventIds kept (the oldest are dropped)
 --
--- Returns {1, false, false} when written, {0, stored record, stored ids} on a version
--- conflict, {2, stored record, stored ids} when the stored record already answered the event.
+-- Returns 1 when written (an integer: the cheapest answer to read, on every warm webhook),
+-- {0, stored record, stored ids} on a version conflict, {2, stored record, stored ids} when the
+-- stored record already answered the event.
 -- A vanished record (expired, evicted, lost in a restart) is re-created: the caller holds the
 -- latest state it knows.
 local stored = redis.call('HMGET', KEYS[1], 'v', 'ids')
@@ -39,4 +40,4 @@ while bars > keep do
 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'ids', ids, 'r', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return {1, false, false}
+return 1
