@@ -138,8 +138,16 @@ measure() { # server round threads [rate]
     kill "$monitor_pid" 2>/dev/null || true
     wait "$monitor_pid" 2>/dev/null || true
     monitor_pid=""
-    reqs="$(grep -c '^[0-9.]* \[[0-9]* 127\.0\.0\.1:' "$work/monitor.txt" |
-      awk -v n="$(kv webhooks "$work/warmup-$run.txt")" '{ printf "%.3f", (n > 0 ? $1 / n : 0) }')"
+    # Round trips: one per command, but a MULTI ... EXEC transaction (sent as one pipeline,
+    # answered at once: D's summary) counts once; MONITOR prints its commands between the two.
+    reqs="$(awk -v n="$(kv webhooks "$work/warmup-$run.txt")" '
+      $2 ~ /^\[[0-9]+$/ && $3 ~ /^127\.0\.0\.1:/ {
+        client = $3
+        if (client in open) { if ($4 == "\"EXEC\"" || $4 == "\"DISCARD\"") delete open[client]; next }
+        if ($4 == "\"MULTI\"") open[client] = 1
+        trips++
+      }
+      END { printf "%.3f", (n > 0 ? trips / n : 0) }' "$work/monitor.txt")"
     rm -f "$work/monitor.txt"
   fi
   out="$work/run-$run-$name.txt"
@@ -299,8 +307,8 @@ echo "  kernel time such as loopback softirqs; median share of all $cores cores)
 echo
 echo "columns: webhooks/s = completed requests per second; ×A, ×C = ratio to bare axum and to the naive Redis server;"
 echo "  µs = CPU time (user+system, /proc/PID/stat) per webhook of the server and of redis-server; total = both;"
-echo "  CPU×A, CPU×C = total CPU per webhook over A's and C's; Redis req = the server's requests to Redis per"
-echo "  webhook (MONITOR, during the warm-up); Redis cmds = commands Redis ran per webhook, those inside scripts"
+echo "  CPU×A, CPU×C = total CPU per webhook over A's and C's; Redis req = the server's round trips to Redis per"
+echo "  webhook (MONITOR, during the warm-up; a MULTI ... EXEC transaction counts once); Redis cmds = commands Redis ran per webhook, those inside scripts"
 echo "  included (INFO total_commands_processed); Redis bytes = bytes Redis received per webhook"
 echo "  (total_net_input_bytes). A call is 5 webhooks: CALL_RECEIVED, 3 keys, the summary."
 
