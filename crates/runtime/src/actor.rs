@@ -163,15 +163,19 @@ impl Handler<End> for SessionActor {
                 // webhook, so the stored record (read as it is deleted) says where the call
                 // ended; while the store is unreachable, this actor's copy is the best there
                 // is (and the delete is queued).
-                let stored = shared
-                    .store
-                    .end(&session)
-                    .await
-                    .map_err(RuntimeError::from)?;
-                let record = match (stored, cached) {
-                    (Some(stored), Some(cached)) if cached.version > stored.version => Some(cached),
-                    (Some(stored), _) => Some(stored),
-                    (None, cached) => cached,
+                let record = match cached {
+                    // Only a newer stored record is read back (and decoded).
+                    Some(cached) => shared
+                        .store
+                        .end_newer_than(&session, cached.version)
+                        .await
+                        .map_err(RuntimeError::from)?
+                        .or(Some(cached)),
+                    None => shared
+                        .store
+                        .end(&session)
+                        .await
+                        .map_err(RuntimeError::from)?,
                 };
                 Ok(Ended {
                     flow: record.as_ref().map(|r| r.state.flow.clone()),

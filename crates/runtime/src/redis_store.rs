@@ -551,7 +551,14 @@ impl RedisStore {
             .transpose()
     }
 
-    async fn end_session(&self, session: &str) -> Result<Option<Record>, StoreError> {
+    /// Ends `session`; with `known`, returns only a record newer than that version.
+    async fn end_session(
+        &self,
+        session: &str,
+        known: Option<u64>,
+    ) -> Result<Option<Record>, StoreError> {
+        let newer =
+            |record: Option<Record>| record.filter(|r| known.is_none_or(|known| r.version > known));
         // A queued write holds the latest state this replica knows of.
         let queued = {
             let mut queue = self.queue();
@@ -562,21 +569,21 @@ impl RedisStore {
             if !self.is_reachable() {
                 queue.insert(session.to_owned(), Pending::new(Queued::End));
                 self.publish_pending(&queue);
-                return Ok(queued);
+                return Ok(newer(queued));
             }
             self.publish_pending(&queue);
             queued
         };
-        match self.take(session).await {
-            Ok(stored) => Ok(match (stored, queued) {
+        match self.take(session, known).await {
+            Ok(stored) => Ok(newer(match (stored, queued) {
                 (Some(stored), Some(queued)) if queued.version > stored.version => Some(queued),
                 (stored, queued) => stored.or(queued),
-            }),
+            })),
             Err(failure) if failure.unavailable() => {
                 let mut queue = self.queue();
                 queue.insert(session.to_owned(), Pending::new(Queued::End));
                 self.publish_pending(&queue);
-                Ok(queued)
+                Ok(newer(queued))
             }
             Err(failure) => Err(failure.into_store_error(
                 format!(
@@ -590,25 +597,35 @@ impl RedisStore {
 
     /// Deletes a session's state and returns the record it held, in one round trip: `HMGET`
     /// and `DEL` in a `MULTI`/`EXEC` (a transaction rather than a script: a tenth of the
-    /// Redis CPU, and nothing to decide inside Redis). A record that cannot be decoded is
-    /// deleted all the same (and counted).
-    async fn take(&self, session: &str) -> Result<Option<Record>, Failure> {
+    /// Redis CPU, and nothing to decide inside Redis). With `known`, a record stored at that
+    /// version or an older one is not decoded (the caller holds it): `None`. A record that
+    /// cannot be decoded is deleted all the same (and counted).
+    async fn take(&self, session: &str, known: Option<u64>) -> Result<Option<Record>, Failure> {
         let key = self.state_key(session);
         let mut transaction = ::redis::pipe();
         transaction
             .atomic()
             .cmd("HMGET")
             .arg(&key)
+            .arg("v")
             .arg("r")
             .arg("ids")
             .cmd("DEL")
             .arg(&key)
             .ignore();
-        let ((r, ids),): (Fields,) = self
+        let ((version, r, ids),): ((Field, Field, Field),) = self
             .timed(Command::End, async {
                 with_connection!(&self.link, con => transaction.query_async(&mut con).await)
             })
             .await?;
+        let version = version
+            .as_deref()
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok());
+        if let (Some(known), Some(version)) = (known, version)
+            && version <= known
+        {
+            return Ok(None);
+        }
         Ok(r.and_then(|r| match self.decode(&key, &r, ids.as_deref()) {
             Ok(record) => Some(record),
             Err(failure) => {
@@ -644,7 +661,15 @@ impl SessionStore for RedisStore {
     }
 
     fn end<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
-        Box::pin(self.end_session(session))
+        Box::pin(self.end_session(session, None))
+    }
+
+    fn end_newer_than<'a>(
+        &'a self,
+        session: &'a str,
+        known: u64,
+    ) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
+        Box::pin(self.end_session(session, Some(known)))
     }
 
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
@@ -666,8 +691,10 @@ impl SessionStore for RedisStore {
 
 /// Probes Redis while it is down and flushes the queue when it is back. Holds the store weakly:
 /// it ends when the store is dropped.
+/// A field of a session's hash as `HMGET` reads it.
+type Field = Option<Vec<u8>>;
 /// Two fields of a session's hash as `HMGET` reads them: `r` and `ids`.
-type Fields = (Option<Vec<u8>>, Option<Vec<u8>>);
+type Fields = (Field, Field);
 
 /// `command`, an `EVALSHA` of `script`; on `NOSCRIPT` (a restarted Redis, a new master, a
 /// cluster node that never saw it), `SCRIPT LOAD` and the command again.

@@ -270,6 +270,24 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
     /// stored, read in the same round trip (where the call ended, for the summary's metrics).
     fn end<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
 
+    /// [`SessionStore::end`] for a caller that holds the session's record at version `known`
+    /// (its live actor): what was stored is returned only when it is newer (another replica
+    /// moved the call on), and otherwise `None`, the caller's own copy saying where the call
+    /// ended. The default reads the whole record; Redis reads the stored version first and
+    /// decodes the record only when it is newer.
+    fn end_newer_than<'a>(
+        &'a self,
+        session: &'a str,
+        known: u64,
+    ) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
+        Box::pin(async move {
+            Ok(self
+                .end(session)
+                .await?
+                .filter(|stored| stored.version > known))
+        })
+    }
+
     /// Whether the store answers.
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 

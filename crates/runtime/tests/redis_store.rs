@@ -620,6 +620,42 @@ async fn ending_a_session_deletes_it_and_returns_what_was_stored() {
     assert_eq!(store.end(s).await.unwrap(), None, "nothing left to end");
 }
 
+/// A live actor ending its session holds the record at some version: Redis returns (and
+/// decodes) what it stored only when that is newer, and deletes it either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_a_session_one_holds_returns_only_a_newer_stored_record() {
+    let server = RedisServer::start();
+    let store = store(&server.url());
+    let exists = |s: &str| -> bool {
+        redis::Commands::exists(&mut server.connection(), store.state_key(s)).unwrap()
+    };
+    let v1 = record(1, "main", &["e1"]);
+    let v2 = record(2, "hours", &["e1", "e2"]);
+
+    // Stored at the caller's own version: nothing to read back.
+    assert_eq!(
+        store.commit("held-1", None, &v1, "e1").await.unwrap(),
+        Commit::Written
+    );
+    assert_eq!(store.end_newer_than("held-1", 1).await.unwrap(), None);
+    assert!(!exists("held-1"), "deleted all the same");
+
+    // Another replica moved the call on: the newer record is returned.
+    assert_eq!(
+        store.commit("held-2", None, &v1, "e1").await.unwrap(),
+        Commit::Written
+    );
+    assert_eq!(
+        store.commit("held-2", Some(1), &v2, "e2").await.unwrap(),
+        Commit::Written
+    );
+    assert_eq!(store.end_newer_than("held-2", 1).await.unwrap(), Some(v2));
+    assert!(!exists("held-2"));
+
+    // Nothing stored.
+    assert_eq!(store.end_newer_than("held-3", 4).await.unwrap(), None);
+}
+
 /// A rolling upgrade from a version that stored JSON: replicas of this version read what it
 /// stored, and with `format: Json` they write what it reads, so the two kinds of replica can
 /// share sessions until the last old one is gone; then binary.
