@@ -102,9 +102,10 @@ pub struct SessionState {
 /// of the first few steps.
 pub const SMALL: usize = 4;
 
-/// Makes room for one more element in `list`, one at a time while it is small.
+/// Makes room for one more element in a full `list`, one at a time while it is small (past
+/// [`SMALL`], `push_back` grows it as usual).
 pub fn grow_small<T>(list: &mut VecDeque<T>) {
-    if list.capacity() < SMALL {
+    if list.len() == list.capacity() && list.capacity() < SMALL {
         list.reserve_exact(1);
     }
 }
@@ -184,9 +185,7 @@ impl SessionState {
         if self.path.len() == PATH_LIMIT {
             self.path.pop_front();
         }
-        if self.path.len() == self.path.capacity() {
-            grow_small(&mut self.path);
-        }
+        grow_small(&mut self.path);
         self.path.push_back(name.to_owned());
     }
 

@@ -341,17 +341,15 @@ impl RedisStore {
         if matches!(reply, ::redis::Value::Int(1)) {
             return Ok(Commit::Written);
         }
-        let (_status, stored, stored_ids): (i64, Option<Vec<u8>>, Option<Vec<u8>>) =
-            ::redis::from_redis_value(reply).map_err(|e| {
-                self.metrics.error(ErrorClass::Decode).increment(1);
-                Failure {
-                    kind: ErrorClass::Decode,
-                    message: format!(
-                        "the commit script's answer for {key} is not one it gives: {e}"
-                    ),
-                    source: None,
-                }
-            })?;
+        let (_status, stored, stored_ids): (i64, Field, Field) = ::redis::from_redis_value(reply)
+            .map_err(|e| {
+            self.metrics.error(ErrorClass::Decode).increment(1);
+            Failure {
+                kind: ErrorClass::Decode,
+                message: format!("the commit script's answer for {key} is not one it gives: {e}"),
+                source: None,
+            }
+        })?;
         match stored {
             Some(stored) => Ok(Commit::Conflict(Some(Box::new(self.decode(
                 &key,
@@ -689,8 +687,6 @@ impl SessionStore for RedisStore {
     }
 }
 
-/// Probes Redis while it is down and flushes the queue when it is back. Holds the store weakly:
-/// it ends when the store is dropped.
 /// A field of a session's hash as `HMGET` reads it.
 type Field = Option<Vec<u8>>;
 /// Two fields of a session's hash as `HMGET` reads them: `r` and `ids`.
@@ -714,6 +710,8 @@ async fn evalsha<T: ::redis::FromRedisValue>(
     }
 }
 
+/// Probes Redis while it is down and flushes the queue when it is back. Holds the store weakly:
+/// it ends when the store is dropped.
 async fn flusher(store: Weak<RedisStore>, wake: Arc<Notify>) {
     // Connect now, from the runtime that made the store (the connection's tasks live there),
     // and say at start-up whether Redis answers (a failure is logged by `mark_down`).

@@ -80,9 +80,7 @@ impl Record {
         if self.events.len() == EVENTS_KEPT {
             self.events.pop_front();
         }
-        if self.events.len() == self.events.capacity() {
-            switchboard_flow::state::grow_small(&mut self.events);
-        }
+        switchboard_flow::state::grow_small(&mut self.events);
         self.events.push_back(event_id.to_owned());
     }
 }
